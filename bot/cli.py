@@ -1,0 +1,287 @@
+"""The ``rawi`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from config.settings import Settings, SettingsError, load_settings
+from retrieval.store import Store, StoreError
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+
+
+class CliError(Exception):
+    """A user-facing error: printed without a traceback."""
+
+
+def _progress(total: int | None, desc: str, unit: str = "article"):  # -> tqdm
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True, smoothing=0.1
+    )
+
+
+# -- argument parsing -----------------------------------------------------
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="rawi",
+        description="Answers questions about a collection of news articles, citing paragraphs.",
+    )
+    p.add_argument("--config", type=Path, help="a TOML settings file over the defaults")
+    p.add_argument("--data-dir", type=Path, help="where the store and the bot write")
+    p.add_argument("--model", help="sentence-transformers model name or path")
+    p.add_argument("--dtype", choices=["auto", "bf16", "fp32"], help="embedding precision")
+    p.add_argument("--chroma-host", help="use the Chroma server at this host")
+    p.add_argument("--chroma-port", type=int, help="port of the Chroma server")
+    p.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("ingest", help="add articles from files, folders and zip archives")
+    s.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    s.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    s = sub.add_parser("articles", help="list the articles in the store")
+    s.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    s = sub.add_parser("remove", help="remove articles by id")
+    s.add_argument("ids", nargs="+", metavar="ID")
+
+    sub.add_parser("reindex", help="re-embed every article with the configured model")
+    sub.add_parser("resync", help="delete chunks left behind by interrupted writes")
+
+    s = sub.add_parser("export", help="write every article to a JSONL file")
+    s.add_argument("file", type=Path, metavar="FILE.jsonl")
+
+    s = sub.add_parser("import", help="read articles from an exported JSONL file")
+    s.add_argument("file", type=Path, metavar="FILE.jsonl")
+
+    s = sub.add_parser("info", help="what is in the store")
+    s.add_argument("--json", action="store_true")
+
+    sub.add_parser("run", help="what `make run` does: load the sample corpus into an empty store")
+    return p
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if args.data_dir:
+        overrides["data_dir"] = args.data_dir
+    if args.log_level:
+        overrides["log_level"] = args.log_level
+    emb = {k: v for k, v in (("model", args.model), ("dtype", args.dtype)) if v}
+    if emb:
+        overrides["embedding"] = emb
+    chroma = {k: v for k, v in (("host", args.chroma_host), ("port", args.chroma_port)) if v}
+    if chroma:
+        overrides["chroma"] = chroma
+    return load_settings(overrides, config_file=args.config)
+
+
+class App:
+    """Parts built lazily from settings, once per command."""
+
+    def __init__(self, settings: Settings) -> None:
+        from bot import compose
+
+        self.settings = settings
+        self._compose = compose
+        self.embedder = compose.build_embedder(settings)
+        self._store: Store | None = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = self._compose.open_store(self.settings, self.embedder)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+# -- commands -------------------------------------------------------------
+def cmd_ingest(app: App, args: argparse.Namespace) -> int:
+    from bot.compose import build_ingestor
+    from retrieval.loaders import load_paths
+
+    items = list(load_paths(args.paths))
+    ingestor = build_ingestor(app.settings, app.store, app.embedder)
+    with _progress(len(items), "ingesting") as bar:
+        report = ingestor.run(items, on_item=bar.update)
+    return _print_report(report, args.json)
+
+
+def _print_report(report: Any, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(report.to_json(), ensure_ascii=False))
+    else:
+        for origin, reason in report.failed:
+            print(f"failed: {origin}: {reason}", file=sys.stderr)
+        print(report.summary())
+        if report.seconds and report.chunks:
+            print(
+                f"{report.chunks} chunks, {report.tokens} tokens in {report.seconds:.1f} s",
+                file=sys.stderr,
+            )
+    return (
+        EXIT_FAILED
+        if report.failed and not (report.added or report.updated or report.unchanged)
+        else 0
+    )
+
+
+def cmd_articles(app: App, args: argparse.Namespace) -> int:
+    articles = app.store.articles()
+    for a in articles:
+        if args.json:
+            print(json.dumps(a.to_json(), ensure_ascii=False))
+        else:
+            date = (a.published or "")[:10] or "-"
+            print(f"{a.id}\t{date}\t{a.source or '-'}\t{a.paragraphs}¶\t{a.title}")
+    if not args.json:
+        print(f"{len(articles)} articles", file=sys.stderr)
+    return 0
+
+
+def cmd_remove(app: App, args: argparse.Namespace) -> int:
+    missing = [aid for aid in args.ids if not app.store.remove(aid)]
+    for aid in missing:
+        print(f"no article with id {aid}", file=sys.stderr)
+    print(f"{len(args.ids) - len(missing)} removed")
+    return EXIT_FAILED if missing else 0
+
+
+def cmd_reindex(app: App, args: argparse.Namespace) -> int:
+    from bot.compose import build_ingestor
+    from retrieval.ingest import reindex
+
+    total = len(app.store.articles())
+    ingestor = build_ingestor(app.settings, app.store, app.embedder)
+    with _progress(total, "re-embedding") as bar:
+        n = reindex(app.store, ingestor, on_item=bar.update)
+    print(f"{n} articles re-embedded with {app.embedder.model_id}")
+    return 0
+
+
+def cmd_resync(app: App, args: argparse.Namespace) -> int:
+    print(f"{app.store.resync()} orphaned chunks removed")
+    return 0
+
+
+def cmd_export(app: App, args: argparse.Namespace) -> int:
+    tmp = args.file.with_name(args.file.name + ".part")
+    n = 0
+    with tmp.open("w", encoding="utf-8") as fh:
+        for article in app.store.iter_articles():
+            fh.write(json.dumps(article.to_record(), ensure_ascii=False) + "\n")
+            n += 1
+    tmp.replace(args.file)  # never a half-written backup under the real name
+    print(f"{n} articles exported to {args.file}")
+    return 0
+
+
+def cmd_import(app: App, args: argparse.Namespace) -> int:
+    if args.file.suffix.lower() != ".jsonl":
+        raise CliError("import reads a .jsonl file written by `rawi export`")
+    args.paths, args.json = [args.file], False
+    return cmd_ingest(app, args)
+
+
+def cmd_info(app: App, args: argparse.Namespace) -> int:
+    articles = app.store.articles()
+    dates = sorted(a.published[:10] for a in articles if a.published)
+    info = {
+        "articles": len(articles),
+        "chunks": app.store.count_chunks(),
+        "sources": sorted({a.source for a in articles if a.source}),
+        "first": dates[0] if dates else None,
+        "last": dates[-1] if dates else None,
+        "model": app.embedder.model_id,
+        "data_dir": str(app.settings.data_dir) if not app.settings.chroma.host else None,
+    }
+    if args.json:
+        print(json.dumps(info, ensure_ascii=False))
+    else:
+        for key, value in info.items():
+            shown = ", ".join(value) or "-" if isinstance(value, list) else value
+            print(f"{key}: {shown if shown is not None else '-'}")
+    return 0
+
+
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "config" / "sample"
+
+
+def ingest_sample_if_empty(app: App) -> None:
+    """A fresh data dir gets the project's sample corpus, once."""
+    if app.store.articles():
+        return
+    from bot.compose import build_ingestor
+    from retrieval.loaders import load_paths
+
+    files = sorted(SAMPLE_DIR.glob("*.md"))
+    print(f"empty store: adding the {len(files)} sample articles", file=sys.stderr)
+    report = build_ingestor(app.settings, app.store, app.embedder).run(load_paths(files))
+    print(f"sample corpus: {report.summary()}", file=sys.stderr)
+
+
+def cmd_run(app: App, args: argparse.Namespace) -> int:
+    ingest_sample_if_empty(app)
+    args.json = False
+    return cmd_info(app, args)
+
+
+COMMANDS: dict[str, Callable[[App, argparse.Namespace], int]] = {
+    "ingest": cmd_ingest,
+    "articles": cmd_articles,
+    "remove": cmd_remove,
+    "reindex": cmd_reindex,
+    "resync": cmd_resync,
+    "export": cmd_export,
+    "import": cmd_import,
+    "info": cmd_info,
+    "run": cmd_run,
+}
+
+
+@contextmanager
+def _errors_reported() -> Iterator[None]:
+    try:
+        yield
+    except (SettingsError, StoreError, CliError) as exc:
+        print(f"rawi: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE if isinstance(exc, SettingsError) else EXIT_FAILED) from None
+    except BrokenPipeError:  # `rawi articles | head`
+        sys.stderr.close()
+        raise SystemExit(0) from None
+    except KeyboardInterrupt:
+        print("rawi: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = _parser().parse_args(argv)
+    with _errors_reported():
+        settings = settings_from_args(args)
+        from bot.compose import setup_logging
+
+        setup_logging(settings.log_level)
+        app = App(settings)
+        try:
+            return COMMANDS[args.command](app, args)
+        finally:
+            app.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""rawi's settings: one model, defaults in ``config/default.toml``.
+
+Precedence, highest first: command-line flags, ``RAWI_*`` environment variables
+(nested with ``__``), an optional settings file given with ``--config``, then
+the defaults file. Secrets (the bot token, the LLM API key) come only from the
+environment. Unknown keys, in a file or among ``RAWI_*`` variables, are errors.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+DEFAULTS_FILE = Path(__file__).with_name("default.toml")
+ENV_PREFIX = "RAWI_"
+SECRET_ALIASES = {"TELEGRAM_BOT_TOKEN": ("telegram", "token"), "OPENAI_API_KEY": ("llm", "api_key")}
+
+
+class SettingsError(ValueError):
+    """The settings are invalid; the message names the offending key."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, int):
+        return [value]
+    return value
+
+
+class EmbeddingSettings(Section):
+    model: str = Field(
+        description="sentence-transformers model name or path; the default is the bundled "
+        "multilingual-e5-small"
+    )
+    dtype: Literal["auto", "bf16", "fp32"] = Field(description="bf16 where the CPU has it")
+    batch_size: int = Field(gt=0, description="texts per forward pass")
+    max_chunk_tokens: int = Field(ge=16, le=512, description="longest citable chunk, in tokens")
+
+
+class ChromaSettings(Section):
+    host: str | None = Field(default=None, description="Chroma server; unset = embedded store")
+    port: int = Field(default=8000, gt=0, lt=65536, description="Chroma server port")
+    ssl: bool = Field(default=False, description="use https for the Chroma server")
+
+
+class SearchSettings(Section):
+    k: int = Field(gt=0, le=100, description="hits returned by default")
+    dense_weight: float = Field(ge=0, le=1, description="weight of the dense score in fusion")
+    threshold: float = Field(ge=0, le=1, description="below this fused score: no answer")
+
+
+class TelegramSettings(Section):
+    token: SecretStr | None = Field(default=None, description="bot token (environment only)")
+    api_url: str = Field(description="Bot API base URL; the token is appended")
+    admin_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, description="admin user ids"
+    )
+    channels: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="channels whose posts become articles"
+    )
+    rate_limit_per_minute: int = Field(gt=0, description="questions per user per minute")
+    max_question_chars: int = Field(gt=0, description="longest question accepted")
+    retention_days: int = Field(gt=0, description="how long questions are kept")
+
+    _split = field_validator("admin_ids", "channels", mode="before")(_split_csv)
+
+
+class LLMSettings(Section):
+    base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint")
+    model: str | None = Field(default=None, description="model name at the endpoint")
+    api_key: SecretStr | None = Field(default=None, description="API key (environment only)")
+    temperature: float = Field(ge=0, le=2, description="sampling temperature")
+    timeout: float = Field(gt=0, description="seconds per request")
+    max_tokens: int = Field(gt=0, description="longest answer, in tokens")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    data_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_data_dir("rawi")),
+        description="everything the store and the bot write",
+    )
+    cache_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_cache_dir("rawi")),
+        description="the prepared embedding model, shared by every data dir",
+    )
+    log_level: str = Field(description="logging level")
+    answerer: Literal["extractive", "llm"] = Field(description="how answers are written")
+    embedding: EmbeddingSettings
+    chroma: ChromaSettings
+    search: SearchSettings
+    telegram: TelegramSettings
+    llm: LLMSettings
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings)
+
+
+SECRET_KEYS = {("telegram", "token"), ("llm", "api_key")}
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise SettingsError(f"settings file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: {exc}") from exc
+    for section, key in SECRET_KEYS:
+        if key in data.get(section, {}):
+            raise SettingsError(
+                f"{path}: {section}.{key} is a secret; set it in the environment instead"
+            )
+    return data
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def known_env_names() -> set[str]:
+    names = set()
+    for name, field in Settings.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            for sub in annotation.model_fields:
+                names.add(f"{ENV_PREFIX}{name}__{sub}".upper())
+        else:
+            names.add(f"{ENV_PREFIX}{name}".upper())
+    return names
+
+
+def _check_env(environ: dict[str, str]) -> None:
+    known = known_env_names()
+    unknown = sorted(
+        k for k in environ if k.upper().startswith(ENV_PREFIX) and k.upper() not in known
+    )
+    if unknown:
+        raise SettingsError(
+            "unknown setting in the environment: "
+            + ", ".join(unknown)
+            + " (see config/example.env for the list)"
+        )
+
+
+def load_settings(
+    overrides: dict[str, Any] | None = None,
+    config_file: Path | None = None,
+) -> Settings:
+    """Build the settings from the defaults file, a settings file, the environment
+    and ``overrides`` (nested dicts, e.g. from command-line flags)."""
+    from pydantic import ValidationError
+
+    env = dict(os.environ)
+    _check_env(env)
+    data = _read_toml(DEFAULTS_FILE)
+    if config_file is not None:
+        data = _merge(data, _read_toml(config_file))
+    # The plain aliases of the two secrets rank just below their RAWI_ names.
+    for alias, (section, key) in SECRET_ALIASES.items():
+        if env.get(alias):
+            data.setdefault(section, {})[key] = env[alias]
+    overrides = overrides or {}
+    # pydantic-settings ranks constructor arguments above the environment, so the
+    # files' values that the environment sets are dropped before the flags go on top.
+    data = _merge(_without_env_keys(data, env), overrides)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from exc
+
+
+def _without_env_keys(data: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    upper = {k.upper() for k in env}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out[key] = {
+                k: v for k, v in value.items() if f"{ENV_PREFIX}{key}__{k}".upper() not in upper
+            }
+        elif f"{ENV_PREFIX}{key}".upper() not in upper:
+            out[key] = value
+    return out
+
+
+def _describe(exc: Any) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            lines.append(f"unknown setting: {where}")
+        else:
+            lines.append(f"{where}: {err['msg']}")
+    return "invalid settings: " + "; ".join(lines)

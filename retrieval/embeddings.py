@@ -1,0 +1,155 @@
+"""Sentence-transformers embedder: the bundled multilingual-e5-small by default.
+
+The model loads lazily, once, on first use: building an :class:`Embedder` is cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from retrieval import e5bundle
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+log = logging.getLogger(__name__)
+
+
+def cpu_has_bf16() -> bool:
+    """True where the CPU multiplies bf16 natively (AVX-512 BF16 or AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_dtype(setting: str) -> str:
+    if setting == "auto":
+        return "bf16" if cpu_has_bf16() else "fp32"
+    if setting not in ("bf16", "fp32"):
+        raise ValueError(f"unknown embedding dtype {setting!r} (auto, bf16 or fp32)")
+    return setting
+
+
+class Embedder:
+    """Embeds passages and queries with the model's own prompts."""
+
+    def __init__(
+        self,
+        model: str = e5bundle.BUNDLED_NAME,
+        dtype: str = "auto",
+        cache_dir: Path | None = None,
+        batch_size: int = 32,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.model_name = model
+        self.dtype = resolve_dtype(dtype)
+        self.cache_dir = cache_dir
+        self.batch_size = batch_size
+        self._progress = progress
+        self._model: SentenceTransformer | None = None
+        self._lock = threading.Lock()
+
+    # -- identity recorded with the store ---------------------------------
+    @property
+    def model_id(self) -> str:
+        return self.model_name
+
+    @property
+    def model(self) -> SentenceTransformer:
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = self._load()
+        return self._model
+
+    def _load(self) -> SentenceTransformer:
+        # Spin-waiting OpenMP threads starve other processes on small machines.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        import torch
+        import transformers
+        from sentence_transformers import SentenceTransformer
+
+        transformers.logging.disable_progress_bar()
+        transformers.logging.set_verbosity_error()
+
+        kwargs: dict[str, Any] = {}
+        if self.dtype == "bf16":
+            kwargs["dtype"] = torch.bfloat16
+        if self.model_name == e5bundle.BUNDLED_NAME:
+            if self.cache_dir is None:
+                raise ValueError("the bundled model needs a cache directory")
+            path = e5bundle.prepare(self.cache_dir, progress=self._progress)
+            try:
+                model = SentenceTransformer(
+                    str(path), device="cpu", local_files_only=True, model_kwargs=kwargs
+                )
+            except Exception:  # damaged in a way the size check missed: rebuild once
+                log.warning("the prepared model at %s does not load; rebuilding", path)
+                path = e5bundle.prepare(self.cache_dir, progress=self._progress, force=True)
+                model = SentenceTransformer(
+                    str(path), device="cpu", local_files_only=True, model_kwargs=kwargs
+                )
+        else:
+            model = SentenceTransformer(self.model_name, device="cpu", model_kwargs=kwargs)
+        model.eval()
+        return model
+
+    @property
+    def dim(self) -> int:
+        dim = self.model.get_embedding_dimension()
+        if dim is None:
+            raise ValueError(f"{self.model_name} does not report its embedding dimension")
+        return int(dim)
+
+    @property
+    def prompts(self) -> dict[str, str]:
+        return {k: v for k, v in (self.model.prompts or {}).items() if v is not None}
+
+    def _prompt_name(self, kind: str) -> str | None:
+        return kind if kind in self.prompts else None
+
+    def count_tokens(self, text: str) -> int:
+        return self.count_tokens_many([text])[0]
+
+    def count_tokens_many(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        enc = self.model.tokenizer(list(texts), add_special_tokens=True, truncation=False)
+        return [len(ids) for ids in enc["input_ids"]]
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.model.max_seq_length or 512)
+
+    def embed_passages(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        return self._encode(list(texts), "passage", batch_size)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(list(texts), "query", None)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._encode([text], "query", None)[0]
+
+    def _encode(self, texts: list[str], kind: str, batch_size: int | None) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = self.model.encode(
+            texts,
+            prompt_name=self._prompt_name(kind),
+            batch_size=batch_size or self.batch_size,
+            show_progress_bar=False,
+            convert_to_numpy=True,
+        )
+        # Normalise in fp32: a bf16 model's own normalisation is off by ~1e-3.
+        vectors = np.asarray(out, dtype=np.float32)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, 1e-12)

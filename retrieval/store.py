@@ -1,0 +1,596 @@
+"""The article store on Chroma: chunks with their vectors, and the article catalogue.
+
+Chroma has no transactions, so an article is committed by revision:
+
+1. its chunks are written under a fresh revision id (invisible to search);
+2. the catalogue record is switched to that revision: this is the commit;
+3. the chunks of any other revision of the article are deleted.
+
+A crash before 2 leaves the old revision live and whole; a crash after it leaves
+only unreferenced chunks, which search ignores and :meth:`Store.resync` removes.
+The catalogue's collection metadata records the embedding model, its dimension,
+its prompts and the schema version; a store built with another model is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from retrieval.types import Article, Chunk, Hit
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+CATALOGUE = "rawi_articles"
+CHUNKS_PREFIX = "rawi_chunks_"
+PAGE = 1000
+# Records per Chroma write call (below Chroma's own maximum batch size).
+MAX_BATCH = 4000
+
+
+class StoreError(RuntimeError):
+    """A problem with the store; ``retryable`` says whether trying again can help."""
+
+    retryable = False
+
+
+class StoreLocked(StoreError):
+    retryable = True
+
+
+class ModelMismatch(StoreError):
+    pass
+
+
+class StoreUnavailable(StoreError):
+    retryable = True
+
+
+class ModelInfoSource(Protocol):
+    @property
+    def model_id(self) -> str: ...
+    @property
+    def dim(self) -> int: ...
+    @property
+    def prompts(self) -> dict[str, str]: ...
+
+
+@dataclass(frozen=True)
+class ArticleInfo:
+    """A catalogue record: what is known of an article without its text."""
+
+    id: str
+    title: str
+    revision: str
+    content_hash: str
+    url: str | None
+    source: str | None
+    published: str | None
+    language: str
+    paragraphs: int
+    chunks: int
+    updated_at: float
+
+    @classmethod
+    def from_meta(cls, article_id: str, meta: dict[str, Any]) -> ArticleInfo:
+        return cls(
+            id=article_id,
+            title=str(meta.get("title", "")),
+            revision=str(meta["revision"]),
+            content_hash=str(meta.get("content_hash", "")),
+            url=meta.get("url"),
+            source=meta.get("source"),
+            published=meta.get("published"),
+            language=str(meta.get("language", "und")),
+            paragraphs=int(meta.get("paragraphs", 0)),
+            chunks=int(meta.get("chunks", 0)),
+            updated_at=float(meta.get("updated_at", 0.0)),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "url": self.url,
+            "source": self.source,
+            "published": self.published,
+            "language": self.language,
+            "paragraphs": self.paragraphs,
+            "chunks": self.chunks,
+        }
+
+
+class DataDirLock:
+    """One process per embedded data dir: Chroma's embedded client is not safe for two."""
+
+    def __init__(self, data_dir: Path) -> None:
+        from filelock import FileLock
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = data_dir / "rawi.lock"
+        self._pid_file = data_dir / "rawi.pid"
+        self._lock = FileLock(str(self.path), thread_local=False)
+
+    def acquire(self) -> None:
+        from filelock import Timeout
+
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            try:
+                holder = f" (process {self._pid_file.read_text().strip()})"
+            except OSError:
+                holder = ""
+            raise StoreLocked(
+                f"the data dir {self.path.parent} is in use by another rawi process{holder}. "
+                "Stop that process, or run a Chroma server (make chroma-server) and point "
+                "every process at it with RAWI_CHROMA__HOST and RAWI_CHROMA__PORT."
+            ) from None
+        self._pid_file.write_text(str(os.getpid()))
+
+    def release(self) -> None:
+        if self._lock.is_locked:
+            with contextlib.suppress(OSError):
+                self._pid_file.unlink()
+            self._lock.release()
+
+
+def embedded_client(data_dir: Path) -> ClientAPI:
+    import chromadb
+
+    return chromadb.PersistentClient(
+        path=str(data_dir / "chroma"),
+        settings=chromadb.Settings(anonymized_telemetry=False, allow_reset=False),
+    )
+
+
+def server_client(host: str, port: int, ssl: bool = False, wait: float = 10.0) -> ClientAPI:
+    """A client of a Chroma server, once its heartbeat answers (or a clear error)."""
+    import chromadb
+
+    deadline = time.monotonic() + wait
+    last: Exception | None = None
+    while True:
+        try:
+            client = chromadb.HttpClient(
+                host=host,
+                port=port,
+                ssl=ssl,
+                settings=chromadb.Settings(anonymized_telemetry=False),
+            )
+            client.heartbeat()
+            return client
+        except Exception as exc:  # connection refused, DNS, HTTP errors
+            last = exc
+        if time.monotonic() >= deadline:
+            raise StoreUnavailable(
+                f"the Chroma server at {host}:{port} is unreachable ({last}); "
+                "start it with `make chroma-server` or check RAWI_CHROMA__HOST/PORT"
+            )
+        time.sleep(0.25)
+
+
+def chunk_id(article_id: str, revision: str, index: int) -> str:
+    return f"{article_id}|{revision}|{index}"
+
+
+class Store:
+    def __init__(self, client: ClientAPI, model: ModelInfoSource, lock: DataDirLock | None = None):
+        self.client = client
+        self.model = model
+        self._lock = lock
+        self._write_lock = threading.RLock()
+        self._catalogue = client.get_or_create_collection(
+            CATALOGUE, embedding_function=None, metadata={"schema": SCHEMA_VERSION}
+        )
+        self._chunks: Collection | None = None
+        self._checked = False
+        self._live: dict[str, ArticleInfo] | None = None
+
+    # -- opening ---------------------------------------------------------
+    def close(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _meta(self) -> dict[str, Any]:
+        self._catalogue = self.client.get_collection(CATALOGUE, embedding_function=None)
+        return dict(self._catalogue.metadata or {})
+
+    def _model_meta(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_VERSION,
+            "model": self.model.model_id,
+            "dim": self.model.dim,
+            "prompts": json.dumps(self.model.prompts, sort_keys=True),
+        }
+
+    def recorded_model(self) -> dict[str, Any]:
+        meta = self._meta()
+        return {k: meta.get(k) for k in ("schema", "model", "dim", "prompts")}
+
+    def _new_chunks_collection(self, meta: dict[str, Any]) -> Collection:
+        name = f"{CHUNKS_PREFIX}{uuid.uuid4().hex[:12]}"
+        return self.client.create_collection(
+            name,
+            embedding_function=None,
+            metadata={"model": meta["model"], "dim": meta["dim"]},
+            configuration={"hnsw": {"space": "cosine"}},
+        )
+
+    def check_model(self) -> None:
+        """Refuse a store built with another model; set one up on first use."""
+        if self._checked:
+            return
+        with self._write_lock:
+            meta = self._meta()
+            want = self._model_meta()
+            if "chunks_collection" not in meta:
+                chunks = self._new_chunks_collection(want)
+                self._catalogue.modify(metadata={**want, "chunks_collection": chunks.name})
+                meta = self._meta()
+            have = {k: meta.get(k) for k in want}
+            if have != want:
+                raise ModelMismatch(
+                    f"this store was built with the embedding model {have['model']!r} "
+                    f"(dimension {have['dim']}), not {want['model']!r} (dimension {want['dim']}). "
+                    "Run `rawi reindex` to re-embed every article with the configured model."
+                )
+            self._chunks = self.client.get_collection(
+                str(meta["chunks_collection"]), embedding_function=None
+            )
+            self._checked = True
+
+    @property
+    def chunks(self) -> Collection:
+        self.check_model()
+        assert self._chunks is not None
+        return self._chunks
+
+    # -- catalogue -------------------------------------------------------
+    def _load_catalogue(self) -> dict[str, ArticleInfo]:
+        live: dict[str, ArticleInfo] = {}
+        offset = 0
+        while True:
+            page = self._catalogue.get(include=["metadatas"], limit=PAGE, offset=offset)
+            for aid, meta in zip(page["ids"], page["metadatas"] or [], strict=True):
+                live[aid] = ArticleInfo.from_meta(aid, dict(meta or {}))
+            if len(page["ids"]) < PAGE:
+                return live
+            offset += PAGE
+
+    @property
+    def live(self) -> dict[str, ArticleInfo]:
+        if self._live is None:
+            self._live = self._load_catalogue()
+        return self._live
+
+    def refresh(self) -> None:
+        """Forget cached catalogue state (another process may have written)."""
+        self._live = None
+
+    def articles(self) -> list[ArticleInfo]:
+        return sorted(self.live.values(), key=lambda a: (a.published or "", a.id))
+
+    def info(self, article_id: str) -> ArticleInfo | None:
+        return self.live.get(article_id)
+
+    def get_article(self, article_id: str) -> Article | None:
+        got = self._catalogue.get(ids=[article_id], include=["documents"])
+        if not got["ids"]:
+            return None
+        return article_from_document((got["documents"] or [""])[0])
+
+    def iter_articles(self) -> Iterator[Article]:
+        offset = 0
+        while True:
+            page = self._catalogue.get(include=["documents"], limit=PAGE, offset=offset)
+            for doc in page["documents"] or []:
+                yield article_from_document(doc)
+            if len(page["ids"]) < PAGE:
+                return
+            offset += PAGE
+
+    def count_chunks(self) -> int:
+        return int(self.chunks.count())
+
+    # -- writing ---------------------------------------------------------
+    def write(
+        self,
+        article: Article,
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+        *,
+        crash_before_commit: bool = False,
+    ) -> ArticleInfo:
+        """Write one article as a new revision and commit it (see the module doc)."""
+        return self.write_many(
+            [(article, chunks, vectors)], crash_before_commit=crash_before_commit
+        )[0]
+
+    def write_many(
+        self,
+        batch: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]],
+        *,
+        crash_before_commit: bool = False,
+    ) -> list[ArticleInfo]:
+        """Write several articles, each as a new revision, and commit them.
+
+        Each Chroma call has a fixed cost far above its per-record cost, so the
+        chunks of all the articles go in together, then one catalogue upsert
+        switches every article to its new revision.
+        """
+        ids: list[str] = []
+        docs: list[str] = []
+        metas: list[dict[str, Any]] = []
+        vecs: list[np.ndarray] = []
+        revisions: list[str] = []
+        seen: set[str] = set()
+        for article, chunks, vectors in batch:
+            if len(chunks) != len(vectors):
+                raise ValueError("one vector per chunk")
+            if not chunks:
+                raise ValueError(f"article {article.id} has no chunk")
+            if article.id in seen:
+                raise ValueError(f"article {article.id} twice in one write")
+            seen.add(article.id)
+            revision = uuid.uuid4().hex[:12]
+            revisions.append(revision)
+            for c in chunks:
+                ids.append(chunk_id(article.id, revision, c.index))
+                docs.append(c.text)
+                metas.append(
+                    {
+                        "article_id": article.id,
+                        "revision": revision,
+                        "paragraph": c.paragraph,
+                        "start": c.start,
+                        "end": c.end,
+                        "index": c.index,
+                    }
+                )
+            vecs.append(np.asarray(vectors, dtype=np.float32))
+        if not batch:
+            return []
+        all_vectors = np.concatenate(vecs)
+        with self._write_lock:
+            coll = self.chunks
+            for i in range(0, len(ids), MAX_BATCH):
+                coll.add(
+                    ids=ids[i : i + MAX_BATCH],
+                    embeddings=all_vectors[i : i + MAX_BATCH],
+                    documents=docs[i : i + MAX_BATCH],
+                    metadatas=metas[i : i + MAX_BATCH],  # type: ignore[arg-type]
+                )
+            if crash_before_commit:  # for tests: the state a crash here leaves behind
+                raise StoreError("simulated crash before commit")
+            cat_metas = [
+                _catalogue_meta(article, rev, len(chunks))
+                for (article, chunks, _), rev in zip(batch, revisions, strict=True)
+            ]
+            article_ids = [article.id for article, _, _ in batch]
+            for i in range(0, len(article_ids), MAX_BATCH):
+                self._catalogue.upsert(
+                    ids=article_ids[i : i + MAX_BATCH],
+                    embeddings=[_catalogue_vector(a) for a in article_ids[i : i + MAX_BATCH]],
+                    documents=[
+                        json.dumps(article.to_record(), ensure_ascii=False)
+                        for article, _, _ in batch[i : i + MAX_BATCH]
+                    ],
+                    metadatas=cat_metas[i : i + MAX_BATCH],  # type: ignore[arg-type]
+                )
+            infos = [
+                ArticleInfo.from_meta(aid, meta)
+                for aid, meta in zip(article_ids, cat_metas, strict=True)
+            ]
+            if self._live is not None:
+                for info in infos:
+                    self._live[info.id] = info
+            # Old revisions: every chunk of these articles whose revision is not new.
+            stale: Any = {
+                "$and": [
+                    {"article_id": {"$in": article_ids}},
+                    {"revision": {"$nin": revisions}},
+                ]
+            }
+            self.chunks.delete(where=stale)
+            return infos
+
+    def _delete_other_revisions(self, article_id: str, keep: str | None) -> None:
+        where: dict[str, Any] = {"article_id": article_id}
+        if keep is not None:
+            where = {"$and": [{"article_id": article_id}, {"revision": {"$ne": keep}}]}
+        self.chunks.delete(where=where)
+
+    def remove(self, article_id: str) -> bool:
+        with self._write_lock:
+            if not self._catalogue.get(ids=[article_id], include=[])["ids"]:
+                return False
+            self._catalogue.delete(ids=[article_id])  # the commit: search stops at once
+            if self._live is not None:
+                self._live.pop(article_id, None)
+            self._delete_other_revisions(article_id, None)
+            return True
+
+    def resync(self) -> int:
+        """Delete chunks that belong to no live revision; return how many."""
+        with self._write_lock:
+            self.refresh()
+            live = self.live
+            orphans: list[str] = []
+            offset = 0
+            while True:
+                page = self.chunks.get(include=["metadatas"], limit=PAGE, offset=offset)
+                for cid, meta in zip(page["ids"], page["metadatas"] or [], strict=True):
+                    info = live.get(str((meta or {}).get("article_id")))
+                    if info is None or info.revision != (meta or {}).get("revision"):
+                        orphans.append(cid)
+                if len(page["ids"]) < PAGE:
+                    break
+                offset += PAGE
+            for i in range(0, len(orphans), PAGE):
+                self.chunks.delete(ids=orphans[i : i + PAGE])
+            return len(orphans)
+
+    # -- reading chunks ----------------------------------------------------
+    def hit_from(self, cid: str, text: str, meta: dict[str, Any], score: float) -> Hit | None:
+        """A search hit, or None when the chunk is not of its article's live revision."""
+        info = self.live.get(str(meta.get("article_id")))
+        if info is None or info.revision != meta.get("revision"):
+            return None
+        return Hit(
+            chunk_id=cid,
+            article_id=info.id,
+            paragraph=int(meta["paragraph"]),
+            start=int(meta["start"]),
+            end=int(meta["end"]),
+            text=text,
+            score=score,
+            title=info.title,
+            source=info.source,
+            published=info.published,
+            url=info.url,
+            language=info.language,
+        )
+
+    def dense(self, vector: np.ndarray, n: int) -> list[Hit]:
+        """Nearest live chunks, best first; score = cosine similarity scaled to 0..1."""
+        coll = self.chunks
+        total = coll.count()
+        if total == 0:
+            return []
+        fetch = min(total, n * 2 + 10)  # a margin for chunks of dead revisions
+        res = coll.query(
+            query_embeddings=[vector],
+            n_results=fetch,
+            include=["documents", "metadatas", "distances"],
+        )
+        hits: list[Hit] = []
+        for cid, doc, meta, dist in zip(
+            res["ids"][0],
+            (res["documents"] or [[]])[0],
+            (res["metadatas"] or [[]])[0],
+            (res["distances"] or [[]])[0],
+            strict=True,
+        ):
+            cosine = 1.0 - float(dist)
+            hit = self.hit_from(cid, doc or "", dict(meta or {}), max(0.0, min(1.0, cosine)))
+            if hit is not None:
+                hits.append(hit)
+            if len(hits) >= n:
+                break
+        return hits
+
+    def chunks_of(self, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+        if not ids:
+            return {}
+        got = self.chunks.get(ids=list(ids), include=["documents", "metadatas"])
+        return {
+            cid: (doc or "", dict(meta or {}))
+            for cid, doc, meta in zip(
+                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+            )
+        }
+
+    def iter_chunks(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        offset = 0
+        while True:
+            page = self.chunks.get(include=["documents", "metadatas"], limit=PAGE, offset=offset)
+            for cid, doc, meta in zip(
+                page["ids"], page["documents"] or [], page["metadatas"] or [], strict=True
+            ):
+                yield cid, doc or "", dict(meta or {})
+            if len(page["ids"]) < PAGE:
+                return
+            offset += PAGE
+
+    # -- re-embedding ------------------------------------------------------
+    def begin_reindex(self) -> Collection:
+        """A fresh chunks collection for the configured model (not yet live)."""
+        return self._new_chunks_collection(self._model_meta())
+
+    def finish_reindex(self, new: Collection) -> None:
+        with self._write_lock:
+            old = self._meta().get("chunks_collection")
+            self._catalogue.modify(metadata={**self._model_meta(), "chunks_collection": new.name})
+            self._chunks = new
+            self._checked = True
+            for coll in self.client.list_collections():
+                name = coll if isinstance(coll, str) else coll.name
+                if name.startswith(CHUNKS_PREFIX) and name != new.name:
+                    self.client.delete_collection(name)
+            log.info("reindexed into %s (was %s)", new.name, old)
+
+    def switch_revision(self, article: Article, revision: str, chunks: int) -> None:
+        meta = _catalogue_meta(article, revision, chunks)
+        self._catalogue.upsert(
+            ids=[article.id],
+            embeddings=[_catalogue_vector(article.id)],
+            documents=[json.dumps(article.to_record(), ensure_ascii=False)],
+            metadatas=[meta],
+        )
+        if self._live is not None:
+            self._live[article.id] = ArticleInfo.from_meta(article.id, meta)
+
+
+def _catalogue_vector(article_id: str) -> np.ndarray:
+    """Chroma gives every record a vector; the catalogue's are placeholders, spread
+    out (not all equal) so that its index stays cheap to maintain."""
+    digest = hashlib.blake2b(article_id.encode(), digest_size=4).digest()
+    return np.frombuffer(digest, dtype=np.uint8).reshape(2, 2).astype(np.float32) @ np.array(
+        [1 / 255, 1 / 65025], dtype=np.float32
+    )
+
+
+def _catalogue_meta(article: Article, revision: str, chunks: int) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "title": article.title,
+        "revision": revision,
+        "content_hash": article.content_hash,
+        "language": article.language,
+        "paragraphs": len(article.paragraphs),
+        "chunks": chunks,
+        "updated_at": time.time(),
+    }
+    for key in ("url", "source", "published", "author"):
+        value = getattr(article, key)
+        if value:
+            meta[key] = value
+    return meta
+
+
+def article_from_document(doc: str | None) -> Article:
+    record = json.loads(doc or "{}")
+    return Article(
+        id=record["id"],
+        title=record["title"],
+        paragraphs=tuple(record["paragraphs"]),
+        url=record.get("url"),
+        source=record.get("source"),
+        published=record.get("published"),
+        author=record.get("author"),
+        language=record.get("language", "und"),
+    )

