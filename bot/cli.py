@@ -12,7 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from config.settings import Settings, SettingsError, load_settings
+from retrieval.search import Searcher
+from retrieval.service import QAService
 from retrieval.store import Store, StoreError
+from retrieval.types import Answer
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -64,10 +67,26 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("import", help="read articles from an exported JSONL file")
     s.add_argument("file", type=Path, metavar="FILE.jsonl")
 
+    s = sub.add_parser("search", help="find the passages that answer a question")
+    s.add_argument("question", nargs="?", help="the question (or use --batch)")
+    s.add_argument("--k", type=int, help="how many hits (default: the search.k setting)")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.add_argument("--batch", type=Path, metavar="FILE", help='JSONL of {"id", "question"}')
+
+    s = sub.add_parser("ask", help="answer a question, citing the paragraphs used")
+    s.add_argument("question", nargs="?", help="the question (or use --batch)")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.add_argument("--batch", type=Path, metavar="FILE", help='JSONL of {"id", "question"}')
+
+    s = sub.add_parser("chat", help="questions from standard input, one per line, with follow-ups")
+    s.add_argument("--json", action="store_true", help="one JSON answer per line")
+
     s = sub.add_parser("info", help="what is in the store")
     s.add_argument("--json", action="store_true")
 
-    sub.add_parser("run", help="what `make run` does: load the sample corpus into an empty store")
+    sub.add_parser(
+        "run", help="what `make run` does: the sample corpus into an empty store, then chat"
+    )
     return p
 
 
@@ -96,12 +115,23 @@ class App:
         self._compose = compose
         self.embedder = compose.build_embedder(settings)
         self._store: Store | None = None
+        self._searcher: Searcher | None = None
 
     @property
     def store(self) -> Store:
         if self._store is None:
             self._store = self._compose.open_store(self.settings, self.embedder)
         return self._store
+
+    @property
+    def qa(self) -> QAService:
+        return self._compose.build_qa(self.settings, self.searcher, self.embedder)
+
+    @property
+    def searcher(self) -> Searcher:
+        if self._searcher is None:
+            self._searcher = self._compose.build_searcher(self.settings, self.store, self.embedder)
+        return self._searcher
 
     def close(self) -> None:
         if self._store is not None:
@@ -114,6 +144,7 @@ def cmd_ingest(app: App, args: argparse.Namespace) -> int:
     from retrieval.loaders import load_paths
 
     items = list(load_paths(args.paths))
+    _ = app.searcher  # the lexical index follows the writes as they commit
     ingestor = build_ingestor(app.settings, app.store, app.embedder)
     with _progress(len(items), "ingesting") as bar:
         report = ingestor.run(items, on_item=bar.update)
@@ -153,6 +184,7 @@ def cmd_articles(app: App, args: argparse.Namespace) -> int:
 
 
 def cmd_remove(app: App, args: argparse.Namespace) -> int:
+    _ = app.searcher
     missing = [aid for aid in args.ids if not app.store.remove(aid)]
     for aid in missing:
         print(f"no article with id {aid}", file=sys.stderr)
@@ -168,6 +200,9 @@ def cmd_reindex(app: App, args: argparse.Namespace) -> int:
     ingestor = build_ingestor(app.settings, app.store, app.embedder)
     with _progress(total, "re-embedding") as bar:
         n = reindex(app.store, ingestor, on_item=bar.update)
+    # Chunk boundaries follow the model's tokenizer: rebuild the lexical index too.
+    app.searcher.lexical.clear()
+    app.searcher.sync()
     print(f"{n} articles re-embedded with {app.embedder.model_id}")
     return 0
 
@@ -217,6 +252,125 @@ def cmd_info(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
+def _batch_lines(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed object or an error string) for each non-empty line."""
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield lineno, json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield lineno, f"line {lineno}: invalid JSON ({exc.msg})"
+
+
+def run_batch(path: Path, handle: Callable[[str], dict[str, Any]]) -> int:
+    """Answer each ``{"id", "question"}`` line with ``{"id", ...}`` (or ``{"id", "error"}``)."""
+    if not path.is_file():
+        raise CliError(f"no such file: {path}")
+    items = list(_batch_lines(path))
+    failed = 0
+    with _progress(len(items), "questions", unit="q") as bar:
+        for lineno, obj in items:
+            qid = obj.get("id") if isinstance(obj, dict) else None
+            out: dict[str, Any] = {"id": qid if qid is not None else f"line-{lineno}"}
+            question = obj.get("question") if isinstance(obj, dict) else None
+            if isinstance(obj, str):
+                out["error"] = obj
+            elif not isinstance(question, str) or not question.strip():
+                out["error"] = f"line {lineno}: expected an object with a non-empty 'question'"
+            else:
+                try:
+                    out.update(handle(question))
+                except (StoreError, ValueError) as exc:
+                    out["error"] = str(exc)
+            failed += "error" in out
+            print(json.dumps(out, ensure_ascii=False), flush=True)
+            bar.update(1)
+    return EXIT_FAILED if failed == len(items) and items else 0
+
+
+def cmd_search(app: App, args: argparse.Namespace) -> int:
+    k = args.k or app.settings.search.k
+    if k <= 0:
+        raise CliError("--k must be positive")
+    searcher = app.searcher
+
+    def handle(question: str) -> dict[str, Any]:
+        return {"hits": [h.to_json() for h in searcher.search(question, k).hits]}
+
+    if args.batch:
+        return run_batch(args.batch, handle)
+    if not args.question or not args.question.strip():
+        raise CliError("give a question, or --batch FILE")
+    result = searcher.search(args.question, k)
+    if args.json:
+        print(json.dumps({"hits": [h.to_json() for h in result.hits]}, ensure_ascii=False))
+        return 0
+    if not result.answerable:
+        print("(no passage scores above the relevance threshold: the coverage may not answer this)")
+    for i, h in enumerate(result.hits, start=1):
+        meta = " · ".join(x for x in (h.source, (h.published or "")[:10]) if x)
+        print(f"[{i}] {h.score:.3f}  {h.title}  ¶{h.paragraph}  {meta}")
+        print(f"    {h.text}")
+        if h.url:
+            print(f"    {h.url}")
+    return 0
+
+
+def format_answer(answer: Answer) -> str:
+    """Plain text for a terminal: the answer, then its numbered sources."""
+    lines = [answer.text]
+    if answer.citations:
+        lines.append("")
+    for c in answer.citations:
+        meta = ", ".join(x for x in (c.source, (c.published or "")[:10]) if x)
+        lines.append(f"[{c.n}] {c.title}{f' ({meta})' if meta else ''}, ¶{c.paragraph}")
+        if c.url:
+            lines.append(f"    {c.url}")
+    return "\n".join(lines)
+
+
+def cmd_ask(app: App, args: argparse.Namespace) -> int:
+    qa = app.qa
+
+    def handle(question: str) -> dict[str, Any]:
+        return qa.ask(question).answer.to_json()
+
+    if args.batch:
+        return run_batch(args.batch, handle)
+    if not args.question or not args.question.strip():
+        raise CliError("give a question, or --batch FILE")
+    answer = qa.ask(args.question).answer
+    print(json.dumps(answer.to_json(), ensure_ascii=False) if args.json else format_answer(answer))
+    return 0
+
+
+def cmd_chat(app: App, args: argparse.Namespace) -> int:
+    from retrieval.service import HISTORY_TURNS, Turn
+
+    qa = app.qa
+    history: list[Turn] = []
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print("Ask about the coverage (Arabic or English); an empty line or Ctrl-D ends.")
+    while True:
+        if interactive:
+            print("> ", end="", flush=True)
+        line = sys.stdin.readline()
+        if not line or (interactive and not line.strip()):
+            return 0
+        question = line.strip()
+        if not question:
+            continue
+        reply = qa.ask(question, history)
+        history = [*history, Turn(question, reply.answer.text)][-HISTORY_TURNS:]
+        if args.json:
+            print(json.dumps(reply.answer.to_json(), ensure_ascii=False), flush=True)
+        else:
+            print(format_answer(reply.answer) + "\n", flush=True)
+
+
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "config" / "sample"
 
 
@@ -228,15 +382,17 @@ def ingest_sample_if_empty(app: App) -> None:
     from retrieval.loaders import load_paths
 
     files = sorted(SAMPLE_DIR.glob("*.md"))
+    _ = app.searcher
     print(f"empty store: adding the {len(files)} sample articles", file=sys.stderr)
     report = build_ingestor(app.settings, app.store, app.embedder).run(load_paths(files))
     print(f"sample corpus: {report.summary()}", file=sys.stderr)
 
 
 def cmd_run(app: App, args: argparse.Namespace) -> int:
+    """`make run`: the sample corpus on first use, then questions from the terminal."""
     ingest_sample_if_empty(app)
     args.json = False
-    return cmd_info(app, args)
+    return cmd_chat(app, args)
 
 
 COMMANDS: dict[str, Callable[[App, argparse.Namespace], int]] = {
@@ -249,6 +405,9 @@ COMMANDS: dict[str, Callable[[App, argparse.Namespace], int]] = {
     "import": cmd_import,
     "info": cmd_info,
     "run": cmd_run,
+    "search": cmd_search,
+    "ask": cmd_ask,
+    "chat": cmd_chat,
 }
 
 

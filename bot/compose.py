@@ -7,8 +7,12 @@ import sys
 from collections.abc import Callable
 
 from config.settings import Settings
+from retrieval.answer import ExtractiveAnswerer
 from retrieval.embeddings import Embedder
 from retrieval.ingest import Ingestor
+from retrieval.lexical import LexicalIndex
+from retrieval.search import Searcher, SearchParams
+from retrieval.service import QAService
 from retrieval.store import DataDirLock, Store, embedded_client, server_client
 
 
@@ -38,6 +42,30 @@ def open_store(settings: Settings, embedder: Embedder) -> Store:
     except BaseException:
         lock.release()
         raise
+
+
+def build_searcher(settings: Settings, store: Store, embedder: Embedder) -> Searcher:
+    """The searcher, with its lexical index brought in step with the store."""
+    s = settings.search
+    params = SearchParams(
+        dense_weight=s.dense_weight,
+        threshold=s.threshold,
+        cosine_floor=s.cosine_floor,
+        cosine_ceil=s.cosine_ceil,
+        cross_floor=s.cross_floor,
+        cross_ceil=s.cross_ceil,
+        sentence_weight=s.sentence_weight,
+    )
+    index_name = "lexical.sqlite"
+    if settings.chroma.host:  # one index per server, kept beside this process's data
+        index_name = f"lexical-{settings.chroma.host}-{settings.chroma.port}.sqlite"
+    searcher = Searcher(store, embedder, LexicalIndex(settings.data_dir / index_name), params)
+    searcher.sync()
+    return searcher
+
+
+def build_qa(settings: Settings, searcher: Searcher, embedder: Embedder) -> QAService:
+    return QAService(searcher, ExtractiveAnswerer(embedder), k=settings.search.k)
 
 
 def build_ingestor(settings: Settings, store: Store, embedder: Embedder) -> Ingestor:

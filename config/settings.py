@@ -63,6 +63,13 @@ class SearchSettings(Section):
     k: int = Field(gt=0, le=100, description="hits returned by default")
     dense_weight: float = Field(ge=0, le=1, description="weight of the dense score in fusion")
     threshold: float = Field(ge=0, le=1, description="below this fused score: no answer")
+    cosine_floor: float = Field(ge=-1, le=1, description="cosine mapped to a dense score of 0")
+    cosine_ceil: float = Field(ge=-1, le=1, description="cosine mapped to a dense score of 1")
+    cross_floor: float = Field(ge=-1, le=1, description="the same, across scripts")
+    cross_ceil: float = Field(ge=-1, le=1, description="the same, across scripts")
+    sentence_weight: float = Field(
+        ge=0, le=1, description="share of a chunk's dense score taken from its best sentence"
+    )
 
 
 class TelegramSettings(Section):

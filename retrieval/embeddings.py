@@ -5,6 +5,7 @@ The model loads lazily, once, on first use: building an :class:`Embedder` is che
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import threading
@@ -133,6 +134,45 @@ class Embedder:
     def embed_passages(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         return self._encode(list(texts), "passage", batch_size)
 
+    def embed_passages_and_parts(
+        self, texts: Sequence[str], parts: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Passage vectors, and for each passage one vector per character span in
+        ``parts`` (its sentences), from the same forward pass: the mean of the
+        contextual token vectors inside the span. Costs no extra model time."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32), []
+        prompt = self.prompts.get("passage", "")
+        outs: Any = self.model.encode(
+            list(texts),
+            prompt_name=self._prompt_name("passage"),
+            batch_size=self.batch_size,
+            show_progress_bar=False,
+            output_value=None,
+        )
+        enc = self.model.tokenizer(
+            [prompt + t for t in texts],
+            return_offsets_mapping=True,
+            truncation=True,
+            max_length=self.max_tokens,
+        )
+        vectors = np.stack([o["sentence_embedding"].float().numpy() for o in outs])
+        part_vectors: list[np.ndarray] = []
+        for i, (out, spans) in enumerate(zip(outs, parts, strict=True)):
+            tokens = out["token_embeddings"].float().numpy()
+            offsets = np.asarray(enc["offset_mapping"][i], dtype=np.int64) - len(prompt)
+            rows = []
+            for a, b in spans:
+                inside = (offsets[:, 1] > a) & (offsets[:, 0] < b) & (offsets[:, 1] > offsets[:, 0])
+                inside = inside[: len(tokens)]
+                rows.append(
+                    tokens[: len(inside)][inside].mean(axis=0) if inside.any() else vectors[i]
+                )
+            part_vectors.append(
+                _normalised(np.asarray(rows, dtype=np.float32).reshape(-1, vectors.shape[1]))
+            )
+        return _normalised(vectors), part_vectors
+
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(list(texts), "query", None)
 
@@ -150,6 +190,27 @@ class Embedder:
             convert_to_numpy=True,
         )
         # Normalise in fp32: a bf16 model's own normalisation is off by ~1e-3.
-        vectors = np.asarray(out, dtype=np.float32)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.maximum(norms, 1e-12)
+        return _normalised(np.asarray(out, dtype=np.float32))
+
+
+def encode_parts(vectors: np.ndarray) -> str:
+    """Sentence vectors as a compact string for Chroma metadata: int8 per value
+    with one float32 scale per row (plenty for ranking a chunk's sentences)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    scale = np.maximum(np.abs(vectors).max(axis=1), 1e-12) / 127.0
+    q = np.round(vectors / scale[:, None]).astype(np.int8)
+    head = np.array([vectors.shape[0], vectors.shape[1]], dtype=np.int32).tobytes()
+    return base64.b64encode(head + scale.astype(np.float32).tobytes() + q.tobytes()).decode()
+
+
+def decode_parts(data: str) -> np.ndarray:
+    raw = base64.b64decode(data)
+    n, dim = np.frombuffer(raw[:8], dtype=np.int32)
+    scale = np.frombuffer(raw[8 : 8 + 4 * n], dtype=np.float32)
+    q = np.frombuffer(raw[8 + 4 * n :], dtype=np.int8).reshape(n, dim)
+    return q.astype(np.float32) * scale[:, None]
+
+
+def _normalised(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)

@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 
 from retrieval.chunking import chunk_article
-from retrieval.embeddings import Embedder
+from retrieval.embeddings import Embedder, encode_parts
 from retrieval.loaders import Loaded
-from retrieval.store import Store, chunk_id
+from retrieval.store import ChunkParts, Store, chunk_id, chunk_meta
+from retrieval.text import sentence_spans
 from retrieval.types import Article, Chunk
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ ProgressHook = Callable[[int], None]
 
 
 class Ingestor:
-    def __init__(self, store: Store, embedder: Embedder, max_chunk_tokens: int = 200) -> None:
+    def __init__(self, store: Store, embedder: Embedder, max_chunk_tokens: int = 128) -> None:
         self.store = store
         self.embedder = embedder
         self.max_chunk_tokens = max_chunk_tokens
@@ -116,18 +117,32 @@ class Ingestor:
         report.seconds = time.perf_counter() - started
         return report
 
+    def embed(self, chunks: list[Chunk]) -> tuple[np.ndarray, list[ChunkParts]]:
+        """Chunk vectors and, from the same forward pass, their sentences' vectors."""
+        spans = [sentence_spans(c.text) or [(0, len(c.text))] for c in chunks]
+        vectors, part_vectors = self.embedder.embed_passages_and_parts(
+            [c.text for c in chunks], spans
+        )
+        parts = [
+            ChunkParts(tuple(s), encode_parts(pv))
+            for s, pv in zip(spans, part_vectors, strict=True)
+        ]
+        return vectors, parts
+
     def _commit(self, batch: list[tuple[str, Article, list[Chunk]]], report: IngestReport) -> None:
-        texts = [c.text for _, _, chunks in batch for c in chunks]
-        vectors = self.embedder.embed_passages(texts)
-        report.tokens += sum(self.embedder.count_tokens_many(texts))
+        all_chunks = [c for _, _, chunks in batch for c in chunks]
+        vectors, parts = self.embed(all_chunks)
+        report.tokens += sum(self.embedder.count_tokens_many([c.text for c in all_chunks]))
         pos = 0
         writes = []
+        write_parts = []
         for _, article, chunks in batch:
             writes.append((article, chunks, vectors[pos : pos + len(chunks)]))
+            write_parts.append(parts[pos : pos + len(chunks)])
             pos += len(chunks)
         existed = {article.id for article, _, _ in writes if self.store.info(article.id)}
         try:
-            self.store.write_many(writes)
+            self.store.write_many(writes, parts=write_parts)
         except Exception as exc:
             log.exception("writing a batch of %d articles failed", len(writes))
             for origin, _, _ in batch:
@@ -148,25 +163,19 @@ def reindex(store: Store, ingestor: Ingestor, on_item: ProgressHook | None = Non
     group: list[tuple[Article, list[Chunk]]] = []
 
     def flush() -> None:
-        texts = [c.text for _, chunks in group for c in chunks]
-        vectors = ingestor.embedder.embed_passages(texts)
+        all_chunks = [c for _, chunks in group for c in chunks]
+        texts = [c.text for c in all_chunks]
+        vectors, parts = ingestor.embed(all_chunks)
         ids: list[str] = []
         metas: list[dict[str, Any]] = []
+        pos = 0
         for article, chunks in group:
             rev = live[article.id].revision
             counts[article.id] = len(chunks)
             for c in chunks:
                 ids.append(chunk_id(article.id, rev, c.index))
-                metas.append(
-                    {
-                        "article_id": article.id,
-                        "revision": rev,
-                        "paragraph": c.paragraph,
-                        "start": c.start,
-                        "end": c.end,
-                        "index": c.index,
-                    }
-                )
+                metas.append(chunk_meta(article.id, rev, c, parts[pos]))
+                pos += 1
         new.add(ids=ids, embeddings=np.asarray(vectors), documents=texts, metadatas=metas)  # type: ignore[arg-type]
         if on_item:
             on_item(len(group))

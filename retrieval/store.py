@@ -22,14 +22,14 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from retrieval.types import Article, Chunk, Hit
+from retrieval.types import Article, Chunk, ChunkRecord, Hit
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -61,6 +61,10 @@ class ModelMismatch(StoreError):
 
 class StoreUnavailable(StoreError):
     retryable = True
+
+
+# Told of every commit: the chunks written (live now) and the ids of removed articles.
+ChangeListener = Callable[[list[ChunkRecord], list[str]], None]
 
 
 class ModelInfoSource(Protocol):
@@ -191,6 +195,41 @@ def chunk_id(article_id: str, revision: str, index: int) -> str:
     return f"{article_id}|{revision}|{index}"
 
 
+@dataclass(frozen=True)
+class ChunkParts:
+    """A chunk's sentences: spans relative to the chunk, and their encoded vectors."""
+
+    spans: tuple[tuple[int, int], ...]
+    vectors: str
+
+
+def chunk_meta(
+    article_id: str, revision: str, chunk: Chunk, parts: ChunkParts | None
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "article_id": article_id,
+        "revision": revision,
+        "paragraph": chunk.paragraph,
+        "start": chunk.start,
+        "end": chunk.end,
+        "index": chunk.index,
+    }
+    if parts is not None and len(parts.spans) > 1:
+        meta["parts"] = ";".join(f"{a},{b}" for a, b in parts.spans)
+        meta["part_vectors"] = parts.vectors
+    return meta
+
+
+def _parse_parts(value: Any) -> tuple[tuple[int, int], ...]:
+    if not value:
+        return ()
+    out = []
+    for pair in str(value).split(";"):
+        a, b = pair.split(",")
+        out.append((int(a), int(b)))
+    return tuple(out)
+
+
 class Store:
     def __init__(self, client: ClientAPI, model: ModelInfoSource, lock: DataDirLock | None = None):
         self.client = client
@@ -203,6 +242,17 @@ class Store:
         self._chunks: Collection | None = None
         self._checked = False
         self._live: dict[str, ArticleInfo] | None = None
+        self._listeners: list[ChangeListener] = []
+
+    def subscribe(self, listener: ChangeListener) -> None:
+        self._listeners.append(listener)
+
+    def _notify(self, written: list[ChunkRecord], removed: list[str]) -> None:
+        for listener in self._listeners:
+            try:
+                listener(written, removed)
+            except Exception:  # derived data; it catches up at the next sync
+                log.exception("a store listener failed")
 
     # -- opening ---------------------------------------------------------
     def close(self) -> None:
@@ -335,13 +385,15 @@ class Store:
         self,
         batch: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]],
         *,
+        parts: Sequence[Sequence[ChunkParts | None]] | None = None,
         crash_before_commit: bool = False,
     ) -> list[ArticleInfo]:
         """Write several articles, each as a new revision, and commit them.
 
         Each Chroma call has a fixed cost far above its per-record cost, so the
         chunks of all the articles go in together, then one catalogue upsert
-        switches every article to its new revision.
+        switches every article to its new revision. ``parts`` gives, per article
+        and chunk, its sentences' spans and encoded vectors (for quoting).
         """
         ids: list[str] = []
         docs: list[str] = []
@@ -349,8 +401,9 @@ class Store:
         vecs: list[np.ndarray] = []
         revisions: list[str] = []
         seen: set[str] = set()
-        for article, chunks, vectors in batch:
-            if len(chunks) != len(vectors):
+        for pos, (article, chunks, vectors) in enumerate(batch):
+            article_parts = parts[pos] if parts is not None else [None] * len(chunks)
+            if len(chunks) != len(vectors) or len(article_parts) != len(chunks):
                 raise ValueError("one vector per chunk")
             if not chunks:
                 raise ValueError(f"article {article.id} has no chunk")
@@ -359,19 +412,10 @@ class Store:
             seen.add(article.id)
             revision = uuid.uuid4().hex[:12]
             revisions.append(revision)
-            for c in chunks:
+            for c, cp in zip(chunks, article_parts, strict=True):
                 ids.append(chunk_id(article.id, revision, c.index))
                 docs.append(c.text)
-                metas.append(
-                    {
-                        "article_id": article.id,
-                        "revision": revision,
-                        "paragraph": c.paragraph,
-                        "start": c.start,
-                        "end": c.end,
-                        "index": c.index,
-                    }
-                )
+                metas.append(chunk_meta(article.id, revision, c, cp))
             vecs.append(np.asarray(vectors, dtype=np.float32))
         if not batch:
             return []
@@ -417,6 +461,13 @@ class Store:
                 ]
             }
             self.chunks.delete(where=stale)
+            self._notify(
+                [
+                    ChunkRecord(cid, str(meta["article_id"]), str(meta["revision"]), doc)
+                    for cid, meta, doc in zip(ids, metas, docs, strict=True)
+                ],
+                [],
+            )
             return infos
 
     def _delete_other_revisions(self, article_id: str, keep: str | None) -> None:
@@ -433,6 +484,7 @@ class Store:
             if self._live is not None:
                 self._live.pop(article_id, None)
             self._delete_other_revisions(article_id, None)
+            self._notify([], [article_id])
             return True
 
     def resync(self) -> int:
@@ -474,6 +526,9 @@ class Store:
             published=info.published,
             url=info.url,
             language=info.language,
+            dense=score,
+            parts=_parse_parts(meta.get("parts")),
+            part_vectors=str(meta.get("part_vectors") or ""),
         )
 
     def dense(self, vector: np.ndarray, n: int) -> list[Hit]:
@@ -504,16 +559,39 @@ class Store:
                 break
         return hits
 
-    def chunks_of(self, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+    def hits_by_id(self, ids: Sequence[str], vector: np.ndarray) -> list[Hit]:
+        """Live chunks by id, scored against ``vector`` (for lexical-only candidates)."""
         if not ids:
-            return {}
-        got = self.chunks.get(ids=list(ids), include=["documents", "metadatas"])
-        return {
-            cid: (doc or "", dict(meta or {}))
+            return []
+        got = self.chunks.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
+        hits = []
+        embeddings = got["embeddings"] if got["embeddings"] is not None else []
+        for cid, doc, meta, emb in zip(
+            got["ids"], got["documents"] or [], got["metadatas"] or [], embeddings, strict=True
+        ):
+            v = np.asarray(emb, dtype=np.float32)
+            cosine = float(v @ vector) / max(1e-12, float(np.linalg.norm(v)))
+            hit = self.hit_from(cid, doc or "", dict(meta or {}), max(0.0, min(1.0, cosine)))
+            if hit is not None:
+                hits.append(hit)
+        return hits
+
+    def chunk_records(self, article_ids: Sequence[str]) -> list[ChunkRecord]:
+        """The stored chunks (any revision) of these articles."""
+        if not article_ids:
+            return []
+        where: Any = {"article_id": {"$in": list(article_ids)}}
+        got = self.chunks.get(where=where, include=["documents", "metadatas"])
+        return [
+            ChunkRecord(cid, str(meta["article_id"]), str(meta["revision"]), doc or "")
             for cid, doc, meta in zip(
                 got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
             )
-        }
+            if meta
+        ]
+
+    def live_revisions(self) -> dict[str, str]:
+        return {aid: info.revision for aid, info in self.live.items()}
 
     def iter_chunks(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
         offset = 0

@@ -79,6 +79,16 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class ChunkRecord:
+    """A stored chunk as the lexical index needs it."""
+
+    chunk_id: str
+    article_id: str
+    revision: str
+    text: str
+
+
+@dataclass(frozen=True)
 class Hit:
     """A chunk found by search, with what a citation needs."""
 
@@ -94,6 +104,11 @@ class Hit:
     published: str | None
     url: str | None
     language: str = "und"
+    dense: float = 0.0  # cosine similarity to the query, kept through fusion
+    # The chunk's sentences: spans relative to ``text``, and their vectors encoded
+    # by ``retrieval.embeddings.encode_parts`` (empty for a one-sentence chunk).
+    parts: tuple[tuple[int, int], ...] = ()
+    part_vectors: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {

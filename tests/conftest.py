@@ -17,7 +17,9 @@ import platformdirs
 import pytest
 
 from retrieval.embeddings import Embedder
+from retrieval.lexical import LexicalIndex
 from retrieval.loaders import Loaded, load_paths
+from retrieval.search import Searcher
 from retrieval.store import Store, embedded_client
 from retrieval.types import Article
 
@@ -77,3 +79,24 @@ def distractors() -> list[Loaded]:
     path = shared_path("saudinewsnet", "2015-07-23.zip")
     items = [item for item in load_paths([path]) if item.article is not None]
     return items[:200]
+
+
+@pytest.fixture(scope="session")
+def news(
+    tmp_path_factory: pytest.TempPathFactory,
+    embedder: Embedder,
+    founding_article: Article,
+    distractors: list[Loaded],
+) -> Searcher:
+    """The founding article among 200 SaudiNewsNet distractors, searchable.
+
+    Shared by the tests that read it; tests that write use their own store.
+    """
+    from retrieval.ingest import Ingestor
+
+    path = tmp_path_factory.mktemp("news")
+    store = Store(embedded_client(path / "chroma"), embedder)
+    searcher = Searcher(store, embedder, LexicalIndex(path / "lexical.sqlite"))
+    report = Ingestor(store, embedder).run([Loaded("seed", founding_article), *distractors])
+    assert len(report.added) == 201, report.summary()
+    return searcher

@@ -102,3 +102,41 @@ def test_bad_settings_are_reported_without_a_traceback(tmp_path: Path) -> None:
     proc = rawi("articles", data_dir=tmp_path, check=False, env={"RAWI_SERCH__K": "3"})
     assert proc.returncode == 2
     assert "RAWI_SERCH__K" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_make_run_on_a_fresh_data_dir_then_chat_piped(tmp_path: Path) -> None:
+    env = {**os.environ, "RAWI_DATA_DIR": str(tmp_path / "fresh")}
+    first = subprocess.run(
+        ["make", "-s", "run"],
+        input="متى تفتح المكتبة الجديدة أبوابها؟\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=900,
+        check=False,
+    )
+    assert first.returncode == 0, first.stderr
+    assert "sample articles" in first.stderr  # the sample corpus went in, once
+    assert "[1]" in first.stdout and "مكتبة الميناء" in first.stdout
+    assert "التاسعة صباحًا" in first.stdout  # the sentence with the opening hours is quoted
+
+    questions = "Who saved two penalties in the cup final?\nAnd when will the team parade?\nWho won the 2022 Nobel Prize in Physics?\n"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "chat", "--json"],
+        input=questions,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    answers = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(answers) == 3
+    assert "Yousef Amin" in answers[0]["answer"] and answers[0]["citations"]
+    assert answers[1]["grounded"] and "Sunday" in answers[1]["answer"]  # the follow-up
+    assert not answers[2]["grounded"] and answers[2]["citations"] == []
+    assert "sample articles" not in proc.stderr  # not ingested a second time

@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` (minutes) and `make bench-scale` (long)."""

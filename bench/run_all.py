@@ -1,0 +1,14 @@
+"""`make bench`: the benchmarks that finish in minutes, one after another."""
+
+from __future__ import annotations
+
+from bench import ingest, latency
+
+
+def main() -> None:
+    ingest.main()
+    latency.main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""Answers with citations: the interface, and the offline extractive answerer.
+
+The extractive answerer quotes the one to three sentences of the evidence that
+best answer the question, each followed by its citation marker ``[n]``; the
+framing words are in the question's language, the quotes in the source's.
+When search says the coverage has no answer, it says so plainly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+import numpy as np
+
+from retrieval.arabic import terms
+from retrieval.embeddings import Embedder, decode_parts
+from retrieval.search import SearchResult
+from retrieval.text import sentence_spans
+from retrieval.types import Answer, Citation, Hit
+
+# The one "cannot answer" sentence per language, shared by every answerer,
+# the prompts and the tests.
+NO_ANSWER = {
+    "ar": "لا تتضمن التغطية المتاحة إجابة عن هذا السؤال.",
+    "en": "The coverage does not answer this question.",
+}
+FRAMING = {"ar": "بحسب التغطية:", "en": "According to the coverage:"}
+QUOTES = {"ar": ("«", "»"), "en": ("“", "”")}
+
+
+def answer_language(language: str) -> str:
+    """Framing languages are Arabic and English; anything else is framed in English."""
+    return "ar" if language == "ar" else "en"
+
+
+def no_answer(language: str) -> Answer:
+    lang = answer_language(language)
+    return Answer(NO_ANSWER[lang], (), False, lang)
+
+
+class Answerer(Protocol):
+    def answer(self, question: str, result: SearchResult) -> Answer: ...
+
+
+@dataclass(frozen=True)
+class Sentence:
+    hit: Hit
+    start: int  # in the article's text
+    end: int
+    text: str
+    score: float = 0.0
+
+
+def sentences_of(hit: Hit, query: np.ndarray) -> list[tuple[Sentence, float]]:
+    """A hit's sentences with their cosine to the query."""
+    if hit.parts and hit.part_vectors:
+        vectors = decode_parts(hit.part_vectors)
+        norms = np.maximum(np.linalg.norm(vectors, axis=1), 1e-12)
+        dense = (vectors @ query) / norms
+        return [
+            (Sentence(hit, hit.start + a, hit.start + b, hit.text[a:b]), float(d))
+            for (a, b), d in zip(hit.parts, dense, strict=True)
+        ]
+    # One sentence (or a store written before sentences were kept): the chunk is it.
+    return [
+        (Sentence(hit, hit.start + a, hit.start + b, hit.text[a:b]), hit.dense)
+        for a, b in sentence_spans(hit.text)
+    ]
+
+
+@dataclass(frozen=True)
+class SentenceWeights:
+    """How a sentence's score mixes its own similarity to the question, the share
+    of the question's terms it holds, and its chunk's search score. Tuned on
+    ARCD train (bench/eval.py)."""
+
+    dense: float = 1.0
+    overlap: float = 0.15
+    chunk: float = 0.3
+
+
+# Shorter sentences are fragments (a dateline, "(Getty)", an e-mail address): they
+# are quoted only when nothing else is left.
+MIN_SENTENCE_CHARS = 25
+_WORD = re.compile(r"[^\W\d_]{2,}")
+
+
+class ExtractiveAnswerer:
+    """Quotes the best sentences of the top evidence; offline and fast."""
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        *,
+        max_sentences: int = 3,
+        max_chars: int = 360,
+        evidence_hits: int = 3,
+        relative_cutoff: float = 0.8,
+        weights: SentenceWeights | None = None,
+    ) -> None:
+        self.embedder = embedder
+        self.max_sentences = max_sentences
+        self.max_chars = max_chars
+        self.evidence_hits = evidence_hits
+        self.relative_cutoff = relative_cutoff
+        self.weights = weights or SentenceWeights()
+
+    def score_sentences(
+        self, question: str, hits: Sequence[Hit], vector: np.ndarray | None = None
+    ) -> list[Sentence]:
+        """The hits' sentences, best first. A sentence's vector comes from its
+        chunk's forward pass at ingestion (see ``Embedder.embed_passages_and_parts``),
+        so scoring needs no model call beyond the query's."""
+        q = self.embedder.embed_query(question) if vector is None else vector
+        qterms = set(terms(question))
+        w = self.weights
+        scored = []
+        for hit in hits:
+            for s, dense in sentences_of(hit, q):
+                overlap = len(qterms & set(terms(s.text))) / len(qterms) if qterms else 0.0
+                fragment = len(s.text) < MIN_SENTENCE_CHARS or len(_WORD.findall(s.text)) < 4
+                # The chunk's own score carries the context a sentence lacks.
+                score = w.dense * dense + w.overlap * overlap + w.chunk * hit.score - fragment
+                scored.append(replace(s, score=score))
+        scored.sort(key=lambda s: -s.score)
+        return scored
+
+    def answer(self, question: str, result: SearchResult) -> Answer:
+        lang = answer_language(result.language)
+        if not result.answerable or not result.hits:
+            return no_answer(lang)
+        ranked = self.score_sentences(question, result.hits[: self.evidence_hits], result.vector)
+        if not ranked:
+            return no_answer(lang)
+        best = ranked[0].score
+        chosen: list[Sentence] = []
+        length = 0
+        for s in ranked:
+            if len(chosen) >= self.max_sentences or s.score < self.relative_cutoff * best:
+                break
+            if chosen and length + len(s.text) > self.max_chars:
+                continue
+            chosen.append(s)
+            length += len(s.text)
+        return compose(lang, chosen)
+
+
+def compose(lang: str, chosen: Sequence[Sentence]) -> Answer:
+    """Answer text and citations, numbered in the order the quotes appear."""
+    open_q, close_q = QUOTES[lang]
+    parts = [FRAMING[lang]]
+    citations: list[Citation] = []
+    for n, s in enumerate(chosen, start=1):
+        parts.append(f"{open_q}{s.text}{close_q} [{n}]")
+        h = s.hit
+        citations.append(
+            Citation(
+                n=n,
+                article_id=h.article_id,
+                paragraph=h.paragraph,
+                chunk_id=h.chunk_id,
+                start=s.start,
+                end=s.end,
+                quote=s.text,
+                title=h.title,
+                source=h.source,
+                published=h.published,
+                url=h.url,
+            )
+        )
+    evidence = tuple(dict.fromkeys(s.hit.chunk_id for s in chosen))
+    return Answer(" ".join(parts), tuple(citations), True, lang, evidence)

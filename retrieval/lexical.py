@@ -1,0 +1,189 @@
+"""The lexical index: BM25 over chunk text, in SQLite FTS5.
+
+Chroma's own sparse index is not available in local or self-hosted Chroma, so
+this index is ours. It is derived data: it records which revision of each
+article it holds, follows the store incrementally (:meth:`apply`), catches up
+with whatever changed while it was not looking (:meth:`sync`, which compares
+revisions, not texts), and is rebuilt from Chroma when missing or damaged.
+Terms are normalised and light-stemmed (:mod:`retrieval.arabic`) before they
+reach FTS5, which then only splits on spaces.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from retrieval.arabic import terms
+from retrieval.types import ChunkRecord
+
+log = logging.getLogger(__name__)
+
+SCHEMA = 2
+MAX_QUERY_TERMS = 32
+# A term in more than this share of chunks says nothing about any of them, and its
+# posting list is the costliest to rank: such terms are left out of queries.
+MAX_DOC_SHARE = 0.25
+
+
+@dataclass(frozen=True)
+class LexicalHit:
+    chunk_id: str
+    article_id: str
+    bm25: float  # higher is better
+    coverage: float  # 0..1: BM25 relative to a chunk holding every query term once
+
+
+class LexicalIndex:
+    def __init__(self, path: Path | None) -> None:
+        """``path`` None keeps the index in memory (tests, a throwaway store)."""
+        self.path = path
+        self._lock = threading.RLock()
+        self._db = self._open()
+
+    # -- lifecycle ---------------------------------------------------------
+    def _open(self) -> sqlite3.Connection:
+        target = ":memory:" if self.path is None else str(self.path)
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            db = self._connect(target)
+            if self._schema(db) != SCHEMA:
+                raise sqlite3.DatabaseError("old or missing schema")
+            db.execute("SELECT count(*) FROM revisions").fetchone()
+            return db
+        except sqlite3.DatabaseError as exc:
+            if self.path is None:
+                raise
+            log.warning("lexical index %s unusable (%s); rebuilding it", self.path, exc)
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(str(self.path) + suffix).unlink(missing_ok=True)
+            return self._connect(target)
+
+    @staticmethod
+    def _connect(target: str) -> sqlite3.Connection:
+        db = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(
+            f"""
+            CREATE VIRTUAL TABLE IF NOT EXISTS chunks USING fts5(
+                terms, chunk_id UNINDEXED, article_id UNINDEXED,
+                tokenize = "unicode61 remove_diacritics 0"
+            );
+            CREATE VIRTUAL TABLE IF NOT EXISTS vocab USING fts5vocab(chunks, row);
+            CREATE TABLE IF NOT EXISTS revisions (article_id TEXT PRIMARY KEY, revision TEXT);
+            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+            INSERT OR IGNORE INTO meta VALUES ('schema', '{SCHEMA}');
+            """
+        )
+        return db
+
+    @staticmethod
+    def _schema(db: sqlite3.Connection) -> int | None:
+        row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        return int(row[0]) if row else None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- state -------------------------------------------------------------
+    def revisions(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._db.execute("SELECT article_id, revision FROM revisions").fetchall())
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM chunks").fetchone()[0])
+
+    # -- updates -------------------------------------------------------------
+    def apply(self, written: Sequence[ChunkRecord], removed: Iterable[str] = ()) -> None:
+        """Replace the listed articles' chunks with ``written``, drop ``removed``."""
+        by_article: dict[str, list[ChunkRecord]] = {}
+        for rec in written:
+            by_article.setdefault(rec.article_id, []).append(rec)
+        gone = set(removed) | set(by_article)
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN")
+            try:
+                for aid in gone:
+                    db.execute("DELETE FROM chunks WHERE article_id = ?", (aid,))
+                    db.execute("DELETE FROM revisions WHERE article_id = ?", (aid,))
+                db.executemany(
+                    "INSERT INTO chunks (terms, chunk_id, article_id) VALUES (?, ?, ?)",
+                    [(" ".join(terms(r.text)), r.chunk_id, r.article_id) for r in written],
+                )
+                db.executemany(
+                    "INSERT INTO revisions VALUES (?, ?)",
+                    [(aid, recs[0].revision) for aid, recs in by_article.items()],
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def clear(self) -> None:
+        """Forget everything (the next :meth:`sync` rebuilds from the store)."""
+        with self._lock:
+            self._db.execute("DELETE FROM chunks")
+            self._db.execute("DELETE FROM revisions")
+
+    def sync(self, live: dict[str, str], fetch: Any) -> tuple[int, int]:
+        """Bring the index in step with ``live`` (article id → revision).
+
+        ``fetch(article_ids)`` returns the live chunks of those articles. Only
+        articles whose revision differs are touched. Returns (updated, removed).
+        """
+        have = self.revisions()
+        stale = [aid for aid, rev in live.items() if have.get(aid) != rev]
+        removed = [aid for aid in have if aid not in live]
+        if removed:
+            self.apply([], removed)
+        for i in range(0, len(stale), 200):
+            batch = stale[i : i + 200]
+            records = [r for r in fetch(batch) if live.get(r.article_id) == r.revision]
+            self.apply(records, batch)
+        return len(stale), len(removed)
+
+    # -- search --------------------------------------------------------------
+    def search(self, query: str, n: int) -> list[LexicalHit]:
+        qterms = list(dict.fromkeys(terms(query)))[:MAX_QUERY_TERMS]
+        if not qterms:
+            return []
+        with self._lock:
+            db = self._db
+            total = int(db.execute("SELECT count(*) FROM chunks").fetchone()[0])
+            if total == 0:
+                return []
+            marks = ",".join("?" * len(qterms))
+            df = dict(
+                db.execute(
+                    f"SELECT term, doc FROM vocab WHERE term IN ({marks})", qterms
+                ).fetchall()
+            )
+            useful = [t for t in qterms if 0 < df.get(t, 0) <= max(1, MAX_DOC_SHARE * total)]
+            if not useful:
+                return []
+            # FTS5's own idf, so that coverage is measured in the units bm25() uses.
+            ideal = sum(
+                max(1e-6, math.log((total - df.get(t, 0) + 0.5) / (df.get(t, 0) + 0.5)))
+                for t in qterms
+            )
+            match = " OR ".join('"' + t.replace('"', '""') + '"' for t in useful)
+            rows = db.execute(
+                "SELECT chunk_id, article_id, -bm25(chunks) AS s FROM chunks "
+                "WHERE chunks MATCH ? ORDER BY bm25(chunks) LIMIT ?",
+                (match, n),
+            ).fetchall()
+        return [
+            LexicalHit(cid, aid, float(s), min(1.0, float(s) / ideal) if ideal > 0 else 0.0)
+            for cid, aid, s in rows
+        ]

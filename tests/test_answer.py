@@ -1,0 +1,106 @@
+"""Cited extractive answers over the founding article among 200 distractors."""
+
+import pytest
+
+from retrieval.answer import NO_ANSWER, ExtractiveAnswerer
+from retrieval.search import Searcher
+from retrieval.service import QAService, Turn, is_followup, search_query
+from retrieval.types import Answer, Article
+
+AMERICANS = (
+    "وكان بلينكن قال في وقت سابق إن 400 مواطن أمريكي و600 من أفراد أسرهم يسعون لمغادرة قطاع غزة."
+)
+CASUALTIES = "لقد قُتل أكثر من 9000 فلسطيني، من بينهم 3760 طفلاً، في القصف الإسرائيلي الوحشي على غزة"
+NETANYAHU = "ومن المتوقع أن يلتقي بلينكن الجمعة برئيس الوزراء الإسرائيلي بنيامين نتنياهو"
+JORDAN = "وسحب الأردن، ثاني دولة عربية تصنع السلام مع إسرائيل، سفيره احتجاجا"
+
+
+@pytest.fixture(scope="module")
+def qa(news: Searcher) -> QAService:
+    return QAService(news, ExtractiveAnswerer(news.embedder))
+
+
+def cited(qa: QAService, answer: Answer, founding: Article, sentence_start: str) -> None:
+    """The answer cites, with an exact span, the sentence that starts so."""
+    assert answer.grounded
+    for c in answer.citations:
+        article = qa.searcher.store.get_article(c.article_id)
+        assert article is not None
+        assert article.text[c.start : c.end] == c.quote  # spans are exact
+    hits = [
+        c
+        for c in answer.citations
+        if c.article_id == founding.id and c.quote.startswith(sentence_start)
+    ]
+    assert hits, [c.quote[:40] for c in answer.citations]
+    assert hits[0].paragraph == 2
+    assert f"[{hits[0].n}]" in answer.text
+    assert sentence_start in answer.text  # the answer's own text quotes it
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "language"),
+    [
+        ("كم عدد المواطنين الأمريكيين الذين يسعون لمغادرة غزة؟", AMERICANS, "ar"),
+        ("How many American citizens are seeking to leave Gaza?", AMERICANS, "en"),
+        ("من سيلتقي بلينكن يوم الجمعة؟", NETANYAHU, "ar"),
+        ("How many Palestinians have been killed in Gaza?", CASUALTIES, "en"),
+        ("لماذا سحب الأردن سفيره؟", JORDAN, "ar"),
+    ],
+)
+def test_the_answering_sentence_is_quoted_and_cited(
+    qa: QAService, founding_article: Article, question: str, sentence: str, language: str
+) -> None:
+    answer = qa.ask(question).answer
+    assert answer.language == language
+    cited(qa, answer, founding_article, sentence[:40])
+    assert 1 <= len(answer.citations) <= 3
+    assert answer.text.startswith(
+        "According to the coverage" if language == "en" else "بحسب التغطية"
+    )
+
+
+def test_out_of_coverage_question(qa: QAService) -> None:
+    for q, lang in (
+        ("Who won the 2022 Nobel Prize in Physics?", "en"),
+        ("من فاز بكأس العالم للسيدات 2023؟", "ar"),
+    ):
+        answer = qa.ask(q).answer
+        assert not answer.grounded and answer.citations == ()
+        assert answer.text == NO_ANSWER[lang] and answer.language == lang
+
+
+def test_follow_up_is_searched_in_context(qa: QAService, founding_article: Article) -> None:
+    first = qa.ask("How many Palestinians have been killed in Gaza?")
+    history = [Turn("How many Palestinians have been killed in Gaza?", first.answer.text)]
+    follow = qa.ask("And how many of them were children?", history)
+    assert follow.query.startswith("How many Palestinians")
+    cited(qa, follow.answer, founding_article, CASUALTIES[:40])
+    assert "3760" in follow.answer.text
+
+
+def test_followup_detection() -> None:
+    assert is_followup("And how many of them were children?")
+    assert is_followup("وكم منهم أطفال؟")
+    assert is_followup("ماذا عن الأردن؟")
+    assert not is_followup("Who won the regional football cup?")
+    assert not is_followup("من فاز بكأس المنطقة لكرة القدم؟")
+    assert search_query("Who won?", []) == "Who won?"
+
+
+def test_answer_json_shape(qa: QAService) -> None:
+    data = qa.ask("How many American citizens are seeking to leave Gaza?").answer.to_json()
+    assert set(data) == {"answer", "grounded", "language", "citations"}
+    assert set(data["citations"][0]) == {
+        "n",
+        "article_id",
+        "paragraph",
+        "chunk_id",
+        "start",
+        "end",
+        "quote",
+        "title",
+        "source",
+        "published",
+        "url",
+    }

@@ -1,0 +1,187 @@
+"""Hybrid search over real Chroma, the real model and the real lexical index."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from retrieval.embeddings import Embedder
+from retrieval.ingest import Ingestor
+from retrieval.lexical import LexicalIndex
+from retrieval.loaders import Loaded, make_article
+from retrieval.search import Searcher
+from retrieval.store import Store, embedded_client
+from retrieval.types import Article
+from tests.conftest import ROOT
+
+BODY = 2  # the founding article's long body paragraph
+
+
+def sentence_in(hit_text: str, needle: str) -> bool:
+    return needle in hit_text
+
+
+def test_arabic_question_finds_the_right_paragraph(
+    news: Searcher, founding_article: Article
+) -> None:
+    res = news.search("كم مرة زار بلينكن إسرائيل منذ هجوم حماس؟", k=3)
+    top = res.hits[0]
+    assert top.article_id == founding_article.id and top.paragraph == BODY
+    assert "زيارته الرابعة" in top.text
+    assert res.answerable
+
+
+def test_english_question_over_arabic_text(news: Searcher, founding_article: Article) -> None:
+    res = news.search("How many times has Blinken visited Israel since the Hamas attack?", k=3)
+    assert res.hits[0].article_id == founding_article.id
+    assert res.answerable
+
+
+def test_unrelated_question_has_no_answer(news: Searcher) -> None:
+    res = news.search("Who won the 2022 Nobel Prize in Physics?", k=3)
+    assert not res.answerable
+    res_ar = news.search("من فاز بجائزة نوبل للفيزياء عام 2022؟", k=3)
+    assert not res_ar.answerable
+
+
+def test_hit_json_shape(news: Searcher) -> None:
+    hit = news.search("بلينكن الأردن", k=1).hits[0].to_json()
+    assert set(hit) == {
+        "article_id",
+        "paragraph",
+        "chunk_id",
+        "start",
+        "end",
+        "text",
+        "score",
+        "title",
+        "source",
+        "published",
+        "url",
+    }
+    assert 0.0 <= hit["score"] <= 1.0
+
+
+def art(aid: str, text: str, title: str = "خبر") -> Article:
+    return make_article([text], title=title, given_id=aid)
+
+
+def ids(searcher: Searcher, q: str) -> list[str]:
+    return [h.article_id for h in searcher.lexical.search(q, 10)]  # type: ignore[misc]
+
+
+def test_lexical_index_follows_add_replace_remove(tmp_path: Path, embedder: Embedder) -> None:
+    store = Store(embedded_client(tmp_path / "db"), embedder)
+    searcher = Searcher(store, embedder, LexicalIndex(tmp_path / "lex.sqlite"))
+    ing = Ingestor(store, embedder)
+    ing.run([Loaded("a", art("a", "افتتحت البلدية مكتبة عامة جديدة في الميناء"))])
+    ing.run([Loaded("b", art("b", "أمطار غزيرة تغلق الطريق الساحلي"))])
+    assert ids(searcher, "المكتبة العامة") == ["a"]
+    ing.run([Loaded("a", art("a", "ملعب جديد لكرة القدم قرب الميناء"))])  # replaced
+    assert ids(searcher, "المكتبة العامة") == []
+    assert ids(searcher, "ملاعب كرة القدم") == ["a"]
+    store.remove("b")
+    assert ids(searcher, "الأمطار الغزيرة") == []
+    assert searcher.lexical.revisions() == {"a": store.info("a").revision}  # type: ignore[union-attr]
+
+
+def test_lexical_index_rebuilt_when_deleted_or_stale(tmp_path: Path, embedder: Embedder) -> None:
+    client = embedded_client(tmp_path / "db")
+    store = Store(client, embedder)
+    lex_path = tmp_path / "lex.sqlite"
+    searcher = Searcher(store, embedder, LexicalIndex(lex_path))
+    Ingestor(store, embedder).run([Loaded("a", art("a", "افتتاح مكتبة الميناء العامة"))])
+    searcher.lexical.close()
+
+    # Another writer changes the store while this index is not listening.
+    other = Store(client, embedder)
+    Ingestor(other, embedder).run([Loaded("c", art("c", "مهرجان التمور في القصيم"))])
+    other.remove("a")
+
+    store.refresh()
+    again = Searcher(store, embedder, LexicalIndex(lex_path))
+    assert ids(again, "مهرجان التمور") == []  # stale until synced
+    assert again.sync() == (1, 1)
+    assert ids(again, "مهرجان التمور") == ["c"] and ids(again, "مكتبة الميناء") == []
+    again.lexical.close()
+
+    lex_path.unlink()  # deleted: rebuilt from Chroma
+    Path(str(lex_path) + "-wal").unlink(missing_ok=True)
+    rebuilt = Searcher(store, embedder, LexicalIndex(lex_path))
+    rebuilt.sync()
+    assert ids(rebuilt, "مهرجان التمور") == ["c"]
+    rebuilt.lexical.close()
+
+    lex_path.write_bytes(b"this is not a database" * 100)  # damaged: rebuilt too
+    Path(str(lex_path) + "-wal").unlink(missing_ok=True)
+    Path(str(lex_path) + "-shm").unlink(missing_ok=True)
+    damaged = Searcher(store, embedder, LexicalIndex(lex_path))
+    damaged.sync()
+    assert ids(damaged, "مهرجان التمور") == ["c"]
+
+
+def test_only_live_revisions_are_returned(tmp_path: Path, embedder: Embedder) -> None:
+    store = Store(embedded_client(tmp_path / "db"), embedder)
+    searcher = Searcher(store, embedder, LexicalIndex(None))
+    ing = Ingestor(store, embedder)
+    ing.run([Loaded("x", art("x", "The harbour reopened on Tuesday after the storm.", "Harbour"))])
+    new = art("x", "Football final ends in a penalty shoot-out.", "Final")
+    chunks = ing.chunk(new)
+    with pytest.raises(Exception, match="simulated"):
+        store.write(
+            new, chunks, embedder.embed_passages([c.text for c in chunks]), crash_before_commit=True
+        )
+    # the orphaned chunks are in Chroma, and in neither result
+    for q in ("football penalty shoot-out", "harbour storm"):
+        res = searcher.search(q, k=5)
+        assert [h.text for h in res.hits] == ["The harbour reopened on Tuesday after the storm."]
+
+
+def run_cli(
+    *args: str, data_dir: Path, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "RAWI_DATA_DIR": str(data_dir)}
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        timeout=600,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+def test_cli_search_json_and_batch(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    sample = ROOT / "config" / "sample"
+    assert run_cli("ingest", str(sample), data_dir=data).returncode == 0
+    out = run_cli("search", "How big is the solar farm?", "--json", "--k", "2", data_dir=data)
+    assert out.returncode == 0, out.stderr
+    hits = json.loads(out.stdout)["hits"]
+    assert len(hits) == 2 and hits[0]["title"] == "Oasis City switches on its first solar farm"
+    assert hits[0]["score"] >= hits[1]["score"]
+
+    batch = tmp_path / "q.jsonl"
+    batch.write_text(
+        json.dumps({"id": "q1", "question": "متى تفتح المكتبة؟"})
+        + "\n"
+        + "{oops\n"
+        + json.dumps({"id": "q3"})
+        + "\n"
+        + json.dumps({"id": "q4", "question": "Who saved two penalties?"})
+        + "\n"
+    )
+    out = run_cli("search", "--batch", str(batch), "--k", "1", data_dir=data)
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(x) for x in out.stdout.splitlines()]
+    assert [x["id"] for x in lines] == ["q1", "line-2", "q3", "q4"]
+    assert "مكتبة" in lines[0]["hits"][0]["title"]
+    assert "invalid JSON" in lines[1]["error"] and "question" in lines[2]["error"]
+    assert lines[3]["hits"][0]["title"].startswith("Harbour FC")
+    assert "questions" in out.stderr  # progress on standard error only
