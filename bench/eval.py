@@ -140,6 +140,18 @@ def no_answer_rate(cands: list[Any], params: Any) -> float:
     return round(sum(t < params.threshold for t in tops) / len(tops), 4)
 
 
+def no_answer_precision_recall(
+    unanswerable: list[Any], answerable: list[Any], params: Any
+) -> dict[str, float]:
+    """ "No answer" as the positive class: how often it is right, and how much it catches."""
+    caught = no_answer_rate(unanswerable, params) * len(unanswerable)
+    false = no_answer_rate(answerable, params) * len(answerable)
+    return {
+        "precision": round(caught / max(1e-9, caught + false), 4),
+        "recall": round(caught / len(unanswerable), 4),
+    }
+
+
 def tune(  # noqa: PLR0917 - the development sets, each with its candidates
     train: list[Question],
     train_c: list[Any],
@@ -213,16 +225,17 @@ def tune_answers(
     from retrieval.answer import SentenceWeights
 
     best: tuple[float, dict[str, Any]] | None = None
-    for overlap, chunk, cutoff, max_chars in itertools.product(
-        (0.0, 0.15, 0.3), (0.3, 0.6), (0.8, 0.9, 0.95), (300, 360)
+    for overlap, chunk, cutoff, max_chars, hits in itertools.product(
+        (0.0, 0.15, 0.3), (0.15, 0.3, 0.6), (0.7, 0.8, 0.9), (360, 420, 480), (3, 5)
     ):
         config = {
             "weights": SentenceWeights(1.0, overlap, chunk),
             "relative_cutoff": cutoff,
             "max_chars": max_chars,
+            "evidence_hits": hits,
         }
         figs = [answer_figures(q, bench.answers(q, c, params, config)) for q, c in sets]
-        if any(f["mean_answer_chars"] > 380 for f in figs):
+        if any(f["mean_answer_chars"] > 390 for f in figs):
             continue
         score = sum(f["answer_contains_gold"] for f in figs)
         if best is None or score > best[0]:
@@ -283,6 +296,7 @@ def main() -> None:
             "arcd_test_ar": no_answer_rate(test_c, params),
             "arcd_test_en": no_answer_rate(en_c, params),
         },
+        "no_answer_decision_on_test": no_answer_precision_recall(un_test_c, test_c + en_c, params),
         "sizes": {"test_ar": len(test_q), "test_en": len(en_q), "unanswerable_test": len(un_test)},
         "answer_config": {k: str(v) for k, v in config.items()},
         "answers_train_ar": answer_figures(

@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +32,28 @@ MODEL_CACHE = Path(platformdirs.user_cache_dir("rawi")) / "models"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def run(
+    command: list[str], data_dir: Path, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a command from the project root with its own data dir, as a user would."""
+    return subprocess.run(
+        command,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "RAWI_DATA_DIR": str(data_dir), **(env or {})},
+        timeout=900,
+        check=False,
+    )
+
+
+def rawi(
+    *args: str, data_dir: Path, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return run([sys.executable, "-m", "bot.cli", *args], data_dir, stdin, env)
 
 
 def shared_path(*parts: str) -> Path:

@@ -1,28 +1,17 @@
 """The `rawi` command as a user runs it: a separate process per command."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from retrieval.store import DataDirLock, Store, embedded_client
-from tests.conftest import ROOT, shared_path
+from tests.conftest import rawi as run_rawi
+from tests.conftest import run, shared_path
 
 
 def rawi(*args: str, data_dir: Path, check: bool = True, env: dict[str, str] | None = None):
-    full_env = {**os.environ, "RAWI_DATA_DIR": str(data_dir), **(env or {})}
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=full_env,
-        timeout=600,
-        check=False,
-    )
+    proc = run_rawi(*args, data_dir=data_dir, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"rawi {' '.join(args)} failed:\n{proc.stderr}")
     return proc
@@ -106,33 +95,19 @@ def test_bad_settings_are_reported_without_a_traceback(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_make_run_on_a_fresh_data_dir_then_chat_piped(tmp_path: Path) -> None:
-    env = {**os.environ, "RAWI_DATA_DIR": str(tmp_path / "fresh")}
-    first = subprocess.run(
-        ["make", "-s", "run"],
-        input="متى تفتح المكتبة الجديدة أبوابها؟\n",
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=900,
-        check=False,
-    )
+    fresh = tmp_path / "fresh"
+    first = run(["make", "-s", "run"], fresh, stdin="متى تفتح المكتبة الجديدة أبوابها؟\n")
     assert first.returncode == 0, first.stderr
     assert "sample articles" in first.stderr  # the sample corpus went in, once
     assert "[1]" in first.stdout and "مكتبة الميناء" in first.stdout
     assert "التاسعة صباحًا" in first.stdout  # the sentence with the opening hours is quoted
 
-    questions = "Who saved two penalties in the cup final?\nAnd when will the team parade?\nWho won the 2022 Nobel Prize in Physics?\n"
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "chat", "--json"],
-        input=questions,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=600,
-        check=False,
+    questions = (
+        "Who saved two penalties in the cup final?\n"
+        "And when will the team parade?\n"
+        "Who won the 2022 Nobel Prize in Physics?\n"
     )
+    proc = run_rawi("chat", "--json", data_dir=fresh, stdin=questions)
     assert proc.returncode == 0, proc.stderr
     answers = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(answers) == 3

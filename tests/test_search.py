@@ -1,9 +1,6 @@
 """Hybrid search over real Chroma, the real model and the real lexical index."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +12,7 @@ from retrieval.loaders import Loaded, make_article
 from retrieval.search import Searcher
 from retrieval.store import Store, embedded_client
 from retrieval.types import Article
-from tests.conftest import ROOT
+from tests.conftest import ROOT, rawi
 
 BODY = 2  # the founding article's long body paragraph
 
@@ -140,28 +137,12 @@ def test_only_live_revisions_are_returned(tmp_path: Path, embedder: Embedder) ->
         assert [h.text for h in res.hits] == ["The harbour reopened on Tuesday after the storm."]
 
 
-def run_cli(
-    *args: str, data_dir: Path, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "RAWI_DATA_DIR": str(data_dir)}
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        input=stdin,
-        timeout=600,
-        check=False,
-    )
-
-
 @pytest.mark.slow
 def test_cli_search_json_and_batch(tmp_path: Path) -> None:
     data = tmp_path / "d"
     sample = ROOT / "config" / "sample"
-    assert run_cli("ingest", str(sample), data_dir=data).returncode == 0
-    out = run_cli("search", "How big is the solar farm?", "--json", "--k", "2", data_dir=data)
+    assert rawi("ingest", str(sample), data_dir=data).returncode == 0
+    out = rawi("search", "How big is the solar farm?", "--json", "--k", "2", data_dir=data)
     assert out.returncode == 0, out.stderr
     hits = json.loads(out.stdout)["hits"]
     assert len(hits) == 2 and hits[0]["title"] == "Oasis City switches on its first solar farm"
@@ -177,7 +158,7 @@ def test_cli_search_json_and_batch(tmp_path: Path) -> None:
         + json.dumps({"id": "q4", "question": "Who saved two penalties?"})
         + "\n"
     )
-    out = run_cli("search", "--batch", str(batch), "--k", "1", data_dir=data)
+    out = rawi("search", "--batch", str(batch), "--k", "1", data_dir=data)
     assert out.returncode == 0, out.stderr
     lines = [json.loads(x) for x in out.stdout.splitlines()]
     assert [x["id"] for x in lines] == ["q1", "line-2", "q3", "q4"]
