@@ -166,3 +166,30 @@ def test_cli_search_json_and_batch(tmp_path: Path) -> None:
     assert "invalid JSON" in lines[1]["error"] and "question" in lines[2]["error"]
     assert lines[3]["hits"][0]["title"].startswith("Harbour FC")
     assert "questions" in out.stderr  # progress on standard error only
+
+
+@pytest.mark.slow
+def test_cli_ask_json_and_batch(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    assert rawi("ingest", str(ROOT / "config" / "sample"), data_dir=data).returncode == 0
+    out = rawi("ask", "How many panels does the solar farm have?", "--json", data_dir=data)
+    assert out.returncode == 0, out.stderr
+    answer = json.loads(out.stdout)
+    assert answer["grounded"] and answer["language"] == "en"
+    assert any("92,000 panels" in c["quote"] for c in answer["citations"])
+    assert "92,000 panels" in answer["answer"]
+
+    batch = tmp_path / "q.jsonl"
+    batch.write_text(
+        json.dumps({"id": 1, "question": "كم بلغت كلفة ترميم المكتبة؟"})
+        + "\n[]\n"
+        + json.dumps({"id": "x", "question": "What is the capital of Peru?"})
+        + "\n"
+    )
+    out = rawi("ask", "--batch", str(batch), data_dir=data)
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(x) for x in out.stdout.splitlines()]
+    assert [x["id"] for x in lines] == [1, "line-2", "x"]
+    assert lines[0]["grounded"] and "اثني عشر مليون" in lines[0]["answer"]
+    assert "question" in lines[1]["error"]
+    assert lines[2]["grounded"] is False and lines[2]["citations"] == []
