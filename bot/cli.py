@@ -81,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("chat", help="questions from standard input, one per line, with follow-ups")
     s.add_argument("--json", action="store_true", help="one JSON answer per line")
 
+    sub.add_parser("serve", help="run the Telegram bot (long polling)")
+
     s = sub.add_parser("info", help="what is in the store")
     s.add_argument("--json", action="store_true")
 
@@ -116,6 +118,7 @@ class App:
         self.embedder = compose.build_embedder(settings)
         self._store: Store | None = None
         self._searcher: Searcher | None = None
+        self._qa: QAService | None = None
 
     @property
     def store(self) -> Store:
@@ -125,7 +128,9 @@ class App:
 
     @property
     def qa(self) -> QAService:
-        return self._compose.build_qa(self.settings, self.searcher, self.embedder)
+        if self._qa is None:
+            self._qa = self._compose.build_qa(self.settings, self.searcher, self.embedder)
+        return self._qa
 
     @property
     def searcher(self) -> Searcher:
@@ -388,8 +393,41 @@ def ingest_sample_if_empty(app: App) -> None:
     print(f"sample corpus: {report.summary()}", file=sys.stderr)
 
 
+def coverage(app: App) -> dict[str, Any]:
+    articles = app.store.articles()
+    dates = sorted(a.published[:10] for a in articles if a.published)
+    return {
+        "articles": len(articles),
+        "first": dates[0] if dates else None,
+        "last": dates[-1] if dates else None,
+        "sources": sorted({a.source for a in articles if a.source}),
+    }
+
+
+def cmd_serve(app: App, args: argparse.Namespace) -> int:
+    from bot.app import Services, build_application
+    from bot.compose import redact_secrets
+
+    tg = app.settings.telegram
+    if tg.token is None or not tg.token.get_secret_value().strip():
+        raise CliError(
+            "no bot token: set RAWI_TELEGRAM__TOKEN (or TELEGRAM_BOT_TOKEN) in the environment"
+        )
+    token = tg.token.get_secret_value()
+    redact_secrets([token])
+    _ = app.embedder.dim  # load the model before taking updates
+    services = Services(app.qa, lambda: coverage(app), max_question_chars=tg.max_question_chars)
+    application = build_application(token, services, api_url=tg.api_url)
+    print("rawi is answering on Telegram; Ctrl-C stops it", file=sys.stderr)
+    application.run_polling(allowed_updates=["message"])
+    return 0
+
+
 def cmd_run(app: App, args: argparse.Namespace) -> int:
-    """`make run`: the sample corpus on first use, then questions from the terminal."""
+    """`make run`: the bot when a token is set; otherwise the sample corpus on first
+    use, then questions from the terminal."""
+    if app.settings.telegram.token is not None:
+        return cmd_serve(app, args)
     ingest_sample_if_empty(app)
     args.json = False
     return cmd_chat(app, args)
@@ -408,6 +446,7 @@ COMMANDS: dict[str, Callable[[App, argparse.Namespace], int]] = {
     "search": cmd_search,
     "ask": cmd_ask,
     "chat": cmd_chat,
+    "serve": cmd_serve,
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from config.settings import Settings
 from retrieval.answer import ExtractiveAnswerer
@@ -70,6 +71,29 @@ def build_qa(settings: Settings, searcher: Searcher, embedder: Embedder) -> QASe
 
 def build_ingestor(settings: Settings, store: Store, embedder: Embedder) -> Ingestor:
     return Ingestor(store, embedder, max_chunk_tokens=settings.embedding.max_chunk_tokens)
+
+
+def redact_secrets(secrets: list[str]) -> None:
+    """Replace secrets in every log record, whoever logs it and wherever it goes
+    (httpx logs request URLs, and the Bot API URL carries the bot token)."""
+    secrets = [s for s in secrets if s]
+    if not secrets:
+        return
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is logging's own business
+            return record
+        if any(s in message for s in secrets):
+            for s in secrets:
+                message = message.replace(s, "<redacted>")
+            record.msg, record.args = message, None
+        return record
+
+    logging.setLogRecordFactory(factory)
 
 
 def setup_logging(level: str) -> None:

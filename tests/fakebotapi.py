@@ -1,0 +1,238 @@
+"""A local fake of the Telegram Bot API, for running the real bot over HTTP.
+
+It serves what the bot uses, records every call, and behaves like Telegram where
+it matters: it rejects texts over 4,096 characters and HTML it cannot parse
+("can't parse entities"), and it can be told to answer 429 with ``retry_after``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any
+
+from aiohttp import web
+
+BOT = {"id": 4242, "is_bot": True, "first_name": "Rawi", "username": "rawi_test_bot"}
+TELEGRAM_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
+                 "blockquote", "tg-spoiler", "span", "tg-emoji"}  # fmt: skip
+
+
+class _Entities(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.error: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag not in TELEGRAM_TAGS:
+            self.error = self.error or f'unsupported start tag "{tag}"'
+        self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack.pop() != tag:
+            self.error = self.error or f'unexpected end tag "{tag}"'
+
+
+def parse_error(text: str) -> str | None:
+    if "<" in text.replace("&lt;", ""):
+        # a "<" that does not open a tag Telegram knows
+        p = _Entities()
+        p.feed(text)
+        p.close()
+        if p.error:
+            return p.error
+        if p.stack:
+            return f'can\'t find end tag corresponding to start tag "{p.stack[-1]}"'
+        if p.rawdata:
+            return "unclosed tag"
+    return None
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
+
+
+class FakeBotAPI:
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self._updates: list[dict[str, Any]] = []
+        self._new = asyncio.Event()
+        self._ids = itertools.count(1)
+        self._update_ids = itertools.count(1)
+        self.fail_next: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+
+    # -- lifecycle -----------------------------------------------------------
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self.runner:
+            await self.runner.cleanup()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    # -- driving -------------------------------------------------------------
+    def push_message(
+        self,
+        text: str,
+        *,
+        chat_id: int = 1001,
+        chat_type: str = "private",
+        user_id: int = 7,
+        language: str = "en",
+        entities: list[dict[str, Any]] | None = None,
+        reply_to: dict[str, Any] | None = None,
+    ) -> int:
+        message: dict[str, Any] = {
+            "message_id": next(self._ids),
+            "date": int(time.time()),
+            "chat": {
+                "id": chat_id,
+                "type": chat_type,
+                **({"title": "Newsroom"} if chat_type != "private" else {}),
+            },
+            "from": {
+                "id": user_id,
+                "is_bot": False,
+                "first_name": "Reader",
+                "language_code": language,
+            },
+            "text": text,
+        }
+        if entities:
+            message["entities"] = entities
+        if reply_to:
+            message["reply_to_message"] = reply_to
+        return self.push({"message": message})
+
+    def push(self, update: dict[str, Any]) -> int:
+        uid = next(self._update_ids)
+        self._updates.append({"update_id": uid, **update})
+        self._new.set()
+        return uid
+
+    def sent(self, method: str = "sendMessage", chat_id: int | None = None) -> list[Call]:
+        return [
+            c
+            for c in self.calls
+            if c.method == method
+            and (chat_id is None or int(c.params.get("chat_id", 0)) == chat_id)
+        ]
+
+    async def wait_for(
+        self, method: str, count: int = 1, within: float = 60.0, chat_id: int | None = None
+    ) -> list[Call]:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            calls = self.sent(method, chat_id)
+            if len(calls) >= count:
+                return calls
+            await asyncio.sleep(0.02)
+        raise AssertionError(
+            f"{count} {method} call(s) expected, got {len(self.sent(method, chat_id))}"
+        )
+
+    # -- the API ---------------------------------------------------------------
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        if request.content_type == "application/json":
+            return dict(await request.json())
+        form = await request.post()
+        out: dict[str, Any] = {}
+        for key, value in form.items():
+            out[key] = value
+        return out
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params = await self._params(request)
+        if method != "getUpdates":
+            self.calls.append(Call(method, params))
+        queued = self.fail_next.get(method)
+        if queued:
+            status, body = queued.pop(0)
+            return web.json_response(body, status=status)
+        handler = getattr(self, f"api_{method}", None)
+        if handler is None:
+            return web.json_response({"ok": True, "result": True})
+        return await handler(params)
+
+    @staticmethod
+    def ok(result: Any) -> web.Response:
+        return web.json_response({"ok": True, "result": result})
+
+    @staticmethod
+    def bad(description: str) -> web.Response:
+        return web.json_response(
+            {"ok": False, "error_code": 400, "description": description}, status=400
+        )
+
+    async def api_getMe(self, params: dict[str, Any]) -> web.Response:
+        return self.ok(BOT)
+
+    async def api_getUpdates(self, params: dict[str, Any]) -> web.Response:
+        offset = int(params.get("offset") or 0)
+        wait = min(float(params.get("timeout") or 0), 1.0)
+        deadline = time.monotonic() + wait
+        while True:
+            ready = [u for u in self._updates if u["update_id"] >= offset]
+            if ready or time.monotonic() >= deadline:
+                return self.ok(ready)
+            self._new.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._new.wait(), max(0.01, deadline - time.monotonic()))
+
+    def _message(self, params: dict[str, Any], text: str) -> dict[str, Any]:
+        return {
+            "message_id": next(self._ids),
+            "date": int(time.time()),
+            "chat": {"id": int(params["chat_id"]), "type": "private"},
+            "from": BOT,
+            "text": text,
+        }
+
+    def _check_text(self, params: dict[str, Any]) -> str | None:
+        text = str(params.get("text", ""))
+        if not text.strip():
+            return "Bad Request: message text is empty"
+        if len(text) > 4096:
+            return "Bad Request: message is too long"
+        if params.get("parse_mode") == "HTML":
+            error = parse_error(text)
+            if error:
+                return f"Bad Request: can't parse entities: {error}"
+        return None
+
+    async def api_sendMessage(self, params: dict[str, Any]) -> web.Response:
+        error = self._check_text(params)
+        if error:
+            return self.bad(error)
+        return self.ok(self._message(params, str(params["text"])))
+
+    async def api_editMessageText(self, params: dict[str, Any]) -> web.Response:
+        error = self._check_text(params)
+        if error:
+            return self.bad(error)
+        return self.ok(self._message(params, str(params["text"])))
+
+    def reply_markup(self, call: Call) -> Any:
+        raw = call.params.get("reply_markup")
+        return json.loads(raw) if isinstance(raw, str) else raw
