@@ -15,8 +15,13 @@ import pytest
 
 from bot.app import Services, build_application
 from retrieval.answer import NO_ANSWER, ExtractiveAnswerer
+from retrieval.embeddings import Embedder
+from retrieval.ingest import Ingestor
+from retrieval.lexical import LexicalIndex
+from retrieval.loaders import Loaded, make_article
 from retrieval.search import Searcher
 from retrieval.service import QAService
+from retrieval.store import Store, embedded_client
 from retrieval.types import Article
 from tests.conftest import ROOT, rawi
 from tests.fakebotapi import BOT, FakeBotAPI
@@ -193,3 +198,48 @@ async def test_rawi_serve_end_to_end(tmp_path: Path) -> None:
     logs = err.decode()
     assert "HTTP Request" in logs or "getUpdates" in logs
     assert TOKEN not in logs and TOKEN.split(":")[1] not in logs
+
+
+async def test_429_is_retried_after_the_delay(services: Services) -> None:
+    async with running(services) as api:
+        api.fail_next["sendMessage"] = [
+            (
+                429,
+                {
+                    "ok": False,
+                    "error_code": 429,
+                    "description": "Too Many Requests: retry after 1",
+                    "parameters": {"retry_after": 1},
+                },
+            )
+        ]
+        api.push_message(
+            "/help", chat_id=61, entities=[{"type": "bot_command", "offset": 0, "length": 5}]
+        )
+        first, second = await api.wait_for("sendMessage", count=2, chat_id=61)
+        assert second.at - first.at >= 0.9  # waited as told before trying again
+        assert second.params["text"] == first.params["text"]
+
+
+async def test_article_markup_is_escaped_in_answers(tmp_path: Path, embedder: Embedder) -> None:
+    store = Store(embedded_client(tmp_path / "db"), embedder)
+    searcher = Searcher(store, embedder, LexicalIndex(None))
+    nasty = make_article(
+        [
+            "The council approved the <b>harbour</b> budget & the <script>alert(1)</script> "
+            "plan for the <i new marina on Tuesday, officials said."
+        ],
+        title="Budget <b>& more</b>",
+        given_id="nasty",
+        url="https://example.com/news?a=1&b=<2>",
+    )
+    Ingestor(store, embedder).run([Loaded("t", nasty)])
+    svc = Services(QAService(searcher, ExtractiveAnswerer(embedder)), lambda: {"articles": 1})
+    async with running(svc) as api:
+        api.push_message("What did the council approve for the harbour?", chat_id=71)
+        (reply,) = await api.wait_for("sendMessage", chat_id=71)
+    text = reply.params["text"]
+    assert reply.params["parse_mode"] == "HTML"  # accepted as HTML: the fake parses it
+    assert "&lt;script&gt;" in text and "<script>" not in text
+    assert "&lt;i new marina" in text and "&amp; the" in text
+    assert "Budget &lt;b&gt;&amp; more&lt;/b&gt;" in text
