@@ -237,14 +237,9 @@ def cmd_import(app: App, args: argparse.Namespace) -> int:
 
 
 def cmd_info(app: App, args: argparse.Namespace) -> int:
-    articles = app.store.articles()
-    dates = sorted(a.published[:10] for a in articles if a.published)
     info = {
-        "articles": len(articles),
+        **app.store.coverage(),
         "chunks": app.store.count_chunks(),
-        "sources": sorted({a.source for a in articles if a.source}),
-        "first": dates[0] if dates else None,
-        "last": dates[-1] if dates else None,
         "model": app.embedder.model_id,
         "data_dir": str(app.settings.data_dir) if not app.settings.chroma.host else None,
     }
@@ -393,17 +388,6 @@ def ingest_sample_if_empty(app: App) -> None:
     print(f"sample corpus: {report.summary()}", file=sys.stderr)
 
 
-def coverage(app: App) -> dict[str, Any]:
-    articles = app.store.articles()
-    dates = sorted(a.published[:10] for a in articles if a.published)
-    return {
-        "articles": len(articles),
-        "first": dates[0] if dates else None,
-        "last": dates[-1] if dates else None,
-        "sources": sorted({a.source for a in articles if a.source}),
-    }
-
-
 def cmd_serve(app: App, args: argparse.Namespace) -> int:
     from bot.app import Services, build_application
     from bot.compose import redact_secrets
@@ -416,7 +400,7 @@ def cmd_serve(app: App, args: argparse.Namespace) -> int:
     token = tg.token.get_secret_value()
     redact_secrets([token])
     _ = app.embedder.dim  # load the model before taking updates
-    services = Services(app.qa, lambda: coverage(app), max_question_chars=tg.max_question_chars)
+    services = Services(app.qa, app.store.coverage, max_question_chars=tg.max_question_chars)
     application = build_application(token, services, api_url=tg.api_url)
     print("rawi is answering on Telegram; Ctrl-C stops it", file=sys.stderr)
     application.run_polling(allowed_updates=["message"])

@@ -345,6 +345,17 @@ class Store:
     def articles(self) -> list[ArticleInfo]:
         return sorted(self.live.values(), key=lambda a: (a.published or "", a.id))
 
+    def coverage(self) -> dict[str, Any]:
+        """What the store holds, for readers: counts, date range, outlets."""
+        articles = list(self.live.values())
+        dates = sorted(a.published[:10] for a in articles if a.published)
+        return {
+            "articles": len(articles),
+            "first": dates[0] if dates else None,
+            "last": dates[-1] if dates else None,
+            "sources": sorted({a.source for a in articles if a.source}),
+        }
+
     def info(self, article_id: str) -> ArticleInfo | None:
         return self.live.get(article_id)
 

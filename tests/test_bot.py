@@ -31,17 +31,7 @@ TOKEN = "123456:TEST-token-abc"
 
 @pytest.fixture(scope="module")
 def services(news: Searcher) -> Services:
-    def coverage() -> dict[str, object]:
-        arts = news.store.articles()
-        dates = sorted(a.published[:10] for a in arts if a.published)
-        return {
-            "articles": len(arts),
-            "first": dates[0] if dates else None,
-            "last": dates[-1] if dates else None,
-            "sources": sorted({a.source for a in arts if a.source}),
-        }
-
-    return Services(QAService(news, ExtractiveAnswerer(news.embedder)), coverage)
+    return Services(QAService(news, ExtractiveAnswerer(news.embedder)), news.store.coverage)
 
 
 @contextlib.asynccontextmanager
