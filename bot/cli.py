@@ -87,7 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
 
     sub.add_parser(
-        "run", help="what `make run` does: the sample corpus into an empty store, then chat"
+        "run",
+        help="what `make run` does: the bot when a token is set; otherwise the sample "
+        "corpus into an empty store, then chat",
     )
     return p
 

@@ -133,7 +133,7 @@ class Settings(BaseSettings):
         return (init_settings, env_settings)
 
 
-SECRET_KEYS = {("telegram", "token"), ("llm", "api_key")}
+SECRET_KEYS = set(SECRET_ALIASES.values())
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

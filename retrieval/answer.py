@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from retrieval.arabic import terms
-from retrieval.embeddings import Embedder, decode_parts
+from retrieval.embeddings import Embedder, part_cosines
 from retrieval.search import SearchResult
 from retrieval.text import sentence_spans
 from retrieval.types import Answer, Citation, Hit
@@ -57,9 +57,7 @@ class Sentence:
 def sentences_of(hit: Hit, query: np.ndarray) -> list[tuple[Sentence, float]]:
     """A hit's sentences with their cosine to the query."""
     if hit.parts and hit.part_vectors:
-        vectors = decode_parts(hit.part_vectors)
-        norms = np.maximum(np.linalg.norm(vectors, axis=1), 1e-12)
-        dense = (vectors @ query) / norms
+        dense = part_cosines(hit.part_vectors, query)
         return [
             (Sentence(hit, hit.start + a, hit.start + b, hit.text[a:b]), float(d))
             for (a, b), d in zip(hit.parts, dense, strict=True)

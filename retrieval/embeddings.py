@@ -211,6 +211,12 @@ def decode_parts(data: str) -> np.ndarray:
     return q.astype(np.float32) * scale[:, None]
 
 
+def part_cosines(encoded: str, query: np.ndarray) -> np.ndarray:
+    """Cosine of each vector stored by :func:`encode_parts` with ``query``."""
+    vectors = decode_parts(encoded)
+    return (vectors @ query) / np.maximum(np.linalg.norm(vectors, axis=1), 1e-12)
+
+
 def _normalised(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.maximum(norms, 1e-12)

@@ -194,7 +194,7 @@ def reindex(store: Store, ingestor: Ingestor, on_item: ProgressHook | None = Non
     if group:
         flush()
     store.finish_reindex(new)
-    for article in articles:
-        if article.id in counts:
-            store.switch_revision(article, live[article.id].revision, counts[article.id])
+    store.set_revisions(
+        [(a, live[a.id].revision, counts[a.id]) for a in articles if a.id in counts]
+    )
     return len(counts)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from retrieval.embeddings import Embedder, decode_parts
+from retrieval.embeddings import Embedder, part_cosines
 from retrieval.lexical import LexicalIndex
 from retrieval.store import Store
 from retrieval.text import detect_language
@@ -101,9 +101,7 @@ class Searcher:
             same_script = language in ("und", hit.language)
             best_part = hit.score
             if hit.parts and hit.part_vectors:
-                parts = decode_parts(hit.part_vectors)
-                norms = np.maximum(np.linalg.norm(parts, axis=1), 1e-12)
-                best_part = float(((parts @ vector) / norms).max())
+                best_part = float(part_cosines(hit.part_vectors, vector).max())
             out.append(
                 Candidate(hit, hit.score, lex.coverage if lex else 0.0, same_script, best_part)
             )

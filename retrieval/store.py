@@ -442,28 +442,13 @@ class Store:
                 )
             if crash_before_commit:  # for tests: the state a crash here leaves behind
                 raise StoreError("simulated crash before commit")
-            cat_metas = [
-                _catalogue_meta(article, rev, len(chunks))
-                for (article, chunks, _), rev in zip(batch, revisions, strict=True)
-            ]
-            article_ids = [article.id for article, _, _ in batch]
-            for i in range(0, len(article_ids), MAX_BATCH):
-                self._catalogue.upsert(
-                    ids=article_ids[i : i + MAX_BATCH],
-                    embeddings=[_catalogue_vector(a) for a in article_ids[i : i + MAX_BATCH]],
-                    documents=[
-                        json.dumps(article.to_record(), ensure_ascii=False)
-                        for article, _, _ in batch[i : i + MAX_BATCH]
-                    ],
-                    metadatas=cat_metas[i : i + MAX_BATCH],  # type: ignore[arg-type]
-                )
-            infos = [
-                ArticleInfo.from_meta(aid, meta)
-                for aid, meta in zip(article_ids, cat_metas, strict=True)
-            ]
-            if self._live is not None:
-                for info in infos:
-                    self._live[info.id] = info
+            infos = self._commit_catalogue(
+                [
+                    (article, rev, len(chunks))
+                    for (article, chunks, _), rev in zip(batch, revisions, strict=True)
+                ]
+            )
+            article_ids = [info.id for info in infos]
             # Old revisions: every chunk of these articles whose revision is not new.
             stale: Any = {
                 "$and": [
@@ -481,11 +466,27 @@ class Store:
             )
             return infos
 
-    def _delete_other_revisions(self, article_id: str, keep: str | None) -> None:
-        where: dict[str, Any] = {"article_id": article_id}
-        if keep is not None:
-            where = {"$and": [{"article_id": article_id}, {"revision": {"$ne": keep}}]}
-        self.chunks.delete(where=where)
+    def _commit_catalogue(self, entries: Sequence[tuple[Article, str, int]]) -> list[ArticleInfo]:
+        """Point each article's catalogue record at its revision (the commit)."""
+        metas = [_catalogue_meta(article, rev, n) for article, rev, n in entries]
+        for i in range(0, len(entries), MAX_BATCH):
+            part = entries[i : i + MAX_BATCH]
+            self._catalogue.upsert(
+                ids=[article.id for article, _, _ in part],
+                embeddings=[_catalogue_vector(article.id) for article, _, _ in part],
+                documents=[
+                    json.dumps(article.to_record(), ensure_ascii=False) for article, _, _ in part
+                ],
+                metadatas=metas[i : i + MAX_BATCH],  # type: ignore[arg-type]
+            )
+        infos = [
+            ArticleInfo.from_meta(article.id, meta)
+            for (article, _, _), meta in zip(entries, metas, strict=True)
+        ]
+        if self._live is not None:
+            for info in infos:
+                self._live[info.id] = info
+        return infos
 
     def remove(self, article_id: str) -> bool:
         with self._write_lock:
@@ -494,7 +495,8 @@ class Store:
             self._catalogue.delete(ids=[article_id])  # the commit: search stops at once
             if self._live is not None:
                 self._live.pop(article_id, None)
-            self._delete_other_revisions(article_id, None)
+            where: Any = {"article_id": article_id}
+            self.chunks.delete(where=where)
             self._notify([], [article_id])
             return True
 
@@ -633,16 +635,9 @@ class Store:
                     self.client.delete_collection(name)
             log.info("reindexed into %s (was %s)", new.name, old)
 
-    def switch_revision(self, article: Article, revision: str, chunks: int) -> None:
-        meta = _catalogue_meta(article, revision, chunks)
-        self._catalogue.upsert(
-            ids=[article.id],
-            embeddings=[_catalogue_vector(article.id)],
-            documents=[json.dumps(article.to_record(), ensure_ascii=False)],
-            metadatas=[meta],
-        )
-        if self._live is not None:
-            self._live[article.id] = ArticleInfo.from_meta(article.id, meta)
+    def set_revisions(self, entries: Sequence[tuple[Article, str, int]]) -> None:
+        """Record (article, revision, chunk count) in the catalogue, in one write."""
+        self._commit_catalogue(entries)
 
 
 def _catalogue_vector(article_id: str) -> np.ndarray:
