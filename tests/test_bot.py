@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import Services, build_application
+from bot.app import TEXTS, Services, build_application
 from retrieval.answer import NO_ANSWER, ExtractiveAnswerer
 from retrieval.embeddings import Embedder
 from retrieval.ingest import Ingestor
@@ -233,3 +233,41 @@ async def test_article_markup_is_escaped_in_answers(tmp_path: Path, embedder: Em
     assert "&lt;script&gt;" in text and "<script>" not in text
     assert "&lt;i new marina" in text and "&amp; the" in text
     assert "Budget &lt;b&gt;&amp; more&lt;/b&gt;" in text
+
+
+async def test_non_text_messages_get_a_short_reply(services: Services) -> None:
+    async with running(services) as api:
+        sticker = {
+            "file_id": "s1", "file_unique_id": "u1", "type": "regular",
+            "width": 512, "height": 512, "is_animated": False, "is_video": False,
+        }  # fmt: skip
+        api.push(
+            {
+                "message": {
+                    "message_id": 900,
+                    "date": 1,
+                    "chat": {"id": 81, "type": "private"},
+                    "from": {"id": 8, "is_bot": False, "first_name": "R", "language_code": "ar"},
+                    "sticker": sticker,
+                }
+            }
+        )
+        (reply,) = await api.wait_for("sendMessage", chat_id=81)
+        assert reply.params["text"] == TEXTS["empty"]["ar"]
+
+
+async def test_a_failure_is_logged_and_the_reader_told(
+    tmp_path: Path, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = embedded_client(tmp_path / "db")
+    store = Store(client, embedder)
+    searcher = Searcher(store, embedder, LexicalIndex(None))
+    Ingestor(store, embedder).run([Loaded("t", make_article(["Some text."], given_id="a"))])
+    client.delete_collection(store.chunks.name)  # the vectors vanish under the bot
+    svc = Services(QAService(searcher, ExtractiveAnswerer(embedder)), store.coverage)
+    async with running(svc) as api:
+        api.push_message("What does the text say?", chat_id=91)
+        (reply,) = await api.wait_for("sendMessage", chat_id=91)
+    assert reply.params["text"] == TEXTS["error"]["en"]
+    failure = [r for r in caplog.records if r.message == "error while handling an update"]
+    assert failure and failure[0].exc_info is not None  # logged with its traceback
