@@ -1,27 +1,42 @@
 """The Telegram application for readers: thin handlers around one service call.
 
-Services (model, store, answerer) are built once, before the application, and
-reach the handlers through ``bot_data``; search and answering run off the event
-loop. Only this package imports ``telegram``.
+Services (model, store, answerer, chat state) are built once, before the
+application, and reach the handlers through ``bot_data``; search, answering and
+the state database run off the event loop. Only this package imports ``telegram``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hmac
 import html
 import logging
 import re
-from collections.abc import Callable
+import secrets
+import signal
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
-from telegram import LinkPreviewOptions, Message, Update
+from aiohttp import web
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    Update,
+)
 from telegram.constants import ChatAction, ChatType, ParseMode
 from telegram.error import BadRequest
 from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
+    CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
@@ -29,10 +44,15 @@ from telegram.ext import (
 )
 
 from bot.render import render_html, render_plain
-from retrieval.service import HISTORY_TURNS, QAService, Turn
+from bot.state import ChatState
+from retrieval.service import QAService
 from retrieval.text import detect_language
+from retrieval.types import Answer
 
 log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = ["message", "callback_query"]
+VOTE_PATTERN = r"^v[+-]\d{10}$"
 
 TEXTS = {
     "help": {
@@ -55,6 +75,25 @@ TEXTS = {
         "en": "Send me a question in words, in Arabic or English.",
         "ar": "أرسل سؤالك نصًا، بالعربية أو بالإنجليزية.",
     },
+    "rate_limited": {
+        "en": "You are asking faster than I can keep up ({limit} questions a minute at most). "
+        "Please wait a moment and ask again.",
+        "ar": "أسئلتك أسرع مما أستطيع مجاراته (لا أكثر من {limit} سؤالًا في الدقيقة). "
+        "انتظر قليلًا ثم اسأل مجددًا.",
+    },
+    "unknown_command": {
+        "en": "I don't know that command. Send /help to see what I can do.",
+        "ar": "لا أعرف هذا الأمر. أرسل /help لترى ما يمكنني فعله.",
+    },
+    "vote_thanks": {"en": "Thank you for the feedback.", "ar": "شكرًا على رأيك."},
+    "vote_again": {
+        "en": "You have already rated this answer.",
+        "ar": "لقد قيّمت هذه الإجابة من قبل.",
+    },
+    "vote_gone": {
+        "en": "This answer is too old to rate.",
+        "ar": "هذه الإجابة أقدم من أن تُقيَّم.",
+    },
     "error": {
         "en": "Something went wrong while answering. Please try again in a moment.",
         "ar": "حدث خطأ أثناء الإجابة. حاول مرة أخرى بعد قليل.",
@@ -75,8 +114,29 @@ class Services:
 
     qa: QAService
     coverage: Callable[[], dict[str, Any]]  # articles, first, last, sources
+    state: ChatState
     max_question_chars: int = 1000
-    histories: dict[int, list[Turn]] = field(default_factory=dict)
+    rate_limit_per_minute: int = 20
+    in_flight: int = 0  # questions being answered now
+    _idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @contextlib.contextmanager
+    def answering(self) -> Iterator[None]:
+        self.in_flight += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+            if not self.in_flight:
+                self._idle.set()
+
+    async def drain(self, grace: float) -> bool:
+        """Wait (at most ``grace`` seconds) for the answers in flight."""
+        if self.in_flight:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), grace)
+        return self.in_flight == 0
 
 
 def services_of(context: ContextTypes.DEFAULT_TYPE) -> Services:
@@ -131,8 +191,34 @@ async def ask_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await answer(update, context, " ".join(context.args or []))
 
 
+@dataclass(frozen=True)
+class Answered:
+    answer: Answer
+    question_id: int
+
+
+def _answer_and_log(
+    services: Services, chat_id: int, user_id: int, chat_type: str, text: str
+) -> Answered:
+    """The blocking part of answering, run in a worker thread."""
+    state = services.state
+    reply = services.qa.ask(text, state.history(chat_id))
+    qid = state.log_question(
+        chat_id=chat_id,
+        user_id=user_id,
+        chat_type=chat_type,
+        language=reply.answer.language,
+        question=text,
+        query=reply.query,
+        answer=reply.answer.text,
+        grounded=reply.answer.grounded,
+        evidence=reply.answer.evidence or [c.chunk_id for c in reply.answer.citations],
+    )
+    return Answered(reply.answer, qid)
+
+
 async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) -> None:
-    message, chat = update.effective_message, update.effective_chat
+    message, chat, user = update.effective_message, update.effective_chat, update.effective_user
     if message is None or chat is None:
         return
     services = services_of(context)
@@ -144,36 +230,104 @@ async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) 
     if len(text) > services.max_question_chars:
         await message.reply_text(TEXTS["too_long"][lang].format(limit=services.max_question_chars))
         return
-    await context.bot.send_chat_action(chat.id, ChatAction.TYPING)
-    history = services.histories.get(chat.id, [])
-    reply = await asyncio.to_thread(services.qa.ask, text, history)
-    services.histories[chat.id] = [*history, Turn(text, reply.answer.text)][-HISTORY_TURNS:]
-    await send_answer(message, reply.answer)
+    # Messages sent "as the group" or "as a channel" have no person behind them: the
+    # chat stands in for the user.
+    user_id = user.id if user is not None else chat.id
+    with services.answering():
+        limit = services.rate_limit_per_minute
+        recent = await asyncio.to_thread(services.state.recent_questions, user_id, 60.0)
+        if recent >= limit:
+            await message.reply_text(TEXTS["rate_limited"][lang].format(limit=limit))
+            return
+        await context.bot.send_chat_action(chat.id, ChatAction.TYPING)
+        done = await asyncio.to_thread(
+            _answer_and_log, services, chat.id, user_id, str(chat.type), text
+        )
+        await send_answer(message, done.answer, vote_buttons(done.question_id))
 
 
-async def send_answer(message: Message, answer: Any) -> None:
+def vote_buttons(question_id: int) -> InlineKeyboardMarkup:
+    """👍/👎 under an answer. The callback data is short and fixed-size: a sign and
+    the question's number in the log, never an article id."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton("👍", callback_data=f"v+{question_id:010d}"),
+                InlineKeyboardButton("👎", callback_data=f"v-{question_id:010d}"),
+            ]
+        ]
+    )
+
+
+async def send_answer(
+    message: Message, answer: Answer, markup: InlineKeyboardMarkup | None = None
+) -> None:
+    """The answer as HTML, split under Telegram's limit, buttons under the last part;
+    the same content as plain text if Telegram rejects the formatting."""
     no_preview = LinkPreviewOptions(is_disabled=True)
+    bot = message.get_bot()
+    parts = render_html(answer)
+    sent = 0
     try:
-        for i, part in enumerate(render_html(answer)):
-            if i == 0:
-                await message.reply_text(
-                    part, parse_mode=ParseMode.HTML, link_preview_options=no_preview
-                )
-            else:
-                await message.get_bot().send_message(
-                    message.chat_id,
-                    part,
-                    parse_mode=ParseMode.HTML,
-                    link_preview_options=no_preview,
-                )
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            await bot.send_message(
+                message.chat_id,
+                part,
+                parse_mode=ParseMode.HTML,
+                link_preview_options=no_preview,
+                reply_to_message_id=message.message_id if i == 0 else None,
+                allow_sending_without_reply=True,
+                reply_markup=markup if last else None,
+            )
+            sent += 1
     except BadRequest as exc:
         if "parse entities" not in str(exc).lower():
             raise
         log.warning("Telegram rejected the formatting (%s); sending plain text", exc)
-        for part in render_plain(answer):
-            await message.get_bot().send_message(
-                message.chat_id, part, link_preview_options=no_preview
+        plain = render_plain(answer)
+        for i, part in enumerate(plain):
+            await bot.send_message(
+                message.chat_id,
+                part,
+                link_preview_options=no_preview,
+                reply_to_message_id=message.message_id if i == 0 and sent == 0 else None,
+                allow_sending_without_reply=True,
+                reply_markup=markup if i == len(plain) - 1 else None,
             )
+
+
+async def vote(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    if query is None or query.data is None:
+        return
+    lang = lang_of(update)
+    sign = 1 if query.data[1] == "+" else -1
+    qid = int(query.data[2:])
+    services = services_of(context)
+    recorded = await asyncio.to_thread(services.state.vote, qid, query.from_user.id, sign)
+    if recorded:
+        await query.answer(TEXTS["vote_thanks"][lang])
+        return
+    known = await asyncio.to_thread(services.state.question, qid)
+    await query.answer(TEXTS["vote_again" if known else "vote_gone"][lang])
+
+
+async def stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A button from an older version of the bot: acknowledge it so the client
+    stops spinning."""
+    if update.callback_query is not None:
+        await update.callback_query.answer()
+
+
+async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message, chat = update.effective_message, update.effective_chat
+    if message is None or chat is None or not message.text:
+        return
+    command = message.text.split()[0]
+    if chat.type != ChatType.PRIVATE and f"@{context.bot.username}".lower() not in command.lower():
+        return  # in a group, a command without our name may be for another bot
+    await message.reply_text(TEXTS["unknown_command"][lang_of(update)])
 
 
 async def not_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -190,6 +344,18 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             log.exception("could not tell the user about the error")
 
 
+COMMANDS = {
+    "en": [("help", "What I know and how to ask"), ("ask", "Ask a question (in groups)")],
+    "ar": [("help", "ما الذي أعرفه وكيف تسألني"), ("ask", "اطرح سؤالًا (في المجموعات)")],
+}
+
+
+async def register_commands(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    bot = application.bot
+    await bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS["en"]])
+    await bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS["ar"]], language_code="ar")
+
+
 def build_application(
     token: str, services: Services, api_url: str | None = None, rate_limit: bool = True
 ) -> Application[Any, Any, Any, Any, Any, Any]:
@@ -203,12 +369,122 @@ def build_application(
     app.add_handler(CommandHandler(["start", "help"], help_command))
     app.add_handler(CommandHandler("ask", ask_command))
     app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, question))
+    app.add_handler(MessageHandler(filters.COMMAND, unknown_command))
+    app.add_handler(CallbackQueryHandler(vote, pattern=VOTE_PATTERN))
+    app.add_handler(CallbackQueryHandler(stale_button))
     app.add_handler(
         MessageHandler(
-            filters.ChatType.PRIVATE
-            & (filters.Sticker.ALL | filters.PHOTO | filters.VOICE | filters.Document.ALL),
+            filters.ChatType.PRIVATE & ~filters.TEXT & ~filters.StatusUpdate.ALL,
             not_text,
         )
     )
     app.add_error_handler(on_error)
     return app
+
+
+# -- running ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """Webhook mode: Telegram POSTs updates to ``url``, which reaches this process at
+    ``listen:port`` (usually through a TLS-terminating proxy)."""
+
+    url: str
+    listen: str = "127.0.0.1"
+    port: int = 8443
+    secret: str = ""
+
+    def with_secret(self) -> Webhook:
+        if self.secret:
+            return self
+        return Webhook(self.url, self.listen, self.port, secrets.token_urlsafe(32))
+
+
+async def start_webhook_server(
+    application: Application[Any, Any, Any, Any, Any, Any], hook: Webhook
+) -> web.AppRunner:
+    """An HTTP server that takes Telegram's updates (checking the secret token on
+    every request) and answers ``/healthz``."""
+    path = urlsplit(hook.url).path or "/"
+
+    async def receive(request: web.Request) -> web.Response:
+        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        if not hmac.compare_digest(given.encode(), hook.secret.encode()):
+            return web.Response(status=403, text="forbidden")
+        try:
+            data = await request.json()
+            update = Update.de_json(data, application.bot)
+        except Exception:
+            return web.Response(status=400, text="not an update")
+        await application.update_queue.put(update)
+        return web.Response(text="ok")
+
+    async def healthz(request: web.Request) -> web.Response:
+        running = application.running
+        return web.json_response({"ok": running}, status=200 if running else 503)
+
+    app = web.Application(client_max_size=1 << 20)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_post(path, receive)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, hook.listen, hook.port).start()
+    return runner
+
+
+async def serve(
+    application: Application[Any, Any, Any, Any, Any, Any],
+    services: Services,
+    *,
+    webhook: Webhook | None = None,
+    grace: float = 10.0,
+    stop: asyncio.Event | None = None,
+    handle_signals: bool = True,
+    poll_timeout: int = 10,
+) -> None:
+    """Run the bot until ``stop`` is set (or SIGINT/SIGTERM): stop taking updates,
+    finish the answers in flight (for at most ``grace`` seconds), then exit."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    if handle_signals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    runner: web.AppRunner | None = None
+    await application.initialize()
+    try:
+        await register_commands(application)
+        await application.start()
+        if webhook is not None:
+            runner = await start_webhook_server(application, webhook)
+            await application.bot.set_webhook(
+                webhook.url, secret_token=webhook.secret, allowed_updates=ALLOWED_UPDATES
+            )
+            log.info("taking updates by webhook at %s", webhook.url)
+        else:
+            assert application.updater is not None
+            await application.updater.start_polling(
+                allowed_updates=ALLOWED_UPDATES, timeout=poll_timeout, poll_interval=0.0
+            )
+            log.info("taking updates by long polling")
+        await stop.wait()
+        log.info("stopping: no new updates; finishing the answers in flight")
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        if application.updater is not None and application.updater.running:
+            await application.updater.stop()
+        started = time.monotonic()
+        if not await services.drain(grace):
+            log.warning("gave up on %d answer(s) still in flight", services.in_flight)
+        if application.running:
+            left = max(0.5, grace - (time.monotonic() - started))
+            try:
+                await asyncio.wait_for(application.stop(), left)
+            except TimeoutError:
+                log.warning("updates still pending after %.0f s; stopping anyway", grace)
+        with contextlib.suppress(RuntimeError):
+            await application.shutdown()
+        if handle_signals:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)

@@ -81,7 +81,12 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("chat", help="questions from standard input, one per line, with follow-ups")
     s.add_argument("--json", action="store_true", help="one JSON answer per line")
 
-    sub.add_parser("serve", help="run the Telegram bot (long polling)")
+    s = sub.add_parser(
+        "serve", help="run the Telegram bot (long polling, or a webhook with --webhook-url)"
+    )
+    s.add_argument("--webhook-url", help="public HTTPS URL Telegram posts updates to")
+    s.add_argument("--listen", help="address the webhook server listens on")
+    s.add_argument("--port", type=int, help="port the webhook server listens on")
 
     s = sub.add_parser("info", help="what is in the store")
     s.add_argument("--json", action="store_true")
@@ -106,6 +111,17 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     chroma = {k: v for k, v in (("host", args.chroma_host), ("port", args.chroma_port)) if v}
     if chroma:
         overrides["chroma"] = chroma
+    hook = {
+        k: v
+        for k, v in (
+            ("webhook_url", getattr(args, "webhook_url", None)),
+            ("webhook_listen", getattr(args, "listen", None)),
+            ("webhook_port", getattr(args, "port", None)),
+        )
+        if v
+    }
+    if hook:
+        overrides["telegram"] = hook
     return load_settings(overrides, config_file=args.config)
 
 
@@ -391,8 +407,10 @@ def ingest_sample_if_empty(app: App) -> None:
 
 
 def cmd_serve(app: App, args: argparse.Namespace) -> int:
-    from bot.app import Services, build_application
-    from bot.compose import redact_secrets
+    import asyncio
+
+    from bot.app import Webhook, serve
+    from bot.compose import build_bot, redact_secrets
 
     tg = app.settings.telegram
     if tg.token is None or not tg.token.get_secret_value().strip():
@@ -400,12 +418,21 @@ def cmd_serve(app: App, args: argparse.Namespace) -> int:
             "no bot token: set RAWI_TELEGRAM__TOKEN (or TELEGRAM_BOT_TOKEN) in the environment"
         )
     token = tg.token.get_secret_value()
-    redact_secrets([token])
+    hook = None
+    if tg.webhook_url:
+        if not tg.webhook_url.startswith("https://"):
+            raise CliError(f"the webhook URL must be https:// (got {tg.webhook_url})")
+        secret = tg.webhook_secret.get_secret_value() if tg.webhook_secret else ""
+        hook = Webhook(tg.webhook_url, tg.webhook_listen, tg.webhook_port, secret).with_secret()
+    redact_secrets([token, hook.secret if hook else ""])
     _ = app.embedder.dim  # load the model before taking updates
-    services = Services(app.qa, app.store.coverage, max_question_chars=tg.max_question_chars)
-    application = build_application(token, services, api_url=tg.api_url)
-    print("rawi is answering on Telegram; Ctrl-C stops it", file=sys.stderr)
-    application.run_polling(allowed_updates=["message"])
+    application, services = build_bot(app.settings, app.qa, app.store)
+    where = f"webhook {hook.url} (listening on {hook.listen}:{hook.port})" if hook else "polling"
+    print(f"rawi is answering on Telegram ({where}); Ctrl-C stops it", file=sys.stderr)
+    try:
+        asyncio.run(serve(application, services, webhook=hook, grace=tg.shutdown_grace))
+    finally:
+        services.state.close()
     return 0
 
 

@@ -69,6 +69,28 @@ def build_qa(settings: Settings, searcher: Searcher, embedder: Embedder) -> QASe
     return QAService(searcher, ExtractiveAnswerer(embedder), k=settings.search.k)
 
 
+def build_bot(settings: Settings, qa: QAService, store: Store) -> tuple[Any, Any]:
+    """The Telegram application and the services its handlers use."""
+    from bot.app import Services, build_application
+    from bot.state import ChatState
+    from retrieval.service import HISTORY_TURNS
+
+    tg = settings.telegram
+    assert tg.token is not None
+    state = ChatState(
+        settings.data_dir / "chat.sqlite", tg.retention_days, history_turns=HISTORY_TURNS
+    )
+    services = Services(
+        qa,
+        store.coverage,
+        state,
+        max_question_chars=tg.max_question_chars,
+        rate_limit_per_minute=tg.rate_limit_per_minute,
+    )
+    application = build_application(tg.token.get_secret_value(), services, api_url=tg.api_url)
+    return application, services
+
+
 def build_ingestor(settings: Settings, store: Store, embedder: Embedder) -> Ingestor:
     return Ingestor(store, embedder, max_chunk_tokens=settings.embedding.max_chunk_tokens)
 

@@ -84,6 +84,19 @@ class TelegramSettings(Section):
     rate_limit_per_minute: int = Field(gt=0, description="questions per user per minute")
     max_question_chars: int = Field(gt=0, description="longest question accepted")
     retention_days: int = Field(gt=0, description="how long questions are kept")
+    webhook_url: str | None = Field(
+        default=None, description="public HTTPS URL for webhook mode; unset = long polling"
+    )
+    webhook_listen: str = Field(description="address the webhook server listens on")
+    webhook_port: int = Field(gt=0, lt=65536, description="port the webhook server listens on")
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="secret Telegram sends with every webhook request (environment only; "
+        "generated per run when unset)",
+    )
+    shutdown_grace: float = Field(
+        ge=0, description="seconds to finish answers in flight when asked to stop"
+    )
 
     _split = field_validator("admin_ids", "channels", mode="before")(_split_csv)
 
@@ -133,7 +146,7 @@ class Settings(BaseSettings):
         return (init_settings, env_settings)
 
 
-SECRET_KEYS = set(SECRET_ALIASES.values())
+SECRET_KEYS = {*SECRET_ALIASES.values(), ("telegram", "webhook_secret")}
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -59,6 +59,7 @@ class Call:
     method: str
     params: dict[str, Any]
     at: float = field(default_factory=time.monotonic)
+    result: Any = None  # what the fake answered, when it succeeded
 
 
 class FakeBotAPI:
@@ -124,6 +125,19 @@ class FakeBotAPI:
             message["reply_to_message"] = reply_to
         return self.push({"message": message})
 
+    def push_callback(self, data: str, message: dict[str, Any], *, user_id: int = 7,
+                      language: str = "en") -> int:  # fmt: skip
+        """A press on an inline button under ``message`` (a message the bot sent)."""
+        query = {
+            "id": str(next(self._ids)),
+            "from": {"id": user_id, "is_bot": False, "first_name": "Reader",
+                     "language_code": language},
+            "chat_instance": "1",
+            "data": data,
+            "message": message,
+        }  # fmt: skip
+        return self.push({"callback_query": query})
+
     def push(self, update: dict[str, Any]) -> int:
         uid = next(self._update_ids)
         self._updates.append({"update_id": uid, **update})
@@ -164,8 +178,9 @@ class FakeBotAPI:
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         params = await self._params(request)
+        call = Call(method, params)
         if method != "getUpdates":
-            self.calls.append(Call(method, params))
+            self.calls.append(call)
         queued = self.fail_next.get(method)
         if queued:
             status, body = queued.pop(0)
@@ -173,7 +188,10 @@ class FakeBotAPI:
         handler = getattr(self, f"api_{method}", None)
         if handler is None:
             return web.json_response({"ok": True, "result": True})
-        return await handler(params)
+        response: web.Response = await handler(params)
+        if method != "getUpdates" and response.status == 200 and response.body:
+            call.result = json.loads(bytes(response.body))["result"]  # type: ignore[arg-type]
+        return response
 
     @staticmethod
     def ok(result: Any) -> web.Response:

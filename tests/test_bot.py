@@ -6,14 +6,19 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bot.app import TEXTS, Services, build_application
+from bot.app import TEXTS, Services, Webhook, build_application, serve
+from bot.state import ChatState
 from retrieval.answer import NO_ANSWER, ExtractiveAnswerer
 from retrieval.embeddings import Embedder
 from retrieval.ingest import Ingestor
@@ -22,34 +27,50 @@ from retrieval.loaders import Loaded, make_article
 from retrieval.search import Searcher
 from retrieval.service import QAService
 from retrieval.store import Store, embedded_client
-from retrieval.types import Article
+from retrieval.types import Answer, Article
 from tests.conftest import ROOT, rawi
 from tests.fakebotapi import BOT, FakeBotAPI
 
 TOKEN = "123456:TEST-token-abc"
 
 
-@pytest.fixture(scope="module")
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_services(qa: QAService, coverage: Any, **kwargs: Any) -> Services:
+    return Services(qa, coverage, ChatState(None), **kwargs)
+
+
+@pytest.fixture
 def services(news: Searcher) -> Services:
-    return Services(QAService(news, ExtractiveAnswerer(news.embedder)), news.store.coverage)
+    return make_services(QAService(news, ExtractiveAnswerer(news.embedder)), news.store.coverage)
 
 
 @contextlib.asynccontextmanager
-async def running(services: Services) -> AsyncIterator[FakeBotAPI]:
+async def running(
+    services: Services, webhook: Webhook | None = None, grace: float = 10.0
+) -> AsyncIterator[FakeBotAPI]:
+    """The bot as `rawi serve` runs it, against a fresh fake Bot API server."""
     api = FakeBotAPI()
     await api.start()
-    services.histories.clear()
     app = build_application(TOKEN, services, api_url=api.base_url)
-    await app.initialize()
-    await app.start()
-    assert app.updater is not None
-    await app.updater.start_polling(poll_interval=0.0, timeout=1)
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        serve(app, services, webhook=webhook, grace=grace, stop=stop, handle_signals=False,
+              poll_timeout=1)
+    )  # fmt: skip
     try:
+        if webhook is None:
+            await api.wait_for("deleteWebhook")  # polling has started
+        else:
+            await api.wait_for("setWebhook")
         yield api
     finally:
-        await app.updater.stop()
-        await app.stop()
-        await app.shutdown()
+        stop.set()
+        await asyncio.wait_for(task, 30)
         await api.stop()
 
 
@@ -180,11 +201,27 @@ async def test_rawi_serve_end_to_end(tmp_path: Path) -> None:
         (reply,) = await api.wait_for("sendMessage", chat_id=51, within=120)
         assert "Yousef Amin" in reply.params["text"]
         assert api.sent("deleteWebhook")  # polling started the way Telegram expects
-    finally:
+        assert {c.params.get("language_code") for c in api.sent("setMyCommands")} == {None, "ar"}
+
+        # SIGTERM while answers are in flight: they are finished, then the process exits
+        chats = range(600, 610)
+        for chat in chats:
+            api.push_message("Who saved two penalties in the cup final?", chat_id=chat)
+        await api.wait_for("sendChatAction", count=2)
         proc.send_signal(signal.SIGTERM)
+        typing = {int(c.params["chat_id"]) for c in api.sent("sendChatAction")} & set(chats)
+        answered_at_signal = {int(c.params["chat_id"]) for c in api.sent()} & set(chats)
         _, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            _, err = await asyncio.wait_for(proc.communicate(), 60)
         await api.stop()
     assert proc.returncode == 0, err.decode()[-2000:]
+    answered = {int(c.params["chat_id"]) for c in api.sent()} & set(chats)
+    assert len(answered_at_signal) < len(typing)  # some answers were in flight at the signal
+    assert typing <= answered  # and every question taken was answered before exiting
+    assert "finishing the answers in flight" in err.decode()
     logs = err.decode()
     assert "HTTP Request" in logs or "getUpdates" in logs
     assert TOKEN not in logs and TOKEN.split(":")[1] not in logs
@@ -224,7 +261,7 @@ async def test_article_markup_is_escaped_in_answers(tmp_path: Path, embedder: Em
         url="https://example.com/news?a=1&b=<2>",
     )
     Ingestor(store, embedder).run([Loaded("t", nasty)])
-    svc = Services(QAService(searcher, ExtractiveAnswerer(embedder)), lambda: {"articles": 1})
+    svc = make_services(QAService(searcher, ExtractiveAnswerer(embedder)), lambda: {"articles": 1})
     async with running(svc) as api:
         api.push_message("What did the council approve for the harbour?", chat_id=71)
         (reply,) = await api.wait_for("sendMessage", chat_id=71)
@@ -264,10 +301,151 @@ async def test_a_failure_is_logged_and_the_reader_told(
     searcher = Searcher(store, embedder, LexicalIndex(None))
     Ingestor(store, embedder).run([Loaded("t", make_article(["Some text."], given_id="a"))])
     client.delete_collection(store.chunks.name)  # the vectors vanish under the bot
-    svc = Services(QAService(searcher, ExtractiveAnswerer(embedder)), store.coverage)
+    svc = make_services(QAService(searcher, ExtractiveAnswerer(embedder)), store.coverage)
     async with running(svc) as api:
         api.push_message("What does the text say?", chat_id=91)
         (reply,) = await api.wait_for("sendMessage", chat_id=91)
     assert reply.params["text"] == TEXTS["error"]["en"]
     failure = [r for r in caplog.records if r.message == "error while handling an update"]
     assert failure and failure[0].exc_info is not None  # logged with its traceback
+
+
+async def test_votes_are_recorded_once_per_reader(services: Services) -> None:
+    async with running(services) as api:
+        question = "How many Palestinians have been killed in Gaza?"
+        api.push_message(question, chat_id=101, user_id=70)
+        (reply,) = await api.wait_for("sendMessage", chat_id=101)
+        buttons = api.reply_markup(reply)["inline_keyboard"][0]
+        up, down = (b["callback_data"] for b in buttons)
+        assert [b["text"] for b in buttons] == ["👍", "👎"]
+        assert re.fullmatch(r"v\+\d{10}", up) and re.fullmatch(r"v-\d{10}", down)
+        assert up[2:] == down[2:]  # the same answer, by its number in the log
+        qid = int(up[2:])
+
+        api.push_callback(up, reply.result, user_id=70)
+        (first,) = await api.wait_for("answerCallbackQuery")
+        assert first.params["text"] == TEXTS["vote_thanks"]["en"]
+        api.push_callback(down, reply.result, user_id=70)
+        _, second = await api.wait_for("answerCallbackQuery", count=2)
+        assert second.params["text"] == TEXTS["vote_again"]["en"]
+        api.push_callback(down, reply.result, user_id=71, language="ar")
+        await api.wait_for("answerCallbackQuery", count=3)
+
+    assert services.state.votes(qid) == (1, 1)  # one per reader; the second try refused
+    logged = services.state.question(qid)
+    assert logged is not None and logged.question == question
+    assert "3760" in logged.answer and logged.grounded and logged.evidence
+    assert all(e.count("|") == 2 for e in logged.evidence)  # chunk ids: article|revision|n
+
+
+async def test_readers_are_rate_limited_politely(news: Searcher) -> None:
+    svc = make_services(
+        QAService(news, ExtractiveAnswerer(news.embedder)),
+        news.store.coverage,
+        rate_limit_per_minute=2,
+    )
+    async with running(svc) as api:
+        questions = [
+            "How many Palestinians have been killed in Gaza?",
+            "How many American citizens are seeking to leave Gaza?",
+            "How many Palestinians have been killed in Gaza?",
+        ]
+        for i, q in enumerate(questions):
+            api.push_message(q, chat_id=111, user_id=80)
+            await api.wait_for("sendMessage", count=i + 1, chat_id=111)
+        api.push_message("And in the West Bank?", chat_id=112, user_id=81)  # another reader
+        (other,) = await api.wait_for("sendMessage", chat_id=112)
+    replies = api.sent("sendMessage", chat_id=111)
+    assert "3760" in replies[0].params["text"] and "400" in replies[1].params["text"]
+    assert replies[2].params["text"] == TEXTS["rate_limited"]["en"].format(limit=2)
+    assert other.params["text"] != TEXTS["rate_limited"]["en"].format(limit=2)
+    assert svc.state.recent_questions(80) == 2  # the refused question was not logged
+
+
+class LongAnswerer:
+    """An answerer whose answers (many long cited passages) cannot fit in one message."""
+
+    def __init__(self, inner: ExtractiveAnswerer) -> None:
+        self.inner = inner
+
+    def answer(self, question: str, result: Any) -> Answer:
+        base = self.inner.answer(question, result)
+        assert base.citations, "the question should be answerable"
+        c = base.citations[0]
+        long_quote = (c.quote + " <b>&amp;</b> ") * 12
+        citations = tuple(replace(c, n=i + 1, quote=long_quote) for i in range(8))
+        text = " ".join(f"{c.quote} [{i + 1}]" for i in range(8))
+        return replace(base, text=text, citations=citations)
+
+
+async def test_a_long_answer_is_split_into_valid_messages(news: Searcher) -> None:
+    qa = QAService(news, LongAnswerer(ExtractiveAnswerer(news.embedder)))
+    svc = make_services(qa, news.store.coverage)
+    async with running(svc) as api:
+        api.push_message("How many Palestinians have been killed in Gaza?", chat_id=121)
+        await api.wait_for("sendMessage", count=2, chat_id=121)
+        await asyncio.sleep(0.5)  # any further parts
+    parts = api.sent("sendMessage", chat_id=121)
+    assert len(parts) >= 3
+    for part in parts:  # each accepted by the fake: under 4,096 and well-formed HTML
+        assert part.result is not None and part.params["parse_mode"] == "HTML"
+        assert len(part.params["text"]) <= 4096
+    # every source heading [n] arrives whole, in order, and the buttons sit under the last part
+    joined = "\n".join(p.params["text"] for p in parts)
+    assert [int(n) for n in re.findall(r"<b>\[(\d+)\]</b>", joined)] == list(range(1, 9))
+    assert joined.count("&lt;b&gt;&amp;amp;&lt;/b&gt;") == 8 * 12
+    assert [bool(p.params.get("reply_markup")) for p in parts] == [False] * (len(parts) - 1) + [
+        True
+    ]
+
+
+async def test_webhook_mode_checks_the_secret_and_serves_healthz(services: Services) -> None:
+    import aiohttp
+
+    port = free_port()
+    hook = Webhook("https://bot.example.org/telegram", "127.0.0.1", port).with_secret()
+    async with running(services, webhook=hook) as api:
+        (setup,) = api.sent("setWebhook")
+        assert setup.params["url"] == hook.url
+        assert setup.params["secret_token"] == hook.secret and len(hook.secret) >= 32
+        assert not api.sent("deleteWebhook")  # no polling
+        update = {
+            "update_id": 1,
+            "message": {
+                "message_id": 1, "date": 1, "chat": {"id": 131, "type": "private"},
+                "from": {"id": 5, "is_bot": False, "first_name": "R", "language_code": "en"},
+                "text": "How many Palestinians have been killed in Gaza?",
+            },
+        }  # fmt: skip
+        url = f"http://127.0.0.1:{port}/telegram"
+        async with aiohttp.ClientSession() as http:
+            wrong = {"X-Telegram-Bot-Api-Secret-Token": "not-the-secret"}
+            async with http.post(url, json=update, headers=wrong) as r:
+                assert r.status == 403
+            async with http.post(url, json=update) as r:
+                assert r.status == 403
+            await asyncio.sleep(0.3)
+            assert not api.sent("sendMessage", chat_id=131)  # refused requests did nothing
+            right = {"X-Telegram-Bot-Api-Secret-Token": hook.secret}
+            async with http.post(url, json=update, headers=right) as r:
+                assert r.status == 200
+            (reply,) = await api.wait_for("sendMessage", chat_id=131)
+            assert "3760" in reply.params["text"]
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
+                assert r.status == 200 and (await r.json())["ok"] is True
+            async with http.post(url, data="not json", headers=right) as r:
+                assert r.status == 400
+
+
+async def test_unknown_commands_get_a_pointer_to_help(services: Services) -> None:
+    async with running(services) as api:
+        command = [{"type": "bot_command", "offset": 0, "length": 11}]
+        api.push_message("/frobnicate", chat_id=141, entities=command)
+        (reply,) = await api.wait_for("sendMessage", chat_id=141)
+        assert reply.params["text"] == TEXTS["unknown_command"]["en"]
+        api.push_message(
+            "/other_bot_command", chat_id=-142, chat_type="group",
+            entities=[{"type": "bot_command", "offset": 0, "length": 18}],
+        )  # fmt: skip
+        await asyncio.sleep(0.5)
+        assert not api.sent("sendMessage", chat_id=-142)  # maybe meant for another bot

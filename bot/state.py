@@ -1,0 +1,213 @@
+"""The bot's own state: chat histories, the question log, votes and rate limits.
+
+One SQLite file in the data dir (WAL, so readers and the writer do not block each
+other). User and chat ids are never stored as such: they are hashed with a key
+made once per data dir, so the log can be studied without identifying readers,
+and a copied database cannot be joined against Telegram ids without the key.
+Questions (with their answers and histories) are kept for a retention period.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from retrieval.service import Turn
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS questions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    chat TEXT NOT NULL,
+    user TEXT NOT NULL,
+    chat_type TEXT NOT NULL,
+    language TEXT NOT NULL,
+    question TEXT NOT NULL,
+    query TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    grounded INTEGER NOT NULL,
+    evidence TEXT NOT NULL        -- JSON list of chunk ids behind the answer
+);
+CREATE INDEX IF NOT EXISTS questions_user_at ON questions (user, at);
+CREATE INDEX IF NOT EXISTS questions_chat_at ON questions (chat, at);
+CREATE INDEX IF NOT EXISTS questions_at ON questions (at);
+CREATE TABLE IF NOT EXISTS votes (
+    question INTEGER NOT NULL REFERENCES questions (id) ON DELETE CASCADE,
+    user TEXT NOT NULL,
+    vote INTEGER NOT NULL CHECK (vote IN (-1, 1)),
+    at REAL NOT NULL,
+    PRIMARY KEY (question, user)
+);
+"""
+
+DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class Logged:
+    """A question as the log keeps it."""
+
+    id: int
+    at: float
+    language: str
+    question: str
+    answer: str
+    grounded: bool
+    evidence: list[str]
+
+
+class ChatState:
+    """Thread-safe: the bot calls it from worker threads."""
+
+    def __init__(self, path: Path | None, retention_days: int = 90, history_turns: int = 3):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.retention = retention_days * DAY
+        self.history_turns = history_turns
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            str(path) if path else ":memory:", check_same_thread=False, isolation_level=None
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(SCHEMA)
+        self._key = self._hash_key()
+        self._last_purge = 0.0
+
+    def _hash_key(self) -> bytes:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key='hash_key'").fetchone()
+            if row is None:
+                key = secrets.token_hex(32)
+                self._db.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('hash_key', ?)", (key,)
+                )
+                row = self._db.execute("SELECT value FROM meta WHERE key='hash_key'").fetchone()
+        return bytes.fromhex(row[0])
+
+    def hash_id(self, kind: str, value: int) -> str:
+        digest = hmac.new(self._key, f"{kind}:{value}".encode(), hashlib.sha256)
+        return digest.hexdigest()[:32]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- questions and history --------------------------------------------------------
+    def log_question(
+        self,
+        *,
+        chat_id: int,
+        user_id: int,
+        chat_type: str,
+        language: str,
+        question: str,
+        query: str,
+        answer: str,
+        grounded: bool,
+        evidence: Sequence[str],
+        at: float | None = None,
+    ) -> int:
+        """Record an answered question; returns its id (what a vote refers to)."""
+        at = time.time() if at is None else at
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT INTO questions (at, chat, user, chat_type, language, question, query,"
+                " answer, grounded, evidence) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    at,
+                    self.hash_id("chat", chat_id),
+                    self.hash_id("user", user_id),
+                    chat_type,
+                    language,
+                    question,
+                    query,
+                    answer,
+                    int(grounded),
+                    json.dumps(list(evidence)),
+                ),
+            )
+        self._purge_now_and_then(at)
+        return int(cur.lastrowid or 0)
+
+    def history(self, chat_id: int, now: float | None = None) -> list[Turn]:
+        """The chat's last few turns, oldest first (within the retention period)."""
+        now = time.time() if now is None else now
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT question, answer FROM questions WHERE chat=? AND at>=?"
+                " ORDER BY id DESC LIMIT ?",
+                (self.hash_id("chat", chat_id), now - self.retention, self.history_turns),
+            ).fetchall()
+        return [Turn(q, a) for q, a in reversed(rows)]
+
+    def question(self, question_id: int) -> Logged | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, at, language, question, answer, grounded, evidence FROM questions"
+                " WHERE id=?",
+                (question_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        return Logged(row[0], row[1], row[2], row[3], row[4], bool(row[5]), json.loads(row[6]))
+
+    def recent_questions(self, user_id: int, window: float = 60.0, now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        with self._lock:
+            (count,) = self._db.execute(
+                "SELECT COUNT(*) FROM questions WHERE user=? AND at>?",
+                (self.hash_id("user", user_id), now - window),
+            ).fetchone()
+        return int(count)
+
+    # -- votes ----------------------------------------------------------------------
+    def vote(self, question_id: int, user_id: int, vote: int, at: float | None = None) -> bool:
+        """Record a reader's vote on an answer. False if this reader has already voted
+        on it, or the question is no longer kept."""
+        if vote not in (-1, 1):
+            raise ValueError("a vote is +1 or -1")
+        at = time.time() if at is None else at
+        with self._lock:
+            try:
+                cur = self._db.execute(
+                    "INSERT OR IGNORE INTO votes (question, user, vote, at) VALUES (?,?,?,?)",
+                    (question_id, self.hash_id("user", user_id), vote, at),
+                )
+            except sqlite3.IntegrityError:  # the question has been purged
+                return False
+        return cur.rowcount == 1
+
+    def votes(self, question_id: int) -> tuple[int, int]:
+        """(up, down) for one answer."""
+        with self._lock:
+            up, down = self._db.execute(
+                "SELECT COALESCE(SUM(vote=1),0), COALESCE(SUM(vote=-1),0) FROM votes"
+                " WHERE question=?",
+                (question_id,),
+            ).fetchone()
+        return int(up), int(down)
+
+    # -- retention ------------------------------------------------------------------
+    def purge(self, now: float | None = None) -> int:
+        """Forget questions (and their votes) older than the retention period."""
+        now = time.time() if now is None else now
+        with self._lock:
+            cur = self._db.execute("DELETE FROM questions WHERE at<?", (now - self.retention,))
+            self._last_purge = now
+        return cur.rowcount
+
+    def _purge_now_and_then(self, now: float) -> None:
+        if now - self._last_purge > 3600:
+            self.purge(now)
