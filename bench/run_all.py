@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from bench import ingest, latency
+from bench import bot, ingest, latency
 
 
 def main() -> None:
     ingest.main()
     latency.main()
+    bot.main()
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import secrets
 import signal
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -363,7 +364,17 @@ def build_application(
     if api_url:
         builder = builder.base_url(api_url).base_file_url(api_url.replace("/bot", "/file/bot"))
     if rate_limit:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+        # Telegram allows about 30 messages a second overall and 20 a minute per group.
+        # As rates of one message per 1/30 s and per 3 s these hold over every window,
+        # not just on average (a bucket of 20 would allow bursts above them).
+        limiter = AIORateLimiter(
+            overall_max_rate=1,
+            overall_time_period=1 / 30,
+            group_max_rate=1,
+            group_time_period=3,
+            max_retries=3,
+        )
+        builder = builder.rate_limiter(limiter)
     app = builder.concurrent_updates(True).build()
     app.bot_data["services"] = services
     app.add_handler(CommandHandler(["start", "help"], help_command))
@@ -447,6 +458,9 @@ async def serve(
     finish the answers in flight (for at most ``grace`` seconds), then exit."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+    # Answers wait on each other's query embeddings (they share forward passes), so
+    # the worker pool must hold a crowd of them, not the default handful.
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=32, thread_name_prefix="answer"))
     if handle_signals:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)

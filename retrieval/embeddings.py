@@ -8,8 +8,11 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +61,7 @@ class Embedder:
         self._progress = progress
         self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
+        self._queries = Coalescer(self._embed_query_batch)
 
     # -- identity recorded with the store ---------------------------------
     @property
@@ -177,7 +181,22 @@ class Embedder:
         return self._encode(list(texts), "query", None)
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self._encode([text], "query", None)[0]
+        """One query's vector. Queries asked at once from several threads (a bot
+        answering many readers) share one forward pass, which costs little more
+        than a single query's."""
+        return self._queries.submit(text)
+
+    def _embed_query_batch(self, texts: list[str]) -> np.ndarray:
+        """Queries straight through the model: ``encode``'s per-call bookkeeping
+        (sorting, device checks over every parameter) costs more than a short
+        query's forward pass."""
+        import torch
+
+        model = self.model
+        with torch.inference_mode():
+            features = model.preprocess(texts, prompt=self.prompts.get("query"))
+            out = model(features)["sentence_embedding"]
+        return _normalised(out.float().numpy())
 
     def _encode(self, texts: list[str], kind: str, batch_size: int | None) -> np.ndarray:
         if not texts:
@@ -191,6 +210,50 @@ class Embedder:
         )
         # Normalise in fp32: a bf16 model's own normalisation is off by ~1e-3.
         return _normalised(np.asarray(out, dtype=np.float32))
+
+
+class Coalescer:
+    """Runs ``fn`` over batches of the items submitted from any thread: one worker
+    takes whatever has queued up while it was busy (up to ``max_batch``), so a lone
+    item goes through at once and a crowd shares the work."""
+
+    def __init__(self, fn: Callable[[list[str]], np.ndarray], max_batch: int = 32) -> None:
+        self._fn = fn
+        self._max = max_batch
+        self._queue: queue.SimpleQueue[tuple[str, Future[np.ndarray]]] = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+        self._start = threading.Lock()
+        self.batches: deque[int] = deque(maxlen=1000)  # recent batch sizes, for benchmarks
+
+    def submit(self, item: str) -> np.ndarray:
+        future: Future[np.ndarray] = Future()
+        self._queue.put((item, future))
+        if self._worker is None:
+            with self._start:
+                if self._worker is None:
+                    self._worker = threading.Thread(
+                        target=self._run, name="query-embedder", daemon=True
+                    )
+                    self._worker.start()
+        return future.result()
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self._max:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self.batches.append(len(batch))
+            try:
+                vectors = self._fn([item for item, _ in batch])
+            except BaseException as exc:  # every waiter gets the failure
+                for _, future in batch:
+                    future.set_exception(exc)
+                continue
+            for (_, future), vector in zip(batch, vectors, strict=True):
+                future.set_result(vector)
 
 
 def encode_parts(vectors: np.ndarray) -> str:

@@ -89,12 +89,11 @@ class Searcher:
         """Everything either side proposes, with both of its raw scores."""
         n = self.params.candidates
         language = detect_language(query)
-        dense = self.store.dense(vector, n)
+        dense = [cid for cid, _ in self.store.dense_ids(vector, n)]
         lexical = {h.chunk_id: h for h in self.lexical.search(query, n)}
-        by_id = {h.chunk_id: h for h in dense}
-        missing = [cid for cid in lexical if cid not in by_id]
-        for hit in self.store.hits_by_id(missing, vector):
-            by_id[hit.chunk_id] = hit
+        # one fetch for both sides' proposals
+        wanted = list(dict.fromkeys([*dense, *lexical]))
+        by_id = {h.chunk_id: h for h in self.store.hits_by_id(wanted, vector)}
         out = []
         for hit in by_id.values():
             lex = lexical.get(hit.chunk_id)

@@ -544,50 +544,50 @@ class Store:
             part_vectors=str(meta.get("part_vectors") or ""),
         )
 
-    def dense(self, vector: np.ndarray, n: int) -> list[Hit]:
-        """Nearest live chunks, best first; score = cosine similarity scaled to 0..1."""
+    def dense_ids(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+        """Ids and cosines of the nearest live chunks, best first. Only distances
+        come back from the index: liveness is read from the id itself, and text and
+        metadata are fetched afterwards for the few that are kept."""
         coll = self.chunks
         total = coll.count()
         if total == 0:
             return []
         fetch = min(total, n * 2 + 10)  # a margin for chunks of dead revisions
-        res = coll.query(
-            query_embeddings=[vector],
-            n_results=fetch,
-            include=["documents", "metadatas", "distances"],
-        )
-        hits: list[Hit] = []
-        for cid, doc, meta, dist in zip(
-            res["ids"][0],
-            (res["documents"] or [[]])[0],
-            (res["metadatas"] or [[]])[0],
-            (res["distances"] or [[]])[0],
-            strict=True,
-        ):
-            cosine = 1.0 - float(dist)
-            hit = self.hit_from(cid, doc or "", dict(meta or {}), max(0.0, min(1.0, cosine)))
-            if hit is not None:
-                hits.append(hit)
-            if len(hits) >= n:
-                break
-        return hits
+        res = coll.query(query_embeddings=[vector], n_results=fetch, include=["distances"])
+        out: list[tuple[str, float]] = []
+        for cid, dist in zip(res["ids"][0], (res["distances"] or [[]])[0], strict=True):
+            article_id, revision, _ = cid.rsplit("|", 2)
+            info = self.live.get(article_id)
+            if info is not None and info.revision == revision:
+                out.append((cid, 1.0 - float(dist)))
+                if len(out) >= n:
+                    break
+        return out
+
+    def dense(self, vector: np.ndarray, n: int) -> list[Hit]:
+        """Nearest live chunks, best first; score = cosine similarity clipped to 0..1."""
+        hits = self.hits_by_id([cid for cid, _ in self.dense_ids(vector, n)], vector)
+        return sorted(hits, key=lambda h: -h.score)
 
     def hits_by_id(self, ids: Sequence[str], vector: np.ndarray) -> list[Hit]:
-        """Live chunks by id, scored against ``vector`` (for lexical-only candidates)."""
+        """Live chunks by id (in the order given), scored by cosine against ``vector``."""
         if not ids:
             return []
         got = self.chunks.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
-        hits = []
         embeddings = got["embeddings"] if got["embeddings"] is not None else []
-        for cid, doc, meta, emb in zip(
-            got["ids"], got["documents"] or [], got["metadatas"] or [], embeddings, strict=True
+        found: dict[str, Hit] = {}
+        if len(embeddings):
+            matrix = np.asarray(embeddings, dtype=np.float32)
+            norms = np.maximum(np.linalg.norm(matrix, axis=1), 1e-12)
+            cosines = (matrix @ vector) / norms
+        for i, (cid, doc, meta) in enumerate(
+            zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)
         ):
-            v = np.asarray(emb, dtype=np.float32)
-            cosine = float(v @ vector) / max(1e-12, float(np.linalg.norm(v)))
-            hit = self.hit_from(cid, doc or "", dict(meta or {}), max(0.0, min(1.0, cosine)))
+            score = max(0.0, min(1.0, float(cosines[i])))
+            hit = self.hit_from(cid, doc or "", dict(meta or {}), score)
             if hit is not None:
-                hits.append(hit)
-        return hits
+                found[cid] = hit
+        return [found[cid] for cid in ids if cid in found]
 
     def chunk_records(self, article_ids: Sequence[str]) -> list[ChunkRecord]:
         """The stored chunks (any revision) of these articles."""

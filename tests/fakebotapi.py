@@ -70,6 +70,7 @@ class FakeBotAPI:
         self._ids = itertools.count(1)
         self._update_ids = itertools.count(1)
         self.fail_next: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        self.served: dict[int, float] = {}  # update id -> when getUpdates handed it out
         self.runner: web.AppRunner | None = None
         self.port = 0
 
@@ -213,6 +214,9 @@ class FakeBotAPI:
         while True:
             ready = [u for u in self._updates if u["update_id"] >= offset]
             if ready or time.monotonic() >= deadline:
+                now = time.monotonic()
+                for u in ready:
+                    self.served.setdefault(u["update_id"], now)
                 return self.ok(ready)
             self._new.clear()
             with contextlib.suppress(TimeoutError):
