@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from bench import bot, ingest, latency
+from bench import bot, ingest, latency, llm
 
 
 def main() -> None:
     ingest.main()
     latency.main()
     bot.main()
+    llm.main()
 
 
 if __name__ == "__main__":

@@ -199,11 +199,17 @@ class Answered:
 
 
 def _answer_and_log(
-    services: Services, chat_id: int, user_id: int, chat_type: str, text: str
+    services: Services,
+    chat_id: int,
+    user_id: int,
+    chat_type: str,
+    text: str,
+    *,
+    on_text: Callable[[str], None] | None = None,
 ) -> Answered:
     """The blocking part of answering, run in a worker thread."""
     state = services.state
-    reply = services.qa.ask(text, state.history(chat_id))
+    reply = services.qa.ask(text, state.history(chat_id), on_text)
     qid = state.log_question(
         chat_id=chat_id,
         user_id=user_id,
@@ -241,6 +247,18 @@ async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) 
             await message.reply_text(TEXTS["rate_limited"][lang].format(limit=limit))
             return
         await context.bot.send_chat_action(chat.id, ChatAction.TYPING)
+        if services.qa.streams:
+            interval = STREAM_INTERVAL["private" if chat.type == ChatType.PRIVATE else "group"]
+            done, draft = await stream_answer(
+                message,
+                lang,
+                interval,
+                lambda on_text: _answer_and_log(
+                    services, chat.id, user_id, str(chat.type), text, on_text=on_text
+                ),
+            )
+            await send_answer(message, done.answer, vote_buttons(done.question_id), draft)
+            return
         done = await asyncio.to_thread(
             _answer_and_log, services, chat.id, user_id, str(chat.type), text
         )
@@ -260,27 +278,56 @@ def vote_buttons(question_id: int) -> InlineKeyboardMarkup:
     )
 
 
-async def send_answer(
-    message: Message, answer: Answer, markup: InlineKeyboardMarkup | None = None
+async def _put(
+    message: Message,
+    text: str,
+    *,
+    draft: Message | None,
+    html_mode: bool,
+    reply: bool,
+    markup: InlineKeyboardMarkup | None,
 ) -> None:
-    """The answer as HTML, split under Telegram's limit, buttons under the last part;
-    the same content as plain text if Telegram rejects the formatting."""
+    """One part of an answer: it replaces the draft (the streamed message) when
+    there is one, else goes out as a new message."""
     no_preview = LinkPreviewOptions(is_disabled=True)
-    bot = message.get_bot()
-    parts = render_html(answer)
+    parse_mode = ParseMode.HTML if html_mode else None
+    if draft is not None:
+        try:
+            await draft.edit_text(
+                text, parse_mode=parse_mode, link_preview_options=no_preview, reply_markup=markup
+            )
+        except BadRequest as exc:
+            if "not modified" not in str(exc).lower():
+                raise
+        return
+    await message.get_bot().send_message(
+        message.chat_id,
+        text,
+        parse_mode=parse_mode,
+        link_preview_options=no_preview,
+        reply_to_message_id=message.message_id if reply else None,
+        allow_sending_without_reply=True,
+        reply_markup=markup,
+    )
+
+
+async def send_answer(
+    message: Message,
+    answer: Answer,
+    markup: InlineKeyboardMarkup | None = None,
+    draft: Message | None = None,
+) -> None:
+    """The answer as HTML, split under Telegram's limit, buttons under the last part
+    (the first part replaces ``draft`` if given); the same content as plain text if
+    Telegram rejects the formatting."""
     sent = 0
     try:
+        parts = render_html(answer)
         for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            await bot.send_message(
-                message.chat_id,
-                part,
-                parse_mode=ParseMode.HTML,
-                link_preview_options=no_preview,
-                reply_to_message_id=message.message_id if i == 0 else None,
-                allow_sending_without_reply=True,
-                reply_markup=markup if last else None,
-            )
+            await _put(
+                message, part, draft=draft if i == 0 else None, html_mode=True,
+                reply=i == 0, markup=markup if i == len(parts) - 1 else None,
+            )  # fmt: skip
             sent += 1
     except BadRequest as exc:
         if "parse entities" not in str(exc).lower():
@@ -288,14 +335,65 @@ async def send_answer(
         log.warning("Telegram rejected the formatting (%s); sending plain text", exc)
         plain = render_plain(answer)
         for i, part in enumerate(plain):
-            await bot.send_message(
-                message.chat_id,
-                part,
-                link_preview_options=no_preview,
-                reply_to_message_id=message.message_id if i == 0 and sent == 0 else None,
-                allow_sending_without_reply=True,
-                reply_markup=markup if i == len(plain) - 1 else None,
-            )
+            await _put(
+                message, part, draft=draft if i == 0 and sent == 0 else None, html_mode=False,
+                reply=i == 0 and sent == 0, markup=markup if i == len(plain) - 1 else None,
+            )  # fmt: skip
+
+
+WRITING = {"en": "✍️ still writing…", "ar": "✍️ جارٍ الكتابة…"}
+STREAM_INTERVAL = {"private": 1.0, "group": 3.0}  # seconds between edits
+STREAM_PREVIEW_CHARS = 3800
+
+
+async def stream_answer(
+    message: Message, lang: str, interval: float, work: Callable[[Callable[[str], None]], Any]
+) -> tuple[Any, Message | None]:
+    """Run ``work(on_text)`` in a worker thread, showing the text written so far in
+    one message, edited at most once per ``interval`` and marked as still being
+    written. Returns what ``work`` returned and the draft message, if one was sent."""
+    loop = asyncio.get_running_loop()
+    latest = [""]
+    changed = asyncio.Event()
+
+    def on_text(text: str) -> None:  # called from the worker thread
+        def update() -> None:
+            latest[0] = text
+            changed.set()
+
+        loop.call_soon_threadsafe(update)
+
+    task = asyncio.ensure_future(asyncio.to_thread(work, on_text))
+    draft: Message | None = None
+    shown, last = "", 0.0
+    while not task.done():
+        waiter = asyncio.ensure_future(changed.wait())
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if task.done():
+            break
+        changed.clear()
+        pause = last + interval - time.monotonic()
+        if pause > 0:  # keep to the edit rate; the text may grow meanwhile
+            await asyncio.wait({task}, timeout=pause)
+            if task.done():
+                break
+        text = latest[0].strip()
+        if not text or text == shown:
+            continue
+        display = f"{text[:STREAM_PREVIEW_CHARS]}\n\n{WRITING[lang]}"
+        if draft is None:
+            draft = await message.reply_text(display, do_quote=True)
+        else:
+            with contextlib.suppress(BadRequest):  # "not modified" and the like
+                await draft.edit_text(display)
+        shown, last = text, time.monotonic()
+    result = await task
+    if draft is not None:
+        pause = last + interval - time.monotonic()
+        if pause > 0:
+            await asyncio.sleep(pause)
+    return result, draft
 
 
 async def vote(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

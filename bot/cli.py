@@ -417,14 +417,14 @@ def cmd_serve(app: App, args: argparse.Namespace) -> int:
         raise CliError(
             "no bot token: set RAWI_TELEGRAM__TOKEN (or TELEGRAM_BOT_TOKEN) in the environment"
         )
-    token = tg.token.get_secret_value()
     hook = None
     if tg.webhook_url:
         if not tg.webhook_url.startswith("https://"):
             raise CliError(f"the webhook URL must be https:// (got {tg.webhook_url})")
         secret = tg.webhook_secret.get_secret_value() if tg.webhook_secret else ""
         hook = Webhook(tg.webhook_url, tg.webhook_listen, tg.webhook_port, secret).with_secret()
-    redact_secrets([token, hook.secret if hook else ""])
+    if hook is not None:
+        redact_secrets([hook.secret])
     _ = app.embedder.dim  # load the model before taking updates
     application, services = build_bot(app.settings, app.qa, app.store)
     where = f"webhook {hook.url} (listening on {hook.listen}:{hook.port})" if hook else "polling"
@@ -484,9 +484,20 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     with _errors_reported():
         settings = settings_from_args(args)
-        from bot.compose import setup_logging
+        from bot.compose import redact_secrets, setup_logging
 
         setup_logging(settings.log_level)
+        redact_secrets(
+            [
+                secret.get_secret_value()
+                for secret in (
+                    settings.telegram.token,
+                    settings.telegram.webhook_secret,
+                    settings.llm.api_key,
+                )
+                if secret is not None
+            ]
+        )
         app = App(settings)
         try:
             return COMMANDS[args.command](app, args)

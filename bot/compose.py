@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from config.settings import Settings
+from config.settings import Settings, SettingsError
 from retrieval.answer import ExtractiveAnswerer
 from retrieval.embeddings import Embedder
 from retrieval.ingest import Ingestor
@@ -65,8 +65,39 @@ def build_searcher(settings: Settings, store: Store, embedder: Embedder) -> Sear
     return searcher
 
 
+def build_chat_model(settings: Settings) -> Any:
+    """A LangChain chat model for any OpenAI-compatible endpoint (a hosted API, vLLM,
+    llama.cpp's server, Ollama's /v1)."""
+    from langchain_openai import ChatOpenAI
+    from pydantic import SecretStr
+
+    llm = settings.llm
+    if not llm.base_url or not llm.model:
+        raise SettingsError(
+            "answerer = llm needs RAWI_LLM__BASE_URL and RAWI_LLM__MODEL "
+            "(and RAWI_LLM__API_KEY or OPENAI_API_KEY if the endpoint wants one)"
+        )
+    # Local servers take any key; the client insists on one.
+    key = llm.api_key or SecretStr("unused")
+    return ChatOpenAI(
+        model=llm.model,
+        base_url=llm.base_url,
+        api_key=key,
+        temperature=llm.temperature,
+        timeout=llm.timeout,
+        max_tokens=llm.max_tokens,
+        max_retries=llm.max_retries,
+    )
+
+
 def build_qa(settings: Settings, searcher: Searcher, embedder: Embedder) -> QAService:
-    return QAService(searcher, ExtractiveAnswerer(embedder), k=settings.search.k)
+    extractive = ExtractiveAnswerer(embedder)
+    if settings.answerer == "llm":
+        from retrieval.llm import LLMAnswerer
+
+        answerer: Any = LLMAnswerer(build_chat_model(settings), extractive)
+        return QAService(searcher, answerer, k=settings.search.k)
+    return QAService(searcher, extractive, k=settings.search.k)
 
 
 def build_bot(settings: Settings, qa: QAService, store: Store) -> tuple[Any, Any]:
@@ -126,5 +157,12 @@ def setup_logging(level: str) -> None:
     )
     # Libraries that are chatty at INFO; httpx would also log request URLs, and
     # the Bot API URL carries the bot token.
-    for name in ("httpx", "httpcore", "chromadb", "sentence_transformers", "transformers"):
+    for name in (
+        "httpx",
+        "httpcore",
+        "chromadb",
+        "sentence_transformers",
+        "transformers",
+        "openai",
+    ):
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -108,6 +108,9 @@ class LLMSettings(Section):
     temperature: float = Field(ge=0, le=2, description="sampling temperature")
     timeout: float = Field(gt=0, description="seconds per request")
     max_tokens: int = Field(gt=0, description="longest answer, in tokens")
+    max_retries: int = Field(
+        ge=0, le=5, description="retries of a failed request (timeouts, 429, 5xx), with backoff"
+    )
 
 
 class Settings(BaseSettings):

@@ -9,8 +9,9 @@ connectives, or leans on a pronoun, or is too short to stand alone.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from retrieval.answer import Answerer
 from retrieval.arabic import normalise, terms
@@ -69,11 +70,36 @@ class QAService:
         self.answerer = answerer
         self.k = k
 
-    def ask(self, question: str, history: Sequence[Turn] = ()) -> Reply:
-        query = search_query(question, history)
+    @property
+    def streams(self) -> bool:
+        """Whether answers can be shown while they are being written."""
+        return hasattr(self.answerer, "stream")
+
+    def query_for(self, question: str, history: Sequence[Turn]) -> str:
+        """What to search for. An answerer that can rewrite follow-ups (a language
+        model) does, with the history; otherwise the form of the question decides."""
+        condense = getattr(self.answerer, "condense", None)
+        if history and condense is not None:
+            rewritten = condense(question, history)
+            if rewritten:
+                return str(rewritten)
+        return search_query(question, history)
+
+    def ask(
+        self,
+        question: str,
+        history: Sequence[Turn] = (),
+        on_text: Callable[[str], None] | None = None,
+    ) -> Reply:
+        """Search and answer. With ``on_text``, a streaming answerer reports the
+        text written so far as it goes."""
+        query = self.query_for(question, history)
         result = self.searcher.search(query, self.k)
         if query != question:
             # the answer is framed in the language of the question actually asked
             language = detect_language(question)
-            result = SearchResult(query, language, result.hits, result.answerable)
-        return Reply(self.answerer.answer(query, result), result, query)
+            result = SearchResult(query, language, result.hits, result.answerable, result.vector)
+        answerer: Any = self.answerer
+        if on_text is not None and self.streams:
+            return Reply(answerer.stream(query, result, on_text), result, query)
+        return Reply(answerer.answer(query, result), result, query)

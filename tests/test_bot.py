@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import re
@@ -449,3 +450,51 @@ async def test_unknown_commands_get_a_pointer_to_help(services: Services) -> Non
         )  # fmt: skip
         await asyncio.sleep(0.5)
         assert not api.sent("sendMessage", chat_id=-142)  # maybe meant for another bot
+
+
+async def test_generated_answers_stream_into_telegram(news: Searcher) -> None:
+    from bot.app import WRITING
+    from retrieval.llm import LLMAnswerer
+    from tests.fakeopenai import FakeOpenAI, Reply
+    from tests.test_llm import chat_model
+
+    llm = FakeOpenAI().start()
+    text = ("More than 9,000 Palestinians have been killed in Gaza, among them 3,760 children "
+            "[K1]. The figures come from the health ministry in Gaza [K1][K2].")  # fmt: skip
+    llm.then(*[Reply(text=text, pieces=14, chunk_delay=0.3)] * 2)
+    answerer = LLMAnswerer(chat_model(llm), ExtractiveAnswerer(news.embedder))
+    svc = make_services(QAService(news, answerer), news.store.coverage)
+    try:
+        async with running(svc) as api:
+            question = "How many Palestinians have been killed in Gaza?"
+            api.push_message(question, chat_id=151)
+            api.push_message(f"@{BOT['username']} {question}", chat_id=-152, chat_type="group")
+            for chat in (151, -152):
+                await api.wait_for("editMessageText", chat_id=chat, within=60)
+                for _ in range(200):  # until the final, formatted edit
+                    if any(c.params.get("parse_mode") for c in api.sent("editMessageText", chat)):
+                        break
+                    await asyncio.sleep(0.1)
+    finally:
+        llm.stop()
+    for chat, interval in ((151, 1.0), (-152, 3.0)):
+        (draft,) = api.sent("sendMessage", chat_id=chat)
+        edits = api.sent("editMessageText", chat_id=chat)
+        assert WRITING["en"] in draft.params["text"] and "[K" not in draft.params["text"]
+        assert all(e.params["message_id"] == str(draft.result["message_id"]) for e in edits)
+        times = [draft.at] + [e.at for e in edits]
+        assert all(b - a >= interval - 0.05 for a, b in itertools.pairwise(times))
+        shown = [draft.params["text"]] + [e.params["text"] for e in edits[:-1]]
+        assert all(WRITING["en"] in s for s in shown)
+        lengths = [len(s) for s in shown]
+        assert lengths == sorted(lengths)  # the text grows, in order
+        final = edits[-1]
+        assert final.params["parse_mode"] == "HTML" and WRITING["en"] not in final.params["text"]
+        assert (
+            "3,760 children [1]" in final.params["text"]
+            and "<blockquote expandable>" in (final.params["text"])
+        )
+        assert api.reply_markup(final)["inline_keyboard"][0][0]["text"] == "👍"
+    assert len(api.sent("editMessageText", chat_id=151)) > len(
+        api.sent("editMessageText", chat_id=-152)
+    )  # groups are edited less often

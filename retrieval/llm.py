@@ -1,0 +1,287 @@
+"""Generated answers through a LangChain chat model, checked against the evidence.
+
+The model sees the best passages, each inside ``<passage key="K1" ...>`` with its
+title, outlet and date, and must answer only from them, in the question's
+language, citing a key after every claim, or reply with the one "cannot answer"
+constant. Article text is data: everything in it that could close a passage or
+open a new one is escaped, and the prompt says instructions inside passages are
+not to be followed.
+
+The reply is then checked: keys become ``[n]`` citations (the quote is the cited
+passage, with its exact span), unknown keys are dropped, and a reply with no valid
+citation is not shown as an answer: the extractive answer is, labelled as such.
+Any failure of the model (timeouts, refused connections, HTTP errors, malformed
+replies, after bounded retries) also falls back to the extractive answer, with a
+one-line note. The extractive answer is the floor, never a crash.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+
+import prompts
+from retrieval.answer import Answerer, answer_language, no_answer
+from retrieval.search import SearchResult
+from retrieval.types import Answer, Citation, Hit
+
+log = logging.getLogger(__name__)
+
+KEY_GROUP = re.compile(r"\[\s*(K\d+(?:\s*[,،;]\s*K\d+)*)\s*\]")
+KEY = re.compile(r"K\d+")
+PARTIAL_KEY = re.compile(r"\[[^\]]{0,12}$")  # a key still being written at the end
+
+NOTES = {
+    "unchecked": {
+        "en": "Extractive answer: the generated answer could not be checked against the sources.",
+        "ar": "إجابة مقتبسة: تعذّر التحقق من الإجابة المولَّدة مقابل المصادر.",
+    },
+    "failed": {
+        "en": "Extractive answer: the language model is unavailable right now.",
+        "ar": "إجابة مقتبسة: النموذج اللغوي غير متاح الآن.",
+    },
+}
+
+
+def escape_evidence(text: str) -> str:
+    """Article text as inert data inside a passage: no tag can be closed or opened."""
+    return html.escape(text, quote=False)
+
+
+def _attr(value: str | None) -> str:
+    return html.escape((value or "").replace("\n", " "), quote=True)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    key: str
+    hit: Hit
+
+    def render(self) -> str:
+        h = self.hit
+        return (
+            f'<passage key="{self.key}" title="{_attr(h.title)}" outlet="{_attr(h.source)}" '
+            f'date="{_attr((h.published or "")[:10])}">\n{escape_evidence(h.text)}\n</passage>'
+        )
+
+
+def evidence_for(result: SearchResult, n: int) -> list[Evidence]:
+    return [Evidence(f"K{i}", hit) for i, hit in enumerate(result.hits[:n], start=1)]
+
+
+@dataclass(frozen=True)
+class Checked:
+    text: str  # keys replaced by [n]
+    citations: tuple[Citation, ...]
+
+
+def relabel(reply: str, evidence: Sequence[Evidence]) -> Checked:
+    """Keys to ``[n]`` (numbered by first use), unknown keys dropped."""
+    by_key = {e.key: e for e in evidence}
+    numbers: dict[str, int] = {}
+
+    def sub(match: re.Match[str]) -> str:
+        marks = []
+        for key in KEY.findall(match.group(1)):
+            if key not in by_key:
+                continue
+            n = numbers.setdefault(key, len(numbers) + 1)
+            mark = f"[{n}]"
+            if mark not in marks:
+                marks.append(mark)
+        return "".join(marks)
+
+    text = KEY_GROUP.sub(sub, reply)
+    text = re.sub(r"[ \t]+([.,،؛;:!?؟])", r"\1", re.sub(r"[ \t]{2,}", " ", text)).strip()
+    citations = []
+    for key, n in numbers.items():
+        h = by_key[key].hit
+        citations.append(
+            Citation(
+                n=n,
+                article_id=h.article_id,
+                paragraph=h.paragraph,
+                chunk_id=h.chunk_id,
+                start=h.start,
+                end=h.end,
+                quote=h.text,
+                title=h.title,
+                source=h.source,
+                published=h.published,
+                url=h.url,
+            )
+        )
+    return Checked(text, tuple(citations))
+
+
+def preview(partial: str, evidence: Sequence[Evidence]) -> str:
+    """What a reader may see of a reply still being generated."""
+    if prompts.CANNOT_ANSWER.startswith(partial.strip()[: len(prompts.CANNOT_ANSWER)]):
+        return ""  # possibly the constant, which is never shown as such
+    return relabel(PARTIAL_KEY.sub("", partial), evidence).text
+
+
+class LLMAnswerer:
+    """Answers written by a chat model from the evidence, with the extractive
+    answerer as the floor."""
+
+    def __init__(
+        self,
+        model: BaseChatModel,
+        fallback: Answerer,
+        max_evidence: int = 5,
+        attempts: int = 2,
+        backoff: float = 0.5,
+    ) -> None:
+        self.model = model
+        self.fallback = fallback
+        self.max_evidence = max_evidence
+        self.attempts = attempts
+        self.backoff = backoff
+        self.prompt = prompts.load("answer")
+        self.condense_prompt = prompts.load("condense")
+
+    # -- prompts -------------------------------------------------------------------
+    def messages(self, question: str, language: str, evidence: Sequence[Evidence]) -> list[Any]:
+        system, user = self.prompt.render(
+            language,
+            cannot_answer=prompts.CANNOT_ANSWER,
+            evidence="\n\n".join(e.render() for e in evidence),
+            question=question.strip(),
+        )
+        return [SystemMessage(system), HumanMessage(user)]
+
+    # -- answering -----------------------------------------------------------------
+    def answer(self, question: str, result: SearchResult) -> Answer:
+        return self.stream(question, result, None)
+
+    def stream(
+        self,
+        question: str,
+        result: SearchResult,
+        on_text: Callable[[str], None] | None,
+    ) -> Answer:
+        """Generate (streaming the reader-visible text so far to ``on_text`` when
+        given), then check. Never raises for a model failure."""
+        lang = answer_language(result.language)
+        if not result.answerable or not result.hits:
+            return no_answer(lang)  # nothing to generate from
+        evidence = evidence_for(result, self.max_evidence)
+        messages = self.messages(question, lang, evidence)
+        try:
+            reply = self._generate(messages, evidence, on_text)
+        except Exception as exc:  # every model failure ends in the floor
+            log.warning("the language model failed (%s); answering extractively", _describe(exc))
+            return self._floor(question, result, "failed", lang)
+        return self.check(reply, evidence, question, result)
+
+    def check(
+        self, reply: str, evidence: Sequence[Evidence], question: str, result: SearchResult
+    ) -> Answer:
+        lang = answer_language(result.language)
+        if prompts.CANNOT_ANSWER in reply:
+            return no_answer(lang)
+        checked = relabel(reply, evidence)
+        if not checked.citations or not checked.text:
+            log.info("generated answer without a valid citation; answering extractively")
+            return self._floor(question, result, "unchecked", lang)
+        evidence_ids = tuple(c.chunk_id for c in checked.citations)
+        return Answer(checked.text, checked.citations, True, lang, evidence_ids)
+
+    def _floor(self, question: str, result: SearchResult, why: str, lang: str) -> Answer:
+        answer = self.fallback.answer(question, result)
+        if not answer.grounded:
+            return answer
+        return replace(answer, note=NOTES[why][lang])
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        evidence: Sequence[Evidence],
+        on_text: Callable[[str], None] | None,
+    ) -> str:
+        """The model's reply, retried (bounded, with backoff) on failures a retry
+        can help; the client retries connection errors, 429 and 5xx by itself."""
+        for attempt in range(1, self.attempts + 1):
+            text = ""
+            try:
+                if on_text is None:
+                    text = _content(self.model.invoke(messages))
+                else:
+                    shown = ""
+                    for chunk in self.model.stream(messages):
+                        text += _content(chunk)
+                        visible = preview(text, evidence)
+                        if visible != shown:
+                            shown = visible
+                            on_text(visible)
+                if not text.strip():
+                    raise ValueError("empty reply")
+                return text
+            except Exception as exc:
+                if attempt == self.attempts or not _retryable(exc):
+                    raise
+                log.info("model call failed (%s); retrying", _describe(exc))
+                time.sleep(self.backoff * attempt)
+        raise AssertionError("unreachable")
+
+    # -- follow-ups ------------------------------------------------------------------
+    def condense(self, question: str, history: Sequence[Any]) -> str | None:
+        """The follow-up rewritten to stand alone, or None when the model fails."""
+        if not history:
+            return question
+        lines = []
+        for turn in history:
+            lines.append(f"Q: {turn.question.strip()}")
+            lines.append(f"A: {turn.answer.strip()[:300]}")
+        lang = answer_language(_language(question))
+        system, user = self.condense_prompt.render(
+            lang, history="\n".join(lines), question=question.strip()
+        )
+        try:
+            rewritten = _content(self.model.invoke([SystemMessage(system), HumanMessage(user)]))
+        except Exception as exc:
+            log.warning("could not rewrite the follow-up (%s)", _describe(exc))
+            return None
+        rewritten = rewritten.strip().strip('"“”«»').strip()
+        return rewritten if 0 < len(rewritten) <= 4 * max(len(question), 200) else None
+
+
+def _language(text: str) -> str:
+    from retrieval.text import detect_language
+
+    return detect_language(text)
+
+
+def _content(message: Any) -> str:
+    content = getattr(message, "content", "")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content blocks
+        return "".join(b if isinstance(b, str) else str(b.get("text", "")) for b in content)
+    raise ValueError("malformed reply")
+
+
+def _retryable(exc: Exception) -> bool:
+    """A malformed or empty reply may be a glitch worth one more try. Timeouts,
+    refused connections, 429 and 5xx have already been retried by the client
+    (with its backoff), and other HTTP errors will not get better."""
+    import openai
+
+    return not isinstance(exc, openai.APIError) or isinstance(
+        exc, openai.APIResponseValidationError
+    )
+
+
+def _describe(exc: Exception) -> str:
+    status = getattr(exc, "status_code", None)
+    name = type(exc).__name__
+    return f"{name}, HTTP {status}" if status else name
