@@ -52,7 +52,7 @@ from retrieval.types import Answer
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = ["message", "callback_query"]
+ALLOWED_UPDATES = ["message", "callback_query", "channel_post", "edited_channel_post"]
 VOTE_PATTERN = r"^v[+-]\d{10}$"
 
 TEXTS = {
@@ -453,11 +453,22 @@ async def register_commands(application: Application[Any, Any, Any, Any, Any, An
     bot = application.bot
     await bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS["en"]])
     await bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS["ar"]], language_code="ar")
+    admin = application.bot_data.get("admin")
+    if admin is not None:
+        from bot.admin import register_admin_commands
+
+        await register_admin_commands(application, admin, COMMANDS)
 
 
 def build_application(
-    token: str, services: Services, api_url: str | None = None, rate_limit: bool = True
+    token: str,
+    services: Services,
+    api_url: str | None = None,
+    rate_limit: bool = True,
+    admin: Any = None,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
+    """The application with the readers' handlers, and the admins' when ``admin``
+    (a :class:`bot.admin.Admin`) is given."""
     builder: Any = ApplicationBuilder().token(token)
     if api_url:
         builder = builder.base_url(api_url).base_file_url(api_url.replace("/bot", "/file/bot"))
@@ -475,10 +486,16 @@ def build_application(
         builder = builder.rate_limiter(limiter)
     app = builder.concurrent_updates(True).build()
     app.bot_data["services"] = services
+    if admin is not None:
+        from bot.admin import add_admin_handlers
+
+        add_admin_handlers(app, admin)  # before the readers' catch-alls
     app.add_handler(CommandHandler(["start", "help"], help_command))
     app.add_handler(CommandHandler("ask", ask_command))
-    app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, question))
-    app.add_handler(MessageHandler(filters.COMMAND, unknown_command))
+    app.add_handler(
+        MessageHandler(filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE, question)
+    )
+    app.add_handler(MessageHandler(filters.COMMAND & filters.UpdateType.MESSAGE, unknown_command))
     app.add_handler(CallbackQueryHandler(vote, pattern=VOTE_PATTERN))
     app.add_handler(CallbackQueryHandler(stale_button))
     app.add_handler(

@@ -100,10 +100,14 @@ def build_qa(settings: Settings, searcher: Searcher, embedder: Embedder) -> QASe
     return QAService(searcher, extractive, k=settings.search.k)
 
 
-def build_bot(settings: Settings, qa: QAService, store: Store) -> tuple[Any, Any]:
+def build_bot(
+    settings: Settings, qa: QAService, store: Store, embedder: Embedder
+) -> tuple[Any, Any]:
     """The Telegram application and the services its handlers use."""
+    from bot.admin import Admin
     from bot.app import Services, build_application
     from bot.state import ChatState
+    from retrieval.fetch import Fetcher
     from retrieval.service import HISTORY_TURNS
 
     tg = settings.telegram
@@ -118,7 +122,25 @@ def build_bot(settings: Settings, qa: QAService, store: Store) -> tuple[Any, Any
         max_question_chars=tg.max_question_chars,
         rate_limit_per_minute=tg.rate_limit_per_minute,
     )
-    application = build_application(tg.token.get_secret_value(), services, api_url=tg.api_url)
+    f = settings.fetch
+    admin = Admin(
+        admin_ids=frozenset(tg.admin_ids),
+        store=store,
+        ingestor=build_ingestor(settings, store, embedder),
+        state=state,
+        embedder=embedder,
+        fetcher=Fetcher(
+            timeout=f.timeout,
+            max_bytes=f.max_bytes,
+            max_redirects=f.max_redirects,
+            allow_private=f.allow_private,
+        ),
+        channels=frozenset(c.strip().lower() for c in tg.channels),
+        max_document_bytes=tg.max_document_bytes,
+    )
+    application = build_application(
+        tg.token.get_secret_value(), services, api_url=tg.api_url, admin=admin
+    )
     return application, services
 
 

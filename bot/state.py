@@ -199,6 +199,39 @@ class ChatState:
             ).fetchone()
         return int(up), int(down)
 
+    # -- what readers ask ---------------------------------------------------------------
+    def totals(self) -> dict[str, int]:
+        with self._lock:
+            q, answered = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(grounded), 0) FROM questions"
+            ).fetchone()
+            up, down = self._db.execute(
+                "SELECT COALESCE(SUM(vote=1),0), COALESCE(SUM(vote=-1),0) FROM votes"
+            ).fetchone()
+        return {"questions": int(q), "answered": int(answered), "up": int(up), "down": int(down)}
+
+    def daily(self, days: int = 30, now: float | None = None) -> dict[str, tuple[int, int]]:
+        """Questions and answered questions per UTC day, for the last ``days`` days."""
+        now = time.time() if now is None else now
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT date(at, 'unixepoch') AS day, COUNT(*), SUM(grounded) FROM questions"
+                " WHERE at>=? GROUP BY day",
+                (now - days * DAY,),
+            ).fetchall()
+        return {day: (int(n), int(ok or 0)) for day, n, ok in rows}
+
+    def unanswered(self, days: int = 30, limit: int = 500, now: float | None = None) -> list[str]:
+        """Recent questions the coverage could not answer, newest first."""
+        now = time.time() if now is None else now
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT question FROM questions WHERE grounded=0 AND at>=?"
+                " ORDER BY id DESC LIMIT ?",
+                (now - days * DAY, limit),
+            ).fetchall()
+        return [r[0] for r in rows]
+
     # -- retention ------------------------------------------------------------------
     def purge(self, now: float | None = None) -> int:
         """Forget questions (and their votes) older than the retention period."""

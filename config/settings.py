@@ -94,11 +94,21 @@ class TelegramSettings(Section):
         description="secret Telegram sends with every webhook request (environment only; "
         "generated per run when unset)",
     )
+    max_document_bytes: int = Field(gt=0, description="largest document /add accepts, in bytes")
     shutdown_grace: float = Field(
         ge=0, description="seconds to finish answers in flight when asked to stop"
     )
 
     _split = field_validator("admin_ids", "channels", mode="before")(_split_csv)
+
+
+class FetchSettings(Section):
+    allow_private: bool = Field(
+        description="let /add URL fetch loopback and private addresses (off: public only)"
+    )
+    timeout: float = Field(gt=0, description="seconds to wait for a page")
+    max_bytes: int = Field(gt=0, description="largest page fetched, in bytes")
+    max_redirects: int = Field(ge=0, le=20, description="redirects followed")
 
 
 class LLMSettings(Section):
@@ -135,6 +145,7 @@ class Settings(BaseSettings):
     chroma: ChromaSettings
     search: SearchSettings
     telegram: TelegramSettings
+    fetch: FetchSettings
     llm: LLMSettings
 
     @classmethod

@@ -71,6 +71,8 @@ class FakeBotAPI:
         self._update_ids = itertools.count(1)
         self.fail_next: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         self.served: dict[int, float] = {}  # update id -> when getUpdates handed it out
+        self.files: dict[str, bytes] = {}  # file id -> content, for getFile and downloads
+        self.downloads: list[str] = []
         self.runner: web.AppRunner | None = None
         self.port = 0
 
@@ -78,6 +80,7 @@ class FakeBotAPI:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._download)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
@@ -139,6 +142,26 @@ class FakeBotAPI:
         }  # fmt: skip
         return self.push({"callback_query": query})
 
+    def add_file(self, file_id: str, data: bytes) -> dict[str, Any]:
+        """Make a file downloadable; returns the document object a message carries."""
+        self.files[file_id] = data
+        return {"file_id": file_id, "file_unique_id": f"u-{file_id}", "file_size": len(data)}
+
+    def push_channel_post(
+        self, text: str, *, username: str, message_id: int, edited: bool = False,
+        title: str = "Newsroom Channel", chat_id: int = -1009999,
+    ) -> int:  # fmt: skip
+        post = {
+            "message_id": message_id,
+            "date": 1_700_000_000,
+            "chat": {"id": chat_id, "type": "channel", "title": title, "username": username},
+            "sender_chat": {"id": chat_id, "type": "channel", "title": title},
+            "text": text,
+        }
+        if edited:
+            post["edit_date"] = 1_700_000_100
+        return self.push({"edited_channel_post" if edited else "channel_post": post})
+
     def push(self, update: dict[str, Any]) -> int:
         uid = next(self._update_ids)
         self._updates.append({"update_id": uid, **update})
@@ -173,7 +196,8 @@ class FakeBotAPI:
         form = await request.post()
         out: dict[str, Any] = {}
         for key, value in form.items():
-            out[key] = value
+            # uploads (a photo) arrive as multipart file fields: keep their bytes
+            out[key] = value.file.read() if isinstance(value, web.FileField) else value
         return out
 
     async def _handle(self, request: web.Request) -> web.Response:
@@ -254,6 +278,32 @@ class FakeBotAPI:
         if error:
             return self.bad(error)
         return self.ok(self._message(params, str(params["text"])))
+
+    async def api_getFile(self, params: dict[str, Any]) -> web.Response:
+        file_id = str(params["file_id"])
+        if file_id not in self.files:
+            return self.bad("Bad Request: invalid file_id")
+        return self.ok({
+            "file_id": file_id, "file_unique_id": f"u-{file_id}",
+            "file_size": len(self.files[file_id]), "file_path": f"documents/{file_id}",
+        })  # fmt: skip
+
+    async def _download(self, request: web.Request) -> web.Response:
+        path = request.match_info["path"]
+        self.downloads.append(path)
+        data = self.files.get(path.rsplit("/", 1)[-1])
+        if data is None:
+            return web.Response(status=404)
+        return web.Response(body=data)
+
+    async def api_sendPhoto(self, params: dict[str, Any]) -> web.Response:
+        message = self._message(params, "")
+        message.pop("text")
+        message["photo"] = [{"file_id": "p1", "file_unique_id": "up1", "width": 700,
+                             "height": 520}]  # fmt: skip
+        if params.get("caption"):
+            message["caption"] = params["caption"]
+        return self.ok(message)
 
     def reply_markup(self, call: Call) -> Any:
         raw = call.params.get("reply_markup")

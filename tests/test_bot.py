@@ -52,12 +52,12 @@ def services(news: Searcher) -> Services:
 
 @contextlib.asynccontextmanager
 async def running(
-    services: Services, webhook: Webhook | None = None, grace: float = 10.0
+    services: Services, webhook: Webhook | None = None, grace: float = 10.0, admin: Any = None
 ) -> AsyncIterator[FakeBotAPI]:
     """The bot as `rawi serve` runs it, against a fresh fake Bot API server."""
     api = FakeBotAPI()
     await api.start()
-    app = build_application(TOKEN, services, api_url=api.base_url)
+    app = build_application(TOKEN, services, api_url=api.base_url, admin=admin)
     stop = asyncio.Event()
     task = asyncio.create_task(
         serve(app, services, webhook=webhook, grace=grace, stop=stop, handle_signals=False,

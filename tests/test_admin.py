@@ -1,0 +1,415 @@
+"""Admins curate the coverage from Telegram: real HTTP through the fake Bot API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from bot.admin import Admin, T
+from bot.app import Services
+from bot.state import ChatState
+from retrieval.answer import ExtractiveAnswerer
+from retrieval.embeddings import Embedder
+from retrieval.fetch import Fetcher
+from retrieval.ingest import Ingestor
+from retrieval.lexical import LexicalIndex
+from retrieval.loaders import Loaded, make_article
+from retrieval.search import Searcher
+from retrieval.service import QAService
+from retrieval.store import Store, embedded_client
+from tests.fakebotapi import FakeBotAPI
+from tests.test_bot import running
+
+ADMIN, READER = 500, 501
+ANONYMOUS_ADMIN_BOT = 1087968824  # Telegram's "GroupAnonymousBot"
+PIER = (
+    "/add Harbour pier reopens\nThe north pier of Oasis harbour reopened on Monday after "
+    "repairs that cost 40 million riyals."
+)
+FERRY = "Ferry timetable changes\nThe harbour ferry will leave every {} minutes from Sunday."
+BIG = b"Title\n\n" + b"word " * 1000
+_ids = itertools.count(10_000)
+
+
+@dataclass
+class Newsroom:
+    store: Store
+    services: Services
+    admin: Admin
+
+
+@pytest.fixture
+def newsroom(tmp_path: Path, embedder: Embedder) -> Newsroom:
+    store = Store(embedded_client(tmp_path / "db"), embedder)
+    searcher = Searcher(store, embedder, LexicalIndex(tmp_path / "lexical.sqlite"))
+    state = ChatState(tmp_path / "chat.sqlite")
+    services = Services(QAService(searcher, ExtractiveAnswerer(embedder)), store.coverage, state)
+    admin = Admin(
+        admin_ids=frozenset({ADMIN}), store=store, ingestor=Ingestor(store, embedder),
+        state=state, embedder=embedder, channels=frozenset({"citychannel"}),
+        max_document_bytes=2000,
+    )  # fmt: skip
+    return Newsroom(store, services, admin)
+
+
+def message(
+    chat_id: int, user_id: int, text: str | None = None, *, command: bool = False,
+    language: str = "en", **extra: Any,
+) -> dict[str, Any]:  # fmt: skip
+    m: dict[str, Any] = {
+        "message_id": next(_ids), "date": int(time.time()),
+        "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
+        "from": {"id": user_id, "is_bot": False, "first_name": "U", "language_code": language},
+    }  # fmt: skip
+    if text is not None:
+        m["text"] = text
+        if command:
+            m["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+    m.update(extra)
+    return {"message": m}
+
+
+async def ask(api: FakeBotAPI, question: str, chat_id: int) -> str:
+    before = len(api.sent("sendMessage", chat_id=chat_id))
+    api.push(message(chat_id, chat_id, question))
+    calls = await api.wait_for("sendMessage", count=before + 1, chat_id=chat_id)
+    return str(calls[before].params["text"])
+
+
+async def command(api: FakeBotAPI, text: str, chat_id: int = ADMIN, user_id: int = ADMIN,
+                  method: str = "sendMessage", **extra: Any) -> Any:  # fmt: skip
+    before = len(api.sent(method, chat_id=chat_id))
+    api.push(message(chat_id, user_id, text, command=True, **extra))
+    calls = await api.wait_for(method, count=before + 1, chat_id=chat_id)
+    return calls[before]
+
+
+@contextlib.asynccontextmanager
+async def web_site() -> AsyncIterator[dict[str, Any]]:
+    """A local web server with an article page, a redirect to a second server, and
+    that second server, which records every request it gets."""
+    hits: dict[str, list[str]] = {"a": [], "b": []}
+    page = (
+        "<html><head><title>Desert observatory opens</title></head><body><nav>Home</nav>"
+        "<article><h1>Desert observatory opens</h1><p>The new desert observatory near Oasis "
+        "City opened on Thursday with a telescope of 2.4 metres, the largest in the region, "
+        "and it will host school visits every week.</p><p>Astronomers said the dark skies "
+        "east of the city make it one of the best sites for observing in the country.</p>"
+        "</article></body></html>"
+    )
+    b = web.Application()
+
+    async def b_any(request: web.Request) -> web.Response:
+        hits["b"].append(request.path)
+        return web.Response(text="internal secret", content_type="text/plain")
+
+    b.router.add_get("/{tail:.*}", b_any)
+    b_runner = web.AppRunner(b, access_log=None)
+    await b_runner.setup()
+    b_site = web.TCPSite(b_runner, "127.0.0.1", 0)
+    await b_site.start()
+    b_port = b_site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    a = web.Application()
+
+    async def a_page(request: web.Request) -> web.Response:
+        hits["a"].append(request.path)
+        return web.Response(text=page, content_type="text/html")
+
+    async def a_redirect(request: web.Request) -> web.Response:
+        hits["a"].append(request.path)
+        raise web.HTTPFound(f"http://127.0.0.1:{b_port}/admin")
+
+    a.router.add_get("/article", a_page)
+    a.router.add_get("/moved", a_redirect)
+    a_runner = web.AppRunner(a, access_log=None)
+    await a_runner.setup()
+    a_site = web.TCPSite(a_runner, "127.0.0.1", 0)
+    await a_site.start()
+    a_port = a_site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield {"a": a_port, "b": b_port, "hits": hits}
+    await a_runner.cleanup()
+    await b_runner.cleanup()
+
+
+async def test_add_by_text_reply_document_and_url_then_answered(newsroom: Newsroom) -> None:
+    newsroom.admin.fetcher = Fetcher(allow_private=True)
+    async with web_site() as site, running(newsroom.services, admin=newsroom.admin) as api:
+        # by text
+        reply = await command(api, PIER)
+        assert reply.params["text"].startswith("Added: <code>")
+        assert "Harbour pier reopens (1 paragraphs)" in reply.params["text"]
+        # by reply to a forwarded channel post
+        post = {
+            "message_id": 77, "date": 1_700_000_000, "chat": {"id": ADMIN, "type": "private"},
+            "from": {"id": ADMIN, "is_bot": False, "first_name": "U"},
+            "forward_origin": {
+                "type": "channel", "date": 1_699_990_000, "message_id": 314,
+                "chat": {"id": -100777, "type": "channel", "title": "City Channel",
+                         "username": "citychannel"},
+            },
+            "text": "Metro line opens in March\nThe new metro line opens on 5 March with "
+                    "twelve stations between the port and the university.",
+        }  # fmt: skip
+        reply = await command(api, "/add", reply_to_message=post)
+        assert "Metro line opens in March (1 paragraphs)" in reply.params["text"]
+        # by document
+        doc = api.add_file("festival-doc", b"Desert festival draws crowds\n\nThe desert "
+                           b"festival drew 30,000 visitors over three days, organisers said."
+)  # fmt: skip
+        api.push(
+            message(
+                ADMIN,
+                ADMIN,
+                caption="/add",
+                document={**doc, "file_name": "f.txt"},
+                caption_entities=[{"type": "bot_command", "offset": 0, "length": 4}],
+            )
+        )
+        (reply,) = (await api.wait_for("sendMessage", count=3, chat_id=ADMIN))[2:]
+        assert "Desert festival draws crowds" in reply.params["text"]
+        assert api.downloads == ["documents/festival-doc"]
+        # by URL
+        url = f"http://127.0.0.1:{site['a']}/article"
+        reply = await command(api, f"/add {url}")
+        assert "Desert observatory opens" in reply.params["text"], reply.params["text"]
+
+        metro = newsroom.store.info(next(a.id for a in newsroom.store.articles()
+                                         if a.title.startswith("Metro")))  # fmt: skip
+        assert metro is not None and metro.source == "City Channel"
+        assert metro.url == "https://t.me/citychannel/314" and metro.published
+        assert metro.published.startswith("2023-11-14")
+        observatory = next(a for a in newsroom.store.articles() if a.title.startswith("Desert o"))
+        assert observatory.url == url
+
+        # readers get answers from each
+        assert "40 million riyals" in await ask(api, "How much did the pier repairs cost?", 1)
+        assert "5 March" in await ask(api, "When does the new metro line open?", 2)
+        assert "30,000" in await ask(api, "How many visitors came to the desert festival?", 3)
+        assert "2.4 metres" in await ask(api, "How big is the observatory's telescope?", 4)
+        # a duplicate is reported as such
+        reply = await command(api, PIER)
+        assert reply.params["text"].startswith("Already in the coverage, unchanged")
+    assert len(newsroom.store.articles()) == 4
+
+
+async def test_urls_to_private_addresses_are_refused(newsroom: Newsroom) -> None:
+    fetched: list[str] = []
+    async with web_site() as site, running(newsroom.services, admin=newsroom.admin) as api:
+        # The first server stands in for a public site (trusted); the second is internal.
+        newsroom.admin.fetcher = Fetcher(
+            allow_private=False, trusted={("127.0.0.1", site["a"])}, on_request=fetched.append
+        )
+        for url, why in (
+            (f"http://127.0.0.1:{site['b']}/admin", "non-public address (127.0.0.1)"),
+            ("http://10.1.2.3/news", "non-public address (10.1.2.3)"),
+            ("http://[::1]:8080/x", "non-public address (::1)"),
+            (f"http://127.0.0.1:{site['a']}/moved", "non-public address (127.0.0.1)"),
+            ("ftp://example.org/file.txt", "only http and https"),
+        ):
+            reply = await command(api, f"/add {url}")
+            assert reply.params["text"].startswith("Not added:") and why in reply.params["text"]
+    assert site["hits"]["b"] == []  # nothing internal was ever fetched
+    assert site["hits"]["a"] == ["/moved"]  # only the first hop of the redirect
+    assert fetched == [f"http://127.0.0.1:{site['a']}/moved"]
+    assert newsroom.store.articles() == []
+
+
+async def test_non_admins_and_anonymous_admins_are_refused(newsroom: Newsroom) -> None:
+    async with running(newsroom.services, admin=newsroom.admin) as api:
+        reply = await command(api, "/add Title\nSome body text here.", chat_id=READER,
+                              user_id=READER)  # fmt: skip
+        assert reply.params["text"] == T["not_admin"]["en"]
+        group = {"id": -4000, "type": "supergroup", "title": "Newsroom"}
+        for sender in (ANONYMOUS_ADMIN_BOT, ADMIN):  # "as the group", whoever is behind it
+            reply = await command(api, "/add Title\nSome body text here.", chat_id=-4000,
+                                  user_id=sender, sender_chat=group)  # fmt: skip
+            assert reply.params["text"] == T["not_admin"]["en"]
+        for cmd in ("/stats", "/articles", "/remove x", "/unanswered"):
+            reply = await command(api, cmd, chat_id=READER, user_id=READER)
+            assert reply.params["text"] == T["not_admin"]["en"]
+        scoped = [c for c in api.sent("setMyCommands") if c.params.get("scope")]
+        assert {json.loads(c.params["scope"])["chat_id"] for c in scoped} == {ADMIN}
+        names = {cmd["command"] for c in scoped for cmd in json.loads(c.params["commands"])}
+        assert {"add", "remove", "stats", "unanswered", "articles", "help"} <= names
+        unscoped = [c for c in api.sent("setMyCommands") if not c.params.get("scope")]
+        assert all("add" not in c.params["commands"] for c in unscoped)
+    assert newsroom.store.articles() == []
+
+
+async def test_documents_too_large_or_of_the_wrong_type_are_refused(newsroom: Newsroom) -> None:
+    async with running(newsroom.services, admin=newsroom.admin) as api:
+        for name, data, why in (
+            ("report.pdf", b"%PDF-1.4 ...", "unsupported file type '.pdf'"),
+            (
+                "big.txt",
+                b"Title\n\n" + b"word " * 1000,
+                "too large (5,007 bytes; the limit is 2,000)",
+            ),
+        ):
+            doc = api.add_file(name, data)
+            before = len(api.sent("sendMessage", chat_id=ADMIN))
+            api.push(
+                message(
+                    ADMIN,
+                    ADMIN,
+                    caption="/add",
+                    document={**doc, "file_name": name},
+                    caption_entities=[{"type": "bot_command", "offset": 0, "length": 4}],
+                )
+            )
+            calls = await api.wait_for("sendMessage", count=before + 1, chat_id=ADMIN)
+            assert why in calls[before].params["text"], calls[before].params["text"]
+        assert api.downloads == []  # refused before downloading
+    assert newsroom.store.articles() == []
+
+
+async def test_channel_posts_become_articles_and_edits_replace_them(newsroom: Newsroom) -> None:
+    async with running(newsroom.services, admin=newsroom.admin) as api:
+        api.push_channel_post(FERRY.format(40), username="citychannel", message_id=5)
+        api.push_channel_post("Other channel\nNot watched, so never added.",
+                              username="elsewhere", message_id=6)  # fmt: skip
+        for _ in range(200):
+            if newsroom.store.info("tg-citychannel-5"):
+                break
+            await asyncio.sleep(0.05)
+        info = newsroom.store.info("tg-citychannel-5")
+        assert info is not None and info.url == "https://t.me/citychannel/5"
+        assert info.source == "Newsroom Channel"
+        assert "40 minutes" in await ask(api, "How often will the harbour ferry leave?", 7)
+
+        api.push_channel_post(FERRY.format(25), username="citychannel", message_id=5, edited=True)
+        for _ in range(200):
+            current = newsroom.store.info("tg-citychannel-5")
+            if current is not None and current.revision != info.revision:
+                break
+            await asyncio.sleep(0.05)
+        answer = await ask(api, "How often will the harbour ferry leave?", 8)
+        assert "25 minutes" in answer and "40 minutes" not in answer
+    assert [a.id for a in newsroom.store.articles()] == ["tg-citychannel-5"]
+
+
+def _add_many(newsroom: Newsroom, n: int) -> list[str]:
+    items = [
+        Loaded("t", make_article([f"Council session number {i} approved item {i} of the "
+                                  f"budget on day {i}."], title=f"Session {i:02d}",
+                                 given_id=f"s{i:02d}", published=f"2024-01-{i + 1:02d}"))
+        for i in range(n)
+    ]  # fmt: skip
+    newsroom.admin.ingestor.run(items)
+    return [i.article.id for i in items if i.article]
+
+
+async def test_remove_asks_for_confirmation(newsroom: Newsroom) -> None:
+    _add_many(newsroom, 3)
+    async with running(newsroom.services, admin=newsroom.admin) as api:
+        ask_msg = await command(api, "/remove s01")
+        assert "Session 01" in ask_msg.params["text"]
+        buttons = api.reply_markup(ask_msg)["inline_keyboard"][0]
+        remove, cancel = (b["callback_data"] for b in buttons)
+        assert len(remove) == len(cancel) == 10 and "s01" not in remove + cancel
+        api.push_callback(cancel, ask_msg.result, user_id=ADMIN)
+        (edit,) = await api.wait_for("editMessageText")
+        assert edit.params["text"] == T["cancelled"]["en"]
+        assert newsroom.store.info("s01") is not None
+
+        ask_msg = await command(api, "/remove s01")
+        remove = api.reply_markup(ask_msg)["inline_keyboard"][0][0]["callback_data"]
+        api.push_callback(remove, ask_msg.result, user_id=READER)  # not an admin: refused
+        _, refusal = await api.wait_for("answerCallbackQuery", count=2)
+        assert refusal.params["text"] == T["not_admin"]["en"]
+        assert newsroom.store.info("s01") is not None
+        api.push_callback(remove, ask_msg.result, user_id=ADMIN)
+        edits = await api.wait_for("editMessageText", count=2)
+        assert edits[1].params["text"] == "Removed s01."
+        assert newsroom.store.info("s01") is None
+        api.push_callback(remove, ask_msg.result, user_id=ADMIN)  # used up
+        answers = await api.wait_for("answerCallbackQuery", count=4)
+        assert answers[3].params["text"] == T["expired"]["en"]
+        reply = await command(api, "/remove nope")
+        assert reply.params["text"] == "No article with id nope."
+    assert sorted(a.id for a in newsroom.store.articles()) == ["s00", "s02"]
+
+
+async def test_articles_are_listed_in_pages(newsroom: Newsroom) -> None:
+    _add_many(newsroom, 23)
+    async with running(newsroom.services, admin=newsroom.admin) as api:
+        first = await command(api, "/articles")
+        text = first.params["text"]
+        assert text.startswith("<b>Articles 1–10 of 23</b>") and "Session 22" in text
+        assert "Session 12" not in text
+        (button,) = api.reply_markup(first)["inline_keyboard"][0]
+        assert button["text"] == "▶" and button["callback_data"] == "ap000001"
+        api.push_callback("ap000001", first.result, user_id=ADMIN)
+        (second,) = await api.wait_for("editMessageText")
+        assert second.params["text"].startswith("<b>Articles 11–20 of 23</b>")
+        assert "Session 12" in second.params["text"]
+        assert [b["text"] for b in api.reply_markup(second)["inline_keyboard"][0]] == ["◀", "▶"]
+        api.push_callback("ap000002", first.result, user_id=ADMIN)
+        _, third = await api.wait_for("editMessageText", count=2)
+        assert third.params["text"].startswith("<b>Articles 21–23 of 23</b>")
+
+
+async def test_stats_with_a_chart_and_unanswered_questions(newsroom: Newsroom) -> None:
+    _add_many(newsroom, 3)
+    async with running(newsroom.services, admin=newsroom.admin) as api:
+        await ask(api, "What did council session number 1 approve?", 21)
+        for q in ("Who won the national football league this year?",
+                  "Which team won the football league this season?",
+                  "What is the weather forecast for tomorrow?"):  # fmt: skip
+            answer = await ask(api, q, 22)
+            assert answer == "The coverage does not answer this question."
+        photo = await command(api, "/stats", method="sendPhoto")
+        png = photo.params["photo"]
+        assert isinstance(png, bytes) and png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
+        caption = photo.params["caption"]
+        assert "Articles: 3 (3 passages)" in caption and "Questions: 4, answered 25%" in caption
+
+        reply = await command(api, "/unanswered")
+        lines = reply.params["text"].split("\n")
+        assert lines[1].startswith("2× ") and "football" in lines[1], lines
+        assert any(line.startswith("1× What is the weather") for line in lines)
+
+
+async def test_a_big_document_reports_progress_in_one_message(newsroom: Newsroom) -> None:
+    newsroom.admin.max_document_bytes = 1_000_000
+    lines = [
+        json.dumps({"id": f"j{i}", "title": f"Bulletin {i}",
+                    "text": f"Bulletin {i}: the market opened {i} minutes late today."})
+        for i in range(40)
+    ]  # fmt: skip
+    lines.insert(3, "{not json")
+    async with running(newsroom.services, admin=newsroom.admin) as api:
+        doc = api.add_file("bulk", "\n".join(lines).encode())
+        api.push(
+            message(
+                ADMIN,
+                ADMIN,
+                caption="/add",
+                document={**doc, "file_name": "b.jsonl"},
+                caption_entities=[{"type": "bot_command", "offset": 0, "length": 4}],
+            )
+        )
+        (status,) = await api.wait_for("sendMessage", chat_id=ADMIN)
+        assert status.params["text"] == "Adding articles: 0/41…"
+        for _ in range(600):
+            edits = api.sent("editMessageText", chat_id=ADMIN)
+            if edits and "added" in edits[-1].params["text"]:
+                break
+            await asyncio.sleep(0.05)
+        final = api.sent("editMessageText", chat_id=ADMIN)[-1]
+        assert final.params["text"].startswith("40 added, 0 updated, 0 unchanged, 1 failed")
+        assert all(e.params["message_id"] == str(status.result["message_id"])
+                   for e in api.sent("editMessageText", chat_id=ADMIN))  # fmt: skip
+        assert len(api.sent("sendMessage", chat_id=ADMIN)) == 1  # one message, edited
+    assert len(newsroom.store.articles()) == 40
