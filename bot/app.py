@@ -47,6 +47,7 @@ from telegram.ext import (
 from bot.render import render_html, render_plain
 from bot.state import ChatState
 from retrieval.service import QAService
+from retrieval.store import is_unavailable
 from retrieval.text import detect_language
 from retrieval.types import Answer
 
@@ -95,6 +96,10 @@ TEXTS = {
         "en": "This answer is too old to rate.",
         "ar": "هذه الإجابة أقدم من أن تُقيَّم.",
     },
+    "unavailable": {
+        "en": "The coverage is temporarily unavailable. Please ask again in a minute.",
+        "ar": "التغطية غير متاحة مؤقتًا. اسأل مرة أخرى بعد دقيقة.",
+    },
     "error": {
         "en": "Something went wrong while answering. Please try again in a moment.",
         "ar": "حدث خطأ أثناء الإجابة. حاول مرة أخرى بعد قليل.",
@@ -118,6 +123,8 @@ class Services:
     state: ChatState
     max_question_chars: int = 1000
     rate_limit_per_minute: int = 20
+    follow: Callable[[], Any] | None = None  # catch up with other processes' writes
+    follow_interval: float = 10.0
     in_flight: int = 0  # questions being answered now
     _idle: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -435,10 +442,15 @@ async def not_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    log.error("error while handling an update", exc_info=context.error)
+    unavailable = context.error is not None and is_unavailable(context.error)
+    if unavailable:  # expected while a shared store restarts; no traceback needed
+        log.warning("the store is unavailable: %s", context.error)
+    else:
+        log.error("error while handling an update", exc_info=context.error)
     if isinstance(update, Update) and update.effective_message is not None:
         try:
-            await update.effective_message.reply_text(TEXTS["error"][lang_of(update)])
+            key = "unavailable" if unavailable else "error"
+            await update.effective_message.reply_text(TEXTS[key][lang_of(update)])
         except Exception:  # the reply itself failed; the log has the cause
             log.exception("could not tell the user about the error")
 
@@ -559,6 +571,27 @@ async def start_webhook_server(
     return runner
 
 
+async def follow_store(services: Services, stop: asyncio.Event) -> None:
+    """Every ``follow_interval`` seconds, pick up what other processes (``rawi
+    ingest`` against the same Chroma server) added or removed."""
+    assert services.follow is not None
+    failing = False
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), services.follow_interval)
+        if stop.is_set():
+            return
+        try:
+            await asyncio.to_thread(services.follow)
+            if failing:
+                log.info("the store is reachable again")
+            failing = False
+        except Exception as exc:
+            if not failing:  # once per outage
+                log.warning("cannot follow the store's changes: %s", exc)
+            failing = True
+
+
 async def serve(
     application: Application[Any, Any, Any, Any, Any, Any],
     services: Services,
@@ -596,8 +629,11 @@ async def serve(
                 allowed_updates=ALLOWED_UPDATES, timeout=poll_timeout, poll_interval=0.0
             )
             log.info("taking updates by long polling")
+        follower = asyncio.create_task(follow_store(services, stop)) if services.follow else None
         await stop.wait()
         log.info("stopping: no new updates; finishing the answers in flight")
+        if follower is not None:
+            await follower
     finally:
         if runner is not None:
             await runner.cleanup()

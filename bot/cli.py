@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -231,7 +232,9 @@ def cmd_reindex(app: App, args: argparse.Namespace) -> int:
 
 
 def cmd_resync(app: App, args: argparse.Namespace) -> int:
-    print(f"{app.store.resync()} orphaned chunks removed")
+    # On a shared server, spare the last hour: another process may be mid-write.
+    min_age = 3600.0 if app.settings.chroma.host else 0.0
+    print(f"{app.store.resync(min_age)} orphaned chunks removed")
     return 0
 
 
@@ -474,14 +477,24 @@ def _errors_reported() -> Iterator[None]:
         sys.stderr.close()
         raise SystemExit(0) from None
     except KeyboardInterrupt:
-        print("rawi: interrupted", file=sys.stderr)
+        print(
+            "rawi: interrupted; what was committed stays (an ingest run again continues "
+            "where it stopped)",
+            file=sys.stderr,
+        )
         raise SystemExit(130) from None
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = _parser().parse_args(argv)
+    if args.command != "serve":  # serve stops gracefully on its own
+        signal.signal(signal.SIGTERM, _interrupt)
     with _errors_reported():
         settings = settings_from_args(args)
         from bot.compose import redact_secrets, setup_logging

@@ -121,6 +121,8 @@ def build_bot(
         state,
         max_question_chars=tg.max_question_chars,
         rate_limit_per_minute=tg.rate_limit_per_minute,
+        follow=store.follow,
+        follow_interval=settings.chroma.follow_interval,
     )
     f = settings.fetch
     admin = Admin(

@@ -57,6 +57,11 @@ class ChromaSettings(Section):
     host: str | None = Field(default=None, description="Chroma server; unset = embedded store")
     port: int = Field(default=8000, gt=0, lt=65536, description="Chroma server port")
     ssl: bool = Field(default=False, description="use https for the Chroma server")
+    follow_interval: float = Field(
+        default=10.0,
+        gt=0,
+        description="seconds within which the bot sees articles other processes add or remove",
+    )
 
 
 class SearchSettings(Section):

@@ -41,6 +41,11 @@ SCHEMA_VERSION = 1
 CATALOGUE = "rawi_articles"
 CHUNKS_PREFIX = "rawi_chunks_"
 PAGE = 1000
+# A removed article leaves a catalogue record with this flag, so that processes
+# following the catalogue see the removal.
+TOMBSTONE = "deleted"
+# Seconds of catalogue history re-read at each follow, for writers whose clocks lag.
+FOLLOW_OVERLAP = 60.0
 # Records per Chroma write call (below Chroma's own maximum batch size).
 MAX_BATCH = 4000
 
@@ -191,6 +196,13 @@ def server_client(host: str, port: int, ssl: bool = False, wait: float = 10.0) -
         time.sleep(0.25)
 
 
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether an error means the Chroma server cannot be reached right now."""
+    import httpx
+
+    return isinstance(exc, (StoreUnavailable, httpx.TransportError, ConnectionError))
+
+
 def chunk_id(article_id: str, revision: str, index: int) -> str:
     return f"{article_id}|{revision}|{index}"
 
@@ -213,6 +225,7 @@ def chunk_meta(
         "start": chunk.start,
         "end": chunk.end,
         "index": chunk.index,
+        "written_at": time.time(),
     }
     if parts is not None and len(parts.spans) > 1:
         meta["parts"] = ";".join(f"{a},{b}" for a, b in parts.spans)
@@ -242,6 +255,7 @@ class Store:
         self._chunks: Collection | None = None
         self._checked = False
         self._live: dict[str, ArticleInfo] | None = None
+        self._cursor = 0.0  # newest catalogue change seen (its writer's clock)
         self._listeners: list[ChangeListener] = []
 
     def subscribe(self, listener: ChangeListener) -> None:
@@ -282,9 +296,17 @@ class Store:
         meta = self._meta()
         return {k: meta.get(k) for k in ("schema", "model", "dim", "prompts")}
 
-    def _new_chunks_collection(self, meta: dict[str, Any]) -> Collection:
-        name = f"{CHUNKS_PREFIX}{uuid.uuid4().hex[:12]}"
-        return self.client.create_collection(
+    def _new_chunks_collection(self, meta: dict[str, Any], first: bool = False) -> Collection:
+        """A collection for chunk vectors. The first one of a store has a name fixed
+        by the model, so that processes starting on an empty server at the same
+        moment agree on it (get-or-create is atomic on the server); later ones
+        (reindexing) get a fresh name."""
+        if first:
+            key = f"{meta['model']}\x00{meta['dim']}".encode()
+            name = f"{CHUNKS_PREFIX}{hashlib.blake2b(key, digest_size=6).hexdigest()}"
+        else:
+            name = f"{CHUNKS_PREFIX}{uuid.uuid4().hex[:12]}"
+        return self.client.get_or_create_collection(
             name,
             embedding_function=None,
             metadata={"model": meta["model"], "dim": meta["dim"]},
@@ -299,7 +321,7 @@ class Store:
             meta = self._meta()
             want = self._model_meta()
             if "chunks_collection" not in meta:
-                chunks = self._new_chunks_collection(want)
+                chunks = self._new_chunks_collection(want, first=True)
                 self._catalogue.modify(metadata={**want, "chunks_collection": chunks.name})
                 meta = self._meta()
             have = {k: meta.get(k) for k in want}
@@ -324,13 +346,53 @@ class Store:
     def _load_catalogue(self) -> dict[str, ArticleInfo]:
         live: dict[str, ArticleInfo] = {}
         offset = 0
+        cursor = 0.0
         while True:
             page = self._catalogue.get(include=["metadatas"], limit=PAGE, offset=offset)
-            for aid, meta in zip(page["ids"], page["metadatas"] or [], strict=True):
-                live[aid] = ArticleInfo.from_meta(aid, dict(meta or {}))
+            for aid, raw in zip(page["ids"], page["metadatas"] or [], strict=True):
+                meta = dict(raw or {})
+                cursor = max(cursor, _stamp(meta))
+                if not meta.get(TOMBSTONE):
+                    live[aid] = ArticleInfo.from_meta(aid, meta)
             if len(page["ids"]) < PAGE:
+                self._cursor = cursor
                 return live
             offset += PAGE
+
+    def follow(self) -> tuple[int, int]:
+        """Catch up with what other processes wrote or removed since the last look:
+        only catalogue records changed since then are read (removals leave a
+        tombstone), and listeners (the lexical index) get the changed chunks.
+        Returns (articles changed, articles removed)."""
+        if self._live is None:
+            _ = self.live
+            return 0, 0
+        since = self._cursor - FOLLOW_OVERLAP  # writers' clocks may lag a little
+        where: Any = {"updated_at": {"$gt": since}}
+        got = self._catalogue.get(where=where, include=["metadatas"])
+        live = self._live
+        changed: list[str] = []
+        removed: list[str] = []
+        for aid, raw in zip(got["ids"], got["metadatas"] or [], strict=True):
+            meta = dict(raw or {})
+            self._cursor = max(self._cursor, _stamp(meta))
+            if meta.get(TOMBSTONE):
+                if live.pop(aid, None) is not None:
+                    removed.append(aid)
+                continue
+            info = ArticleInfo.from_meta(aid, meta)
+            known = live.get(aid)
+            if known is None or known.revision != info.revision:
+                live[aid] = info
+                changed.append(aid)
+        if changed or removed:
+            records = [
+                r
+                for r in self.chunk_records(changed)
+                if (i := live.get(r.article_id)) is not None and i.revision == r.revision
+            ]
+            self._notify(records, removed)
+        return len(changed), len(removed)
 
     @property
     def live(self) -> dict[str, ArticleInfo]:
@@ -360,17 +422,20 @@ class Store:
         return self.live.get(article_id)
 
     def get_article(self, article_id: str) -> Article | None:
-        got = self._catalogue.get(ids=[article_id], include=["documents"])
-        if not got["ids"]:
+        got = self._catalogue.get(ids=[article_id], include=["documents", "metadatas"])
+        if not got["ids"] or (got["metadatas"] or [{}])[0].get(TOMBSTONE):
             return None
         return article_from_document((got["documents"] or [""])[0])
 
     def iter_articles(self) -> Iterator[Article]:
         offset = 0
         while True:
-            page = self._catalogue.get(include=["documents"], limit=PAGE, offset=offset)
-            for doc in page["documents"] or []:
-                yield article_from_document(doc)
+            page = self._catalogue.get(
+                include=["documents", "metadatas"], limit=PAGE, offset=offset
+            )
+            for doc, meta in zip(page["documents"] or [], page["metadatas"] or [], strict=True):
+                if not (meta or {}).get(TOMBSTONE):
+                    yield article_from_document(doc)
             if len(page["ids"]) < PAGE:
                 return
             offset += PAGE
@@ -442,21 +507,27 @@ class Store:
                 )
             if crash_before_commit:  # for tests: the state a crash here leaves behind
                 raise StoreError("simulated crash before commit")
+            # The revisions being replaced, read fresh: another process may have
+            # committed since this one last looked.
+            replaced = self._current_revisions([article.id for article, _, _ in batch])
             infos = self._commit_catalogue(
                 [
                     (article, rev, len(chunks))
                     for (article, chunks, _), rev in zip(batch, revisions, strict=True)
                 ]
             )
-            article_ids = [info.id for info in infos]
-            # Old revisions: every chunk of these articles whose revision is not new.
-            stale: Any = {
-                "$and": [
-                    {"article_id": {"$in": article_ids}},
-                    {"revision": {"$nin": revisions}},
-                ]
-            }
-            self.chunks.delete(where=stale)
+            # Only the replaced revisions go: a concurrent writer's chunks are left
+            # alone, so whichever commit lands last finds its chunks whole. (A
+            # revision that lost the race stays as orphans until `rawi resync`.)
+            old = sorted(set(replaced.values()) - set(revisions))
+            if old:
+                stale: Any = {
+                    "$and": [
+                        {"article_id": {"$in": list(replaced)}},
+                        {"revision": {"$in": old}},
+                    ]
+                }
+                self.chunks.delete(where=stale)
             self._notify(
                 [
                     ChunkRecord(cid, str(meta["article_id"]), str(meta["revision"]), doc)
@@ -465,6 +536,14 @@ class Store:
                 [],
             )
             return infos
+
+    def _current_revisions(self, article_ids: Sequence[str]) -> dict[str, str]:
+        got = self._catalogue.get(ids=list(article_ids), include=["metadatas"])
+        return {
+            aid: str(meta["revision"])
+            for aid, meta in zip(got["ids"], got["metadatas"] or [], strict=True)
+            if meta and not meta.get(TOMBSTONE) and meta.get("revision")
+        }
 
     def _commit_catalogue(self, entries: Sequence[tuple[Article, str, int]]) -> list[ArticleInfo]:
         """Point each article's catalogue record at its revision (the commit)."""
@@ -490,28 +569,42 @@ class Store:
 
     def remove(self, article_id: str) -> bool:
         with self._write_lock:
-            if not self._catalogue.get(ids=[article_id], include=[])["ids"]:
+            old = self._current_revisions([article_id]).get(article_id)
+            if old is None:
                 return False
-            self._catalogue.delete(ids=[article_id])  # the commit: search stops at once
+            # The commit: a tombstone, so that other processes following the
+            # catalogue see the removal; search stops at once.
+            self._catalogue.upsert(
+                ids=[article_id],
+                embeddings=[_catalogue_vector(article_id)],
+                documents=[""],
+                metadatas=[{TOMBSTONE: True, "revision": "", "updated_at": time.time()}],
+            )
             if self._live is not None:
                 self._live.pop(article_id, None)
-            where: Any = {"article_id": article_id}
+            where: Any = {"$and": [{"article_id": article_id}, {"revision": old}]}
             self.chunks.delete(where=where)
             self._notify([], [article_id])
             return True
 
-    def resync(self) -> int:
-        """Delete chunks that belong to no live revision; return how many."""
+    def resync(self, min_age: float = 0.0) -> int:
+        """Delete chunks that belong to no live revision; return how many. On a
+        shared server, ``min_age`` (seconds) spares chunks so recent that their
+        writer may still be about to commit them."""
         with self._write_lock:
             self.refresh()
             live = self.live
             orphans: list[str] = []
             offset = 0
+            cutoff = time.time() - min_age
             while True:
                 page = self.chunks.get(include=["metadatas"], limit=PAGE, offset=offset)
-                for cid, meta in zip(page["ids"], page["metadatas"] or [], strict=True):
-                    info = live.get(str((meta or {}).get("article_id")))
-                    if info is None or info.revision != (meta or {}).get("revision"):
+                for cid, raw in zip(page["ids"], page["metadatas"] or [], strict=True):
+                    meta = dict(raw or {})
+                    info = live.get(str(meta.get("article_id")))
+                    written = meta.get("written_at")
+                    recent = isinstance(written, (int, float)) and written > cutoff
+                    if (info is None or info.revision != meta.get("revision")) and not recent:
                         orphans.append(cid)
                 if len(page["ids"]) < PAGE:
                     break
@@ -638,6 +731,11 @@ class Store:
     def set_revisions(self, entries: Sequence[tuple[Article, str, int]]) -> None:
         """Record (article, revision, chunk count) in the catalogue, in one write."""
         self._commit_catalogue(entries)
+
+
+def _stamp(meta: dict[str, Any]) -> float:
+    value = meta.get("updated_at")
+    return float(value) if isinstance(value, (int, float)) else 0.0
 
 
 def _catalogue_vector(article_id: str) -> np.ndarray:
