@@ -1,0 +1,154 @@
+"""Search and answer latency as the corpus grows: 1k, 10k, 100k and 300k chunks,
+in the embedded store and against a Chroma server; resident memory of the bot's
+process (embedded) and of the Chroma server.
+
+How the corpus is made: 300 SaudiNewsNet articles are ingested for real (model,
+chunking, sentence vectors). The rest are distractor articles whose chunks copy
+those real chunks' texts and metadata, with vectors made from the real ones plus
+Gaussian noise (sigma 0.35 per unit vector, then renormalised): they sit in the
+same region of the space, so the index does real work, without spending hours of
+two cores on embedding. They carry no sentence vectors of their own. Queries are
+the latency benchmark's mix; the answers come from the real articles.
+Targets at 100k chunks (embedded): search p95 <= 25 ms, ask p95 <= 50 ms; at 300k,
+<= 1.5x those.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.common import MODEL_CACHE, median, percentile, report, saudinewsnet_articles
+from bench.latency import queries
+
+SIZES = (1_000, 10_000, 100_000, 300_000)
+CHUNKS_PER_DISTRACTOR = 10
+REPEATS = 2
+
+
+def rss_mb(pid: int | str = "self") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def measure(searcher: Any, qa: Any, qs: list[str]) -> dict[str, float]:
+    for q in qs[:10]:
+        qa.ask(q)
+    s95, a95, s50, a50 = [], [], [], []
+    for _ in range(REPEATS):
+        s, a = [], []
+        for q in qs:
+            t = time.perf_counter()
+            searcher.search(q, 5)
+            s.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            qa.ask(q)
+            a.append((time.perf_counter() - t) * 1000)
+        s95.append(percentile(s, 95))
+        a95.append(percentile(a, 95))
+        s50.append(median(s))
+        a50.append(median(a))
+    return {
+        "search_ms_p50": round(median(s50), 1),
+        "search_ms_p95": round(median(s95), 1),
+        "ask_ms_p50": round(median(a50), 1),
+        "ask_ms_p95": round(median(a95), 1),
+    }
+
+
+def run(mode: str, sizes: tuple[int, ...]) -> dict[str, Any]:
+    from retrieval.answer import ExtractiveAnswerer
+    from retrieval.embeddings import Embedder
+    from retrieval.ingest import Ingestor
+    from retrieval.lexical import LexicalIndex
+    from retrieval.loaders import make_article
+    from retrieval.search import Searcher
+    from retrieval.service import QAService
+    from retrieval.store import Store, embedded_client, server_client
+    from retrieval.types import Chunk
+
+    data_dir = Path(tempfile.mkdtemp())
+    server = None
+    if mode == "server":
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        chroma = Path(sys.executable).with_name("chroma")
+        server = subprocess.Popen(
+            [str(chroma), "run", "--host", "127.0.0.1", "--port", str(port),
+             "--path", str(data_dir / "server")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = server_client("127.0.0.1", port, wait=60)
+    else:
+        client = embedded_client(data_dir / "chroma")
+    embedder = Embedder(cache_dir=MODEL_CACHE)
+    store = Store(client, embedder)
+    searcher = Searcher(store, embedder, LexicalIndex(data_dir / "lexical.sqlite"))
+    items = saudinewsnet_articles(300)
+    Ingestor(store, embedder).run(items)
+    qa = QAService(searcher, ExtractiveAnswerer(embedder))
+    qs = queries(items)[:100]
+
+    # the real chunks, as templates for distractors
+    real = store.chunks.get(include=["documents", "embeddings", "metadatas"])
+    texts = list(real["documents"] or [])
+    vectors = np.asarray(real["embeddings"], dtype=np.float32)
+    rng = np.random.default_rng(7)
+    out: dict[str, Any] = {}
+    made = 0
+    for size in sizes:
+        need = size - store.count_chunks()
+        t0 = time.perf_counter()
+        while need > 0:
+            batch = []
+            for _ in range(min(400, max(1, need // CHUNKS_PER_DISTRACTOR))):
+                picks = rng.integers(0, len(texts), CHUNKS_PER_DISTRACTOR)
+                paras = [texts[i] for i in picks]
+                article = make_article(paras, title=f"Distractor {made}", given_id=f"d{made}")
+                made += 1
+                chunks, start = [], 0
+                for n, p in enumerate(paras):
+                    chunks.append(Chunk(article.id, index=n, paragraph=n + 1, start=start,
+                                        end=start + len(p), text=p))  # fmt: skip
+                    start += len(p) + 2
+                noisy = vectors[picks] + rng.normal(0, 0.35 / np.sqrt(vectors.shape[1]),
+                                                    (len(picks), vectors.shape[1]))  # fmt: skip
+                noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
+                batch.append((article, chunks, noisy.astype(np.float32)))
+            store.write_many(batch)
+            need -= sum(len(c) for _, c, _ in batch)
+        fill_s = time.perf_counter() - t0
+        figures: dict[str, Any] = {"chunks": store.count_chunks(), "fill_s": round(fill_s, 1)}
+        figures.update(measure(searcher, qa, qs))
+        figures["rss_mb_this_process"] = round(rss_mb())
+        if server is not None:
+            figures["rss_mb_chroma_server"] = round(rss_mb(server.pid))
+        out[f"{size // 1000}k"] = figures
+        print(mode, size, figures, file=sys.stderr, flush=True)
+    if server is not None:
+        server.terminate()
+        server.wait(60)
+    return out
+
+
+def main(sizes: tuple[int, ...] = SIZES) -> None:
+    results = {"embedded": run("embedded", sizes), "server": run("server", sizes)}
+    hundred = results["embedded"].get("100k")
+    if hundred:
+        results["targets_100k_embedded"] = {"search_ms_p95": 25, "ask_ms_p95": 50,
+                                            "bot_rss_mb": 1536}  # fmt: skip
+    report("corpus-scale", results)
+
+
+if __name__ == "__main__":
+    main(tuple(int(x) for x in sys.argv[1:]) or SIZES)
