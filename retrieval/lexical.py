@@ -25,7 +25,7 @@ from retrieval.types import ChunkRecord
 
 log = logging.getLogger(__name__)
 
-SCHEMA = 2
+SCHEMA = 3
 MAX_QUERY_TERMS = 32
 # A term in more than this share of chunks says nothing about any of them, and its
 # posting list is the costliest to rank: such terms are left out of queries.
@@ -46,6 +46,8 @@ class LexicalIndex:
         self.path = path
         self._lock = threading.RLock()
         self._db = self._open()
+        # rows in the index, kept here: count(*) would walk the whole table
+        self._total = int(self._db.execute("SELECT count(*) FROM docs").fetchone()[0])
 
     # -- lifecycle ---------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
@@ -73,10 +75,15 @@ class LexicalIndex:
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(
             f"""
+            -- the terms, searched; docs maps each row to its chunk and article, indexed
+            -- by article so that replacing an article never scans the index
             CREATE VIRTUAL TABLE IF NOT EXISTS chunks USING fts5(
-                terms, chunk_id UNINDEXED, article_id UNINDEXED,
-                tokenize = "unicode61 remove_diacritics 0"
+                terms, tokenize = "unicode61 remove_diacritics 0"
             );
+            CREATE TABLE IF NOT EXISTS docs (
+                id INTEGER PRIMARY KEY, chunk_id TEXT NOT NULL, article_id TEXT NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS docs_article ON docs (article_id);
             CREATE VIRTUAL TABLE IF NOT EXISTS vocab USING fts5vocab(chunks, row);
             CREATE TABLE IF NOT EXISTS revisions (article_id TEXT PRIMARY KEY, revision TEXT);
             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -101,7 +108,7 @@ class LexicalIndex:
 
     def count(self) -> int:
         with self._lock:
-            return int(self._db.execute("SELECT count(*) FROM chunks").fetchone()[0])
+            return self._total
 
     # -- updates -------------------------------------------------------------
     def apply(self, written: Sequence[ChunkRecord], removed: Iterable[str] = ()) -> None:
@@ -112,15 +119,27 @@ class LexicalIndex:
         gone = set(removed) | set(by_article)
         with self._lock:
             db = self._db
+            total = self._total
             db.execute("BEGIN")
             try:
                 for aid in gone:
-                    db.execute("DELETE FROM chunks WHERE article_id = ?", (aid,))
+                    rows = [
+                        r[0] for r in db.execute("SELECT id FROM docs WHERE article_id = ?", (aid,))
+                    ]
+                    db.executemany("DELETE FROM chunks WHERE rowid = ?", [(r,) for r in rows])
+                    db.execute("DELETE FROM docs WHERE article_id = ?", (aid,))
                     db.execute("DELETE FROM revisions WHERE article_id = ?", (aid,))
-                db.executemany(
-                    "INSERT INTO chunks (terms, chunk_id, article_id) VALUES (?, ?, ?)",
-                    [(" ".join(terms(r.text)), r.chunk_id, r.article_id) for r in written],
-                )
+                    total -= len(rows)
+                for r in written:
+                    cur = db.execute(
+                        "INSERT INTO docs (chunk_id, article_id) VALUES (?, ?)",
+                        (r.chunk_id, r.article_id),
+                    )
+                    db.execute(
+                        "INSERT INTO chunks (rowid, terms) VALUES (?, ?)",
+                        (cur.lastrowid, " ".join(terms(r.text))),
+                    )
+                total += len(written)
                 db.executemany(
                     "INSERT INTO revisions VALUES (?, ?)",
                     [(aid, recs[0].revision) for aid, recs in by_article.items()],
@@ -129,12 +148,15 @@ class LexicalIndex:
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+            self._total = total
 
     def clear(self) -> None:
         """Forget everything (the next :meth:`sync` rebuilds from the store)."""
         with self._lock:
             self._db.execute("DELETE FROM chunks")
+            self._db.execute("DELETE FROM docs")
             self._db.execute("DELETE FROM revisions")
+            self._total = 0
 
     def sync(self, live: dict[str, str], fetch: Any) -> tuple[int, int]:
         """Bring the index in step with ``live`` (article id → revision).
@@ -160,7 +182,7 @@ class LexicalIndex:
             return []
         with self._lock:
             db = self._db
-            total = int(db.execute("SELECT count(*) FROM chunks").fetchone()[0])
+            total = self._total
             if total == 0:
                 return []
             marks = ",".join("?" * len(qterms))
@@ -179,8 +201,9 @@ class LexicalIndex:
             )
             match = " OR ".join('"' + t.replace('"', '""') + '"' for t in useful)
             rows = db.execute(
-                "SELECT chunk_id, article_id, -bm25(chunks) AS s FROM chunks "
-                "WHERE chunks MATCH ? ORDER BY bm25(chunks) LIMIT ?",
+                "SELECT d.chunk_id, d.article_id, -best.s FROM "
+                "(SELECT rowid, bm25(chunks) AS s FROM chunks WHERE chunks MATCH ? "
+                " ORDER BY s LIMIT ?) AS best JOIN docs d ON d.id = best.rowid ORDER BY best.s",
                 (match, n),
             ).fetchall()
         return [

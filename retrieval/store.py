@@ -641,12 +641,8 @@ class Store:
         """Ids and cosines of the nearest live chunks, best first. Only distances
         come back from the index: liveness is read from the id itself, and text and
         metadata are fetched afterwards for the few that are kept."""
-        coll = self.chunks
-        total = coll.count()
-        if total == 0:
-            return []
-        fetch = min(total, n * 2 + 10)  # a margin for chunks of dead revisions
-        res = coll.query(query_embeddings=[vector], n_results=fetch, include=["distances"])
+        fetch = n * 2 + 10  # a margin for chunks of dead revisions (Chroma caps it)
+        res = self.chunks.query(query_embeddings=[vector], n_results=fetch, include=["distances"])
         out: list[tuple[str, float]] = []
         for cid, dist in zip(res["ids"][0], (res["distances"] or [[]])[0], strict=True):
             article_id, revision, _ = cid.rsplit("|", 2)
