@@ -153,21 +153,6 @@ def compose(lang: str, chosen: Sequence[Sentence]) -> Answer:
     citations: list[Citation] = []
     for n, s in enumerate(chosen, start=1):
         parts.append(f"{open_q}{s.text}{close_q} [{n}]")
-        h = s.hit
-        citations.append(
-            Citation(
-                n=n,
-                article_id=h.article_id,
-                paragraph=h.paragraph,
-                chunk_id=h.chunk_id,
-                start=s.start,
-                end=s.end,
-                quote=s.text,
-                title=h.title,
-                source=h.source,
-                published=h.published,
-                url=h.url,
-            )
-        )
+        citations.append(Citation.of(n, s.hit, s.start, s.end, s.text))
     evidence = tuple(dict.fromkeys(s.hit.chunk_id for s in chosen))
     return Answer(" ".join(parts), tuple(citations), True, lang, evidence)

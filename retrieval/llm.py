@@ -104,21 +104,7 @@ def relabel(reply: str, evidence: Sequence[Evidence]) -> Checked:
     citations = []
     for key, n in numbers.items():
         h = by_key[key].hit
-        citations.append(
-            Citation(
-                n=n,
-                article_id=h.article_id,
-                paragraph=h.paragraph,
-                chunk_id=h.chunk_id,
-                start=h.start,
-                end=h.end,
-                quote=h.text,
-                title=h.title,
-                source=h.source,
-                published=h.published,
-                url=h.url,
-            )
-        )
+        citations.append(Citation.of(n, h, h.start, h.end, h.text))
     return Checked(text, tuple(citations))
 
 

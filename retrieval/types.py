@@ -140,6 +140,23 @@ class Citation:
     published: str | None
     url: str | None
 
+    @classmethod
+    def of(cls, n: int, hit: Hit, start: int, end: int, quote: str) -> Citation:
+        """Citation ``n`` of the span ``start:end`` (``quote``) of ``hit``'s article."""
+        return cls(
+            n=n,
+            article_id=hit.article_id,
+            paragraph=hit.paragraph,
+            chunk_id=hit.chunk_id,
+            start=start,
+            end=end,
+            quote=quote,
+            title=hit.title,
+            source=hit.source,
+            published=hit.published,
+            url=hit.url,
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "n": self.n,
