@@ -133,6 +133,19 @@ def run(mode: str, sizes: tuple[int, ...]) -> dict[str, Any]:
         figures["rss_mb_this_process"] = round(rss_mb())
         if server is not None:
             figures["rss_mb_chroma_server"] = round(rss_mb(server.pid))
+        else:  # a fresh process built like the bot, over this store
+            import json
+
+            qfile = data_dir / "questions.json"
+            qfile.write_text(json.dumps(qs))
+            probe = subprocess.run(
+                [sys.executable, "-m", "bench.bot_memory", str(data_dir / "chroma"), str(qfile)],
+                capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            if probe.returncode == 0:
+                figures["bot_process"] = json.loads(probe.stdout.strip().splitlines()[-1])
+            else:
+                figures["bot_process"] = {"error": probe.stderr[-500:]}
         out[f"{size // 1000}k"] = figures
         print(mode, size, figures, file=sys.stderr, flush=True)
     if server is not None:
@@ -141,8 +154,8 @@ def run(mode: str, sizes: tuple[int, ...]) -> dict[str, Any]:
     return out
 
 
-def main(sizes: tuple[int, ...] = SIZES) -> None:
-    results = {"embedded": run("embedded", sizes), "server": run("server", sizes)}
+def main(sizes: tuple[int, ...] = SIZES, modes: tuple[str, ...] = ("embedded", "server")) -> None:
+    results: dict[str, Any] = {mode: run(mode, sizes) for mode in modes}
     hundred = results["embedded"].get("100k")
     if hundred:
         results["targets_100k_embedded"] = {"search_ms_p95": 25, "ask_ms_p95": 50,
@@ -151,4 +164,6 @@ def main(sizes: tuple[int, ...] = SIZES) -> None:
 
 
 if __name__ == "__main__":
-    main(tuple(int(x) for x in sys.argv[1:]) or SIZES)
+    args = sys.argv[1:]
+    modes = tuple(a for a in args if a in ("embedded", "server")) or ("embedded", "server")
+    main(tuple(int(a) for a in args if a.isdigit()) or SIZES, modes)
