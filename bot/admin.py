@@ -39,7 +39,9 @@ from telegram.ext import (
     filters,
 )
 
+from bot.app import lang_of
 from bot.insights import chart_png, group_questions, last_days
+from bot.render import pack
 from bot.state import ChatState
 from retrieval.embeddings import Embedder
 from retrieval.fetch import Fetcher
@@ -189,11 +191,6 @@ def admin_of(context: ContextTypes.DEFAULT_TYPE) -> Admin:
     return admin
 
 
-def lang_of(update: Update) -> str:
-    user = update.effective_user
-    return "ar" if user and (user.language_code or "").startswith("ar") else "en"
-
-
 def admins_only(
     handler: Callable[[Update, ContextTypes.DEFAULT_TYPE], Any],
 ) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Any]:
@@ -273,13 +270,7 @@ async def ingest(message: Message, items: list[Loaded], admin: Admin, lang: str)
 
 
 async def _reply_long(message: Message, body: str, status: Message | None = None) -> None:
-    parts: list[str] = []
-    for line in body.split("\n"):  # whole lines, each part under Telegram's limit
-        if parts and len(parts[-1]) + 1 + len(line) <= 4000:
-            parts[-1] += "\n" + line
-        else:
-            parts.append(line[:4000])
-    for i, part in enumerate(parts):
+    for i, part in enumerate(pack(body.split("\n"), separator="\n")):  # whole lines
         if i == 0 and status is not None:
             await status.edit_text(part, parse_mode=ParseMode.HTML)
         else:

@@ -66,14 +66,20 @@ def render_plain(answer: Answer, limit: int = MAX_MESSAGE) -> list[str]:
     return pack(blocks, limit, html_blocks=False)
 
 
-def pack(blocks: Iterable[str], limit: int = MAX_MESSAGE, html_blocks: bool = True) -> list[str]:
-    """Join blocks with blank lines into as few messages as fit under ``limit``."""
+def pack(
+    blocks: Iterable[str],
+    limit: int = MAX_MESSAGE,
+    html_blocks: bool = True,
+    separator: str = "\n\n",
+) -> list[str]:
+    """Join blocks (with blank lines, or ``separator``) into as few messages as fit
+    under ``limit``."""
     messages: list[str] = []
     current = ""
     for block in blocks:
         pieces = [block] if len(block) <= limit else _cut(block, limit, html_blocks)
         for piece in pieces:
-            joined = f"{current}\n\n{piece}" if current else piece
+            joined = f"{current}{separator}{piece}" if current else piece
             if len(joined) <= limit:
                 current = joined
             else:
