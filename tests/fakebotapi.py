@@ -142,6 +142,15 @@ class FakeBotAPI:
         }  # fmt: skip
         return self.push({"callback_query": query})
 
+    def fail(
+        self, method: str, status: int, description: str, retry_after: int | None = None
+    ) -> None:
+        """Answer the next call of ``method`` with a Bot API error."""
+        body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+        if retry_after is not None:
+            body["parameters"] = {"retry_after": retry_after}
+        self.fail_next.setdefault(method, []).append((status, body))
+
     def add_file(self, file_id: str, data: bytes) -> dict[str, Any]:
         """Make a file downloadable; returns the document object a message carries."""
         self.files[file_id] = data

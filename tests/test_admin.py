@@ -79,6 +79,13 @@ def message(
     return {"message": m}
 
 
+def push_document(api: FakeBotAPI, doc: dict[str, Any], name: str) -> None:
+    """An admin sends ``doc`` (from ``api.add_file``) as ``name`` with the caption /add."""
+    command = [{"type": "bot_command", "offset": 0, "length": 4}]
+    api.push(message(ADMIN, ADMIN, caption="/add", document={**doc, "file_name": name},
+                     caption_entities=command))  # fmt: skip
+
+
 async def ask(api: FakeBotAPI, question: str, chat_id: int) -> str:
     before = len(api.sent("sendMessage", chat_id=chat_id))
     api.push(message(chat_id, chat_id, question))
@@ -164,18 +171,12 @@ async def test_add_by_text_reply_document_and_url_then_answered(newsroom: Newsro
         reply = await command(api, "/add", reply_to_message=post)
         assert "Metro line opens in March (1 paragraphs)" in reply.params["text"]
         # by document
-        doc = api.add_file("festival-doc", b"Desert festival draws crowds\n\nThe desert "
-                           b"festival drew 30,000 visitors over three days, organisers said."
-)  # fmt: skip
-        api.push(
-            message(
-                ADMIN,
-                ADMIN,
-                caption="/add",
-                document={**doc, "file_name": "f.txt"},
-                caption_entities=[{"type": "bot_command", "offset": 0, "length": 4}],
-            )
+        festival = (
+            b"Desert festival draws crowds\n\nThe desert festival drew 30,000 visitors over "
+            b"three days, organisers said."
         )
+        doc = api.add_file("festival-doc", festival)
+        push_document(api, doc, "f.txt")
         (reply,) = (await api.wait_for("sendMessage", count=3, chat_id=ADMIN))[2:]
         assert "Desert festival draws crowds" in reply.params["text"]
         assert api.downloads == ["documents/festival-doc"]
@@ -259,15 +260,7 @@ async def test_documents_too_large_or_of_the_wrong_type_are_refused(newsroom: Ne
         ):
             doc = api.add_file(name, data)
             before = len(api.sent("sendMessage", chat_id=ADMIN))
-            api.push(
-                message(
-                    ADMIN,
-                    ADMIN,
-                    caption="/add",
-                    document={**doc, "file_name": name},
-                    caption_entities=[{"type": "bot_command", "offset": 0, "length": 4}],
-                )
-            )
+            push_document(api, doc, name)
             calls = await api.wait_for("sendMessage", count=before + 1, chat_id=ADMIN)
             assert why in calls[before].params["text"], calls[before].params["text"]
         assert api.downloads == []  # refused before downloading
@@ -391,15 +384,7 @@ async def test_a_big_document_reports_progress_in_one_message(newsroom: Newsroom
     lines.insert(3, "{not json")
     async with running(newsroom.services, admin=newsroom.admin) as api:
         doc = api.add_file("bulk", "\n".join(lines).encode())
-        api.push(
-            message(
-                ADMIN,
-                ADMIN,
-                caption="/add",
-                document={**doc, "file_name": "b.jsonl"},
-                caption_entities=[{"type": "bot_command", "offset": 0, "length": 4}],
-            )
-        )
+        push_document(api, doc, "b.jsonl")
         (status,) = await api.wait_for("sendMessage", chat_id=ADMIN)
         assert status.params["text"] == "Adding articles: 0/41…"
         for _ in range(600):

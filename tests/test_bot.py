@@ -141,16 +141,7 @@ async def test_help_and_bad_input(services: Services) -> None:
 
 async def test_rejected_formatting_is_resent_as_plain_text(services: Services) -> None:
     async with running(services) as api:
-        api.fail_next["sendMessage"] = [
-            (
-                400,
-                {
-                    "ok": False,
-                    "error_code": 400,
-                    "description": "Bad Request: can't parse entities: test",
-                },
-            )
-        ]
+        api.fail("sendMessage", 400, "Bad Request: can't parse entities: test")
         api.push_message("How many Palestinians have been killed in Gaza?", chat_id=31)
         calls = await api.wait_for("sendMessage", count=2, chat_id=31)
         assert calls[0].params.get("parse_mode") == "HTML"
@@ -230,17 +221,7 @@ async def test_rawi_serve_end_to_end(tmp_path: Path) -> None:
 
 async def test_429_is_retried_after_the_delay(services: Services) -> None:
     async with running(services) as api:
-        api.fail_next["sendMessage"] = [
-            (
-                429,
-                {
-                    "ok": False,
-                    "error_code": 429,
-                    "description": "Too Many Requests: retry after 1",
-                    "parameters": {"retry_after": 1},
-                },
-            )
-        ]
+        api.fail("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
         api.push_message(
             "/help", chat_id=61, entities=[{"type": "bot_command", "offset": 0, "length": 5}]
         )
