@@ -16,22 +16,22 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
-from bench.common import MODEL_CACHE, median, percentile, report, saudinewsnet_articles
+from bench.common import (
+    build_corpus,
+    median,
+    memory_mb,
+    percentile,
+    report,
+    saudinewsnet_articles,
+)
 from bench.latency import queries
 
 TOKEN = "123456:BENCH-token"
 ROUNDS = 3
-
-
-def rss_mb() -> tuple[float, float]:
-    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
-    return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
 
 
 async def start(services: Any, limiter: bool) -> tuple[Any, asyncio.Event, asyncio.Task[None]]:
@@ -173,21 +173,14 @@ def main(n_articles: int = 300, parts: str = "capacity,limits,ingest") -> None:
     from bot.app import Services
     from bot.state import ChatState
     from retrieval.answer import ExtractiveAnswerer
-    from retrieval.embeddings import Embedder
-    from retrieval.ingest import Ingestor
-    from retrieval.lexical import LexicalIndex
-    from retrieval.search import Searcher
     from retrieval.service import QAService
-    from retrieval.store import Store, embedded_client
 
-    data_dir = Path(tempfile.mkdtemp())
-    items = saudinewsnet_articles(n_articles + 50)
-    items, extra = items[:n_articles], items[n_articles:]
-    embedder = Embedder(cache_dir=MODEL_CACHE)
-    store = Store(embedded_client(data_dir / "chroma"), embedder)
-    searcher = Searcher(store, embedder, LexicalIndex(data_dir / "lexical.sqlite"))
-    ingestor = Ingestor(store, embedder)
-    ingestor.run(items)
+    corpus = build_corpus(n_articles)
+    items, data_dir, embedder, store, searcher, ingestor = (
+        corpus.items, corpus.data_dir, corpus.embedder, corpus.store, corpus.searcher,
+        corpus.ingestor,
+    )  # fmt: skip
+    extra = saudinewsnet_articles(n_articles + 50)[n_articles:]  # what the admin adds
     qs = queries(items)
 
     def services() -> Services:
@@ -205,11 +198,12 @@ def main(n_articles: int = 300, parts: str = "capacity,limits,ingest") -> None:
         figures["with_limiter"] = asyncio.run(limits(services(), qs))
     if "ingest" in parts:
         figures["during_admin_ingest"] = asyncio.run(during_ingest(services(), qs, extra, ingestor))
-    rss, peak = rss_mb()
-    figures["rss_mb"] = round(rss)
-    figures["peak_rss_mb"] = round(peak)
+    memory = memory_mb()
+    figures["rss_mb"] = round(memory["rss"])
+    figures["peak_rss_mb"] = round(memory["peak"])
     report(f"bot-{n_articles}", figures)
 
 
 if __name__ == "__main__":
-    main(*([int(sys.argv[1])] if len(sys.argv) > 1 else []), *sys.argv[2:3])
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+    main(n, *sys.argv[2:3])

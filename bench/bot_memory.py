@@ -8,12 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from bench.common import MODEL_CACHE
-
-
-def status() -> dict[str, float]:
-    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
-    return {k: int(fields[k].split()[0]) / 1024 for k in ("VmRSS", "VmHWM")}
+from bench.common import MODEL_CACHE, memory_mb
 
 
 def main(data_dir: str, questions_file: str) -> None:
@@ -27,8 +22,8 @@ def main(data_dir: str, questions_file: str) -> None:
     qa = build_qa(settings, searcher, embedder)
     for q in json.loads(Path(questions_file).read_text()):
         qa.ask(q)
-    after = status()
-    print(json.dumps({"rss_mb": round(after["VmRSS"]), "peak_rss_mb": round(after["VmHWM"]),
+    after = memory_mb()
+    print(json.dumps({"rss_mb": round(after["rss"]), "peak_rss_mb": round(after["peak"]),
                       "chunks": store.count_chunks()}))  # fmt: skip
     store.close()
 

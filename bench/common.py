@@ -7,7 +7,9 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +72,68 @@ def report(name: str, figures: dict[str, Any]) -> None:
     print(f"\n== {name}")
     for key, value in figures.items():
         print(f"  {key}: {value}")
+
+
+def memory_mb(pid: int | str = "self") -> dict[str, float]:
+    """Resident and peak resident memory of a process, in MB."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    return {"rss": int(fields["VmRSS"].split()[0]) / 1024,
+            "peak": int(fields["VmHWM"].split()[0]) / 1024}  # fmt: skip
+
+
+@dataclass
+class Corpus:
+    """SaudiNewsNet articles ingested for real into a fresh store."""
+
+    data_dir: Path
+    items: list[Any]
+    embedder: Any
+    store: Any
+    searcher: Any
+    ingestor: Any
+
+
+def build_corpus(n_articles: int, client: Any = None, data_dir: Path | None = None) -> Corpus:
+    """``n_articles`` ingested into ``client`` (default: an embedded store in a
+    fresh temporary data dir), with the lexical index following."""
+    from retrieval.embeddings import Embedder
+    from retrieval.ingest import Ingestor
+    from retrieval.lexical import LexicalIndex
+    from retrieval.search import Searcher
+    from retrieval.store import Store, embedded_client
+
+    data_dir = data_dir or Path(tempfile.mkdtemp())
+    items = saudinewsnet_articles(n_articles)
+    embedder = Embedder(cache_dir=MODEL_CACHE)
+    store = Store(client or embedded_client(data_dir / "chroma"), embedder)
+    searcher = Searcher(store, embedder, LexicalIndex(data_dir / "lexical.sqlite"))
+    ingestor = Ingestor(store, embedder)
+    ingestor.run(items)
+    return Corpus(data_dir, items, embedder, store, searcher, ingestor)
+
+
+def time_queries(searcher: Any, qa: Any, qs: list[str], repeats: int) -> dict[str, Any]:
+    """Search and ask latency over ``qs``, after a warm-up: the medians over
+    ``repeats`` runs of each run's p50 and p95, and the p95 of every run."""
+    for q in qs[:20]:
+        qa.ask(q)
+    runs: dict[str, list[list[float]]] = {"search": [], "ask": []}
+    for _ in range(repeats):
+        s, a = [], []
+        for q in qs:
+            t = time.perf_counter()
+            searcher.search(q, 5)
+            s.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            qa.ask(q)
+            a.append((time.perf_counter() - t) * 1000)
+        runs["search"].append(s)
+        runs["ask"].append(a)
+    out: dict[str, Any] = {}
+    for name, xs in runs.items():
+        out[f"{name}_ms_p50"] = round(median([median(r) for r in xs]), 2)
+        out[f"{name}_ms_p95"] = round(median([percentile(r, 95) for r in xs]), 2)
+        out[f"{name}_ms_p95_runs"] = [round(percentile(r, 95), 2) for r in xs]
+    return out

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import MODEL_CACHE, median, percentile, report, saudinewsnet_articles
+from bench.common import build_corpus, memory_mb, report, time_queries
 from bench.latency import queries
 
 SIZES = (1_000, 10_000, 100_000, 300_000)
@@ -33,47 +33,11 @@ CHUNKS_PER_DISTRACTOR = 10
 REPEATS = 2
 
 
-def rss_mb(pid: int | str = "self") -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def measure(searcher: Any, qa: Any, qs: list[str]) -> dict[str, float]:
-    for q in qs[:10]:
-        qa.ask(q)
-    s95, a95, s50, a50 = [], [], [], []
-    for _ in range(REPEATS):
-        s, a = [], []
-        for q in qs:
-            t = time.perf_counter()
-            searcher.search(q, 5)
-            s.append((time.perf_counter() - t) * 1000)
-            t = time.perf_counter()
-            qa.ask(q)
-            a.append((time.perf_counter() - t) * 1000)
-        s95.append(percentile(s, 95))
-        a95.append(percentile(a, 95))
-        s50.append(median(s))
-        a50.append(median(a))
-    return {
-        "search_ms_p50": round(median(s50), 1),
-        "search_ms_p95": round(median(s95), 1),
-        "ask_ms_p50": round(median(a50), 1),
-        "ask_ms_p95": round(median(a95), 1),
-    }
-
-
 def run(mode: str, sizes: tuple[int, ...]) -> dict[str, Any]:
     from retrieval.answer import ExtractiveAnswerer
-    from retrieval.embeddings import Embedder
-    from retrieval.ingest import Ingestor
-    from retrieval.lexical import LexicalIndex
     from retrieval.loaders import make_article
-    from retrieval.search import Searcher
     from retrieval.service import QAService
-    from retrieval.store import Store, embedded_client, server_client
+    from retrieval.store import embedded_client, server_client
     from retrieval.types import Chunk
 
     data_dir = Path(tempfile.mkdtemp())
@@ -91,11 +55,8 @@ def run(mode: str, sizes: tuple[int, ...]) -> dict[str, Any]:
         client = server_client("127.0.0.1", port, wait=60)
     else:
         client = embedded_client(data_dir / "chroma")
-    embedder = Embedder(cache_dir=MODEL_CACHE)
-    store = Store(client, embedder)
-    searcher = Searcher(store, embedder, LexicalIndex(data_dir / "lexical.sqlite"))
-    items = saudinewsnet_articles(300)
-    Ingestor(store, embedder).run(items)
+    corpus = build_corpus(300, client, data_dir)
+    items, embedder, store, searcher = corpus.items, corpus.embedder, corpus.store, corpus.searcher
     qa = QAService(searcher, ExtractiveAnswerer(embedder))
     qs = queries(items)[:100]
 
@@ -129,10 +90,10 @@ def run(mode: str, sizes: tuple[int, ...]) -> dict[str, Any]:
             need -= sum(len(c) for _, c, _ in batch)
         fill_s = time.perf_counter() - t0
         figures: dict[str, Any] = {"chunks": store.count_chunks(), "fill_s": round(fill_s, 1)}
-        figures.update(measure(searcher, qa, qs))
-        figures["rss_mb_this_process"] = round(rss_mb())
+        figures.update(time_queries(searcher, qa, qs, REPEATS))
+        figures["rss_mb_this_process"] = round(memory_mb()["rss"])
         if server is not None:
-            figures["rss_mb_chroma_server"] = round(rss_mb(server.pid))
+            figures["rss_mb_chroma_server"] = round(memory_mb(server.pid)["rss"])
         else:  # a fresh process built like the bot, over this store
             import json
 

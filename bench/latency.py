@@ -12,20 +12,9 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from bench.common import (
-    MODEL_CACHE,
-    ROOT,
-    SHARED,
-    median,
-    need,
-    percentile,
-    report,
-    saudinewsnet_articles,
-)
+from bench.common import MODEL_CACHE, ROOT, SHARED, build_corpus, median, need, report, time_queries
 
 REPEATS = 3
 
@@ -47,43 +36,16 @@ def queries(items: list, n_titles: int = 120) -> list[str]:
 
 def main(n_articles: int = 300) -> None:
     from retrieval.answer import ExtractiveAnswerer
-    from retrieval.embeddings import Embedder
-    from retrieval.ingest import Ingestor
-    from retrieval.lexical import LexicalIndex
-    from retrieval.search import Searcher
     from retrieval.service import QAService
-    from retrieval.store import Store, embedded_client
 
-    data_dir = Path(tempfile.mkdtemp())
-    items = saudinewsnet_articles(n_articles)
-    embedder = Embedder(cache_dir=MODEL_CACHE)
-    store = Store(embedded_client(data_dir / "chroma"), embedder)
-    searcher = Searcher(store, embedder, LexicalIndex(data_dir / "lexical.sqlite"))
-    Ingestor(store, embedder).run(items)
-    qa = QAService(searcher, ExtractiveAnswerer(embedder))
+    corpus = build_corpus(n_articles)
+    items, data_dir = corpus.items, corpus.data_dir
+    qa = QAService(corpus.searcher, ExtractiveAnswerer(corpus.embedder))
     qs = queries(items)
-    for q in qs[:20]:  # warm up
-        qa.ask(q)
-
-    search_ms: list[float] = []
-    ask_ms: list[float] = []
-    p95s_search, p95s_ask = [], []
-    for _ in range(REPEATS):
-        run_s, run_a = [], []
-        for q in qs:
-            t = time.perf_counter()
-            searcher.search(q, 5)
-            run_s.append((time.perf_counter() - t) * 1000)
-            t = time.perf_counter()
-            qa.ask(q)
-            run_a.append((time.perf_counter() - t) * 1000)
-        p95s_search.append(percentile(run_s, 95))
-        p95s_ask.append(percentile(run_a, 95))
-        search_ms += run_s
-        ask_ms += run_a
-    chunks = store.count_chunks()
-    searcher.lexical.close()
-    del store, searcher, qa
+    timed = time_queries(corpus.searcher, qa, qs, REPEATS)
+    chunks = corpus.store.count_chunks()
+    corpus.searcher.lexical.close()
+    del corpus, qa
 
     cold = []
     env = {**os.environ, "RAWI_DATA_DIR": str(data_dir), "RAWI_CACHE_DIR": str(MODEL_CACHE.parent)}
@@ -106,13 +68,8 @@ def main(n_articles: int = 300) -> None:
             "articles": len(items),
             "chunks": chunks,
             "queries": len(qs),
-            "search_ms_p50": round(median(search_ms), 2),
-            "search_ms_p95": round(median(p95s_search), 2),
-            "search_ms_p95_runs": [round(x, 2) for x in p95s_search],
+            **timed,
             "target_search_ms_p95": 15,
-            "ask_ms_p50": round(median(ask_ms), 2),
-            "ask_ms_p95": round(median(p95s_ask), 2),
-            "ask_ms_p95_runs": [round(x, 2) for x in p95s_ask],
             "target_ask_ms_p95": 30,
             "ask_cold_start_s_median": round(median(cold), 2),
             "ask_cold_start_s": [round(x, 2) for x in cold],

@@ -9,11 +9,9 @@ Target: added p95 <= 20 ms.
 from __future__ import annotations
 
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from bench.common import MODEL_CACHE, median, percentile, report, saudinewsnet_articles
+from bench.common import build_corpus, median, percentile, report
 from bench.latency import queries
 
 REPEATS = 3
@@ -23,25 +21,15 @@ def main(n_articles: int = 300) -> None:
     from langchain_openai import ChatOpenAI
 
     from retrieval.answer import ExtractiveAnswerer
-    from retrieval.embeddings import Embedder
-    from retrieval.ingest import Ingestor
-    from retrieval.lexical import LexicalIndex
     from retrieval.llm import LLMAnswerer
-    from retrieval.search import Searcher
     from tests.fakeopenai import FakeOpenAI, Reply
 
-    data_dir = Path(tempfile.mkdtemp())
-    items = saudinewsnet_articles(n_articles)
-    embedder = Embedder(cache_dir=MODEL_CACHE)
-    from retrieval.store import Store, embedded_client
-
-    store = Store(embedded_client(data_dir / "chroma"), embedder)
-    searcher = Searcher(store, embedder, LexicalIndex(data_dir / "lexical.sqlite"))
-    Ingestor(store, embedder).run(items)
+    corpus = build_corpus(n_articles)
+    items, embedder, searcher = corpus.items, corpus.embedder, corpus.searcher
 
     fake = FakeOpenAI().start()
     fake.default = Reply(text="The coverage reports it, as the passage says [K1] [K2].")
-    model = ChatOpenAI(model="fake", base_url=fake.base_url, api_key="unused",  # type: ignore[arg-type]
+    model = ChatOpenAI(model="fake", base_url=fake.base_url, api_key="unused",
                        timeout=10, max_retries=0)  # fmt: skip
     extractive = ExtractiveAnswerer(embedder)
     generated = LLMAnswerer(model, extractive)
