@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -223,6 +224,19 @@ async def test_urls_to_private_addresses_are_refused(newsroom: Newsroom) -> None
     assert site["hits"]["b"] == []  # nothing internal was ever fetched
     assert site["hits"]["a"] == ["/moved"]  # only the first hop of the redirect
     assert fetched == [f"http://127.0.0.1:{site['a']}/moved"]
+    assert newsroom.store.articles() == []
+
+
+async def test_an_unreachable_url_is_reported(newsroom: Newsroom) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    newsroom.admin.fetcher = Fetcher(allow_private=True, timeout=5)
+    async with running(newsroom.services, admin=newsroom.admin) as api:
+        reply = await command(api, f"/add http://127.0.0.1:{port}/news")
+    assert reply.params["text"] == (
+        f"Not added: http://127.0.0.1:{port}/news is unreachable (ConnectError)"
+    )
     assert newsroom.store.articles() == []
 
 
