@@ -428,7 +428,7 @@ def cmd_serve(app: App, args: argparse.Namespace) -> int:
         hook = Webhook(tg.webhook_url, tg.webhook_listen, tg.webhook_port, secret).with_secret()
     if hook is not None:
         redact_secrets([hook.secret])
-    _ = app.embedder.dim  # load the model before taking updates
+    app.embedder.warm()  # load the model before taking updates
     application, services = build_bot(app.settings, app.qa, app.store, app.embedder)
     where = f"webhook {hook.url} (listening on {hook.listen}:{hook.port})" if hook else "polling"
     print(f"rawi is answering on Telegram ({where}); Ctrl-C stops it", file=sys.stderr)

@@ -1,6 +1,10 @@
 """Sentence-transformers embedder: the bundled multilingual-e5-small by default.
 
 The model loads lazily, once, on first use: building an :class:`Embedder` is cheap.
+For the bundled model, queries (and token counts) go through its ONNX graph
+(:mod:`retrieval.onnxembed`), so a process that only searches never loads torch;
+passages, embedded in large batches where torch's bf16 is faster, load torch on
+first use.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from retrieval import e5bundle
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+
+    from retrieval.onnxembed import OnnxEncoder
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +59,20 @@ class Embedder:
         cache_dir: Path | None = None,
         batch_size: int = 32,
         progress: Callable[[str], None] | None = None,
+        *,
+        onnx: bool = True,
     ) -> None:
+        """``onnx`` False embeds queries with torch too (for comparison)."""
         self.model_name = model
         self.dtype = resolve_dtype(dtype)
         self.cache_dir = cache_dir
         self.batch_size = batch_size
         self._progress = progress
         self._model: SentenceTransformer | None = None
-        self._lock = threading.Lock()
+        self._folder: Path | None = None
+        self._use_graph = onnx and model == e5bundle.BUNDLED_NAME
+        self._graph: OnnxEncoder | None = None
+        self._lock = threading.RLock()
         self._queries = Coalescer(self._embed_query_batch)
 
     # -- identity recorded with the store ---------------------------------
@@ -76,6 +88,35 @@ class Embedder:
                     self._model = self._load()
         return self._model
 
+    def _bundle(self, force: bool = False) -> Path:
+        """The prepared folder of the bundled model (built on first use)."""
+        with self._lock:
+            if self._folder is None or force:
+                if self.cache_dir is None:
+                    raise ValueError("the bundled model needs a cache directory")
+                self._folder = e5bundle.prepare(
+                    self.cache_dir, progress=self._progress, force=force
+                )
+            return self._folder
+
+    @property
+    def graph(self) -> OnnxEncoder | None:
+        """The ONNX encoder for queries, or None where queries go through torch."""
+        if self._use_graph and self._graph is None:
+            with self._lock:
+                if self._graph is None:
+                    from retrieval.onnxembed import OnnxEncoder
+
+                    folder = self._bundle()
+                    self._graph = OnnxEncoder(
+                        folder / e5bundle.ONNX_FILE, folder / "tokenizer.json"
+                    )
+        return self._graph
+
+    def warm(self) -> None:
+        """Load what answering queries needs, before the first reader waits for it."""
+        self.embed_queries(["warm"])
+
     def _load(self) -> SentenceTransformer:
         # Spin-waiting OpenMP threads starve other processes on small machines.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -90,16 +131,14 @@ class Embedder:
         if self.dtype == "bf16":
             kwargs["dtype"] = torch.bfloat16
         if self.model_name == e5bundle.BUNDLED_NAME:
-            if self.cache_dir is None:
-                raise ValueError("the bundled model needs a cache directory")
-            path = e5bundle.prepare(self.cache_dir, progress=self._progress)
+            path = self._bundle()
             try:
                 model = SentenceTransformer(
                     str(path), device="cpu", local_files_only=True, model_kwargs=kwargs
                 )
             except Exception:  # damaged in a way the size check missed: rebuild once
                 log.warning("the prepared model at %s does not load; rebuilding", path)
-                path = e5bundle.prepare(self.cache_dir, progress=self._progress, force=True)
+                path = self._bundle(force=True)
                 model = SentenceTransformer(
                     str(path), device="cpu", local_files_only=True, model_kwargs=kwargs
                 )
@@ -110,6 +149,8 @@ class Embedder:
 
     @property
     def dim(self) -> int:
+        if self.graph is not None:
+            return self.graph.dim
         dim = self.model.get_embedding_dimension()
         if dim is None:
             raise ValueError(f"{self.model_name} does not report its embedding dimension")
@@ -117,6 +158,8 @@ class Embedder:
 
     @property
     def prompts(self) -> dict[str, str]:
+        if self._use_graph:
+            return dict(e5bundle.PROMPTS)
         return {k: v for k, v in (self.model.prompts or {}).items() if v is not None}
 
     def _prompt_name(self, kind: str) -> str | None:
@@ -128,11 +171,15 @@ class Embedder:
     def count_tokens_many(self, texts: Sequence[str]) -> list[int]:
         if not texts:
             return []
+        if self.graph is not None:
+            return self.graph.count_tokens(texts)
         enc = self.model.tokenizer(list(texts), add_special_tokens=True, truncation=False)
         return [len(ids) for ids in enc["input_ids"]]
 
     @property
     def max_tokens(self) -> int:
+        if self.graph is not None:
+            return self.graph.max_tokens
         return int(self.model.max_seq_length or 512)
 
     def embed_passages(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
@@ -178,6 +225,8 @@ class Embedder:
         return _normalised(vectors), part_vectors
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        if self.graph is not None:
+            return self._embed_query_batch(list(texts))
         return self._encode(list(texts), "query", None)
 
     def embed_query(self, text: str) -> np.ndarray:
@@ -190,6 +239,9 @@ class Embedder:
         """Queries straight through the model: ``encode``'s per-call bookkeeping
         (sorting, device checks over every parameter) costs more than a short
         query's forward pass."""
+        if self.graph is not None:
+            prompt = self.prompts.get("query", "")
+            return self.graph.encode([prompt + text for text in texts])
         import torch
 
         model = self.model

@@ -7,10 +7,16 @@ with whatever changed while it was not looking (:meth:`sync`, which compares
 revisions, not texts), and is rebuilt from Chroma when missing or damaged.
 Terms are normalised and light-stemmed (:mod:`retrieval.arabic`) before they
 reach FTS5, which then only splits on spaces.
+
+Beside the terms it keeps each chunk's text, metadata and vector: a search's
+candidates (from either side) are read from here in one indexed lookup instead
+of a second round trip to Chroma, which costs more than the whole lexical
+search.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import sqlite3
@@ -20,12 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from retrieval.arabic import terms
 from retrieval.types import ChunkRecord
 
 log = logging.getLogger(__name__)
 
-SCHEMA = 3
+SCHEMA = 4
 MAX_QUERY_TERMS = 32
 # A term in more than this share of chunks says nothing about any of them, and its
 # posting list is the costliest to rank: such terms are left out of queries.
@@ -75,13 +83,15 @@ class LexicalIndex:
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(
             f"""
-            -- the terms, searched; docs maps each row to its chunk and article, indexed
-            -- by article so that replacing an article never scans the index
+            -- the terms, searched; docs maps each row to its chunk and article (indexed
+            -- by article so that replacing an article never scans the index) and
+            -- holds the chunk itself: text, Chroma metadata (JSON), float32 vector
             CREATE VIRTUAL TABLE IF NOT EXISTS chunks USING fts5(
                 terms, tokenize = "unicode61 remove_diacritics 0"
             );
             CREATE TABLE IF NOT EXISTS docs (
-                id INTEGER PRIMARY KEY, chunk_id TEXT NOT NULL, article_id TEXT NOT NULL
+                id INTEGER PRIMARY KEY, chunk_id TEXT NOT NULL UNIQUE, article_id TEXT NOT NULL,
+                text TEXT NOT NULL, meta TEXT NOT NULL, vector BLOB
             );
             CREATE INDEX IF NOT EXISTS docs_article ON docs (article_id);
             CREATE VIRTUAL TABLE IF NOT EXISTS vocab USING fts5vocab(chunks, row);
@@ -131,9 +141,15 @@ class LexicalIndex:
                     db.execute("DELETE FROM revisions WHERE article_id = ?", (aid,))
                     total -= len(rows)
                 for r in written:
+                    vector = (
+                        None
+                        if r.vector is None
+                        else np.asarray(r.vector, dtype=np.float32).tobytes()
+                    )
                     cur = db.execute(
-                        "INSERT INTO docs (chunk_id, article_id) VALUES (?, ?)",
-                        (r.chunk_id, r.article_id),
+                        "INSERT INTO docs (chunk_id, article_id, text, meta, vector)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (r.chunk_id, r.article_id, r.text, json.dumps(r.meta), vector),
                     )
                     db.execute(
                         "INSERT INTO chunks (rowid, terms) VALUES (?, ?)",
@@ -174,6 +190,24 @@ class LexicalIndex:
             records = [r for r in fetch(batch) if live.get(r.article_id) == r.revision]
             self.apply(records, batch)
         return len(stale), len(removed)
+
+    def records(self, chunk_ids: Sequence[str]) -> list[ChunkRecord]:
+        """The chunks held here among ``chunk_ids``, with their vectors (any
+        revision: liveness is the caller's to judge)."""
+        if not chunk_ids:
+            return []
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT chunk_id, article_id, text, meta, vector FROM docs WHERE chunk_id IN"
+                f" ({','.join('?' * len(chunk_ids))}) AND vector IS NOT NULL",
+                list(chunk_ids),
+            ).fetchall()
+        out = []
+        for cid, aid, text, meta, vector in rows:
+            info = json.loads(meta)
+            vec = np.frombuffer(vector, dtype=np.float32)
+            out.append(ChunkRecord(cid, aid, str(info.get("revision", "")), text, info, vec))
+        return out
 
     # -- search --------------------------------------------------------------
     def search(self, query: str, n: int) -> list[LexicalHit]:

@@ -91,9 +91,15 @@ class Searcher:
         language = detect_language(query)
         dense = [cid for cid, _ in self.store.dense_ids(vector, n)]
         lexical = {h.chunk_id: h for h in self.lexical.search(query, n)}
-        # one fetch for both sides' proposals
+        # both sides' proposals, read from the local index; what it does not hold
+        # yet (written by another process moments ago) comes from the store
         wanted = list(dict.fromkeys([*dense, *lexical]))
-        by_id = {h.chunk_id: h for h in self.store.hits_by_id(wanted, vector)}
+        records = self.lexical.records(wanted)
+        by_id = {h.chunk_id: h for h in self.store.hits_from(records, vector)}
+        held = {r.chunk_id for r in records}
+        missing = [cid for cid in wanted if cid not in held]
+        if missing:
+            by_id.update((h.chunk_id, h) for h in self.store.hits_by_id(missing, vector))
         out = []
         for hit in by_id.values():
             lex = lexical.get(hit.chunk_id)

@@ -530,8 +530,10 @@ class Store:
                 self.chunks.delete(where=stale)
             self._notify(
                 [
-                    ChunkRecord(cid, str(meta["article_id"]), str(meta["revision"]), doc)
-                    for cid, meta, doc in zip(ids, metas, docs, strict=True)
+                    ChunkRecord(
+                        cid, str(meta["article_id"]), str(meta["revision"]), doc, meta, vector
+                    )
+                    for cid, meta, doc, vector in zip(ids, metas, docs, all_vectors, strict=True)
                 ],
                 [],
             )
@@ -664,30 +666,47 @@ class Store:
             return []
         got = self.chunks.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
         embeddings = got["embeddings"] if got["embeddings"] is not None else []
-        found: dict[str, Hit] = {}
-        if len(embeddings):
-            matrix = np.asarray(embeddings, dtype=np.float32)
-            norms = np.maximum(np.linalg.norm(matrix, axis=1), 1e-12)
-            cosines = (matrix @ vector) / norms
-        for i, (cid, doc, meta) in enumerate(
-            zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)
-        ):
-            score = max(0.0, min(1.0, float(cosines[i])))
-            hit = self.hit_from(cid, doc or "", dict(meta or {}), score)
-            if hit is not None:
-                found[cid] = hit
+        records = [
+            ChunkRecord(cid, "", "", doc or "", dict(meta or {}), embeddings[i])
+            for i, (cid, doc, meta) in enumerate(
+                zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)
+            )
+        ]
+        found = {h.chunk_id: h for h in self.hits_from(records, vector)}
         return [found[cid] for cid in ids if cid in found]
+
+    def hits_from(self, records: Sequence[ChunkRecord], vector: np.ndarray) -> list[Hit]:
+        """The live ones of ``records`` (which carry their vectors) as hits, scored
+        by cosine against ``vector``."""
+        if not records:
+            return []
+        matrix = np.asarray([r.vector for r in records], dtype=np.float32)
+        cosines = (matrix @ vector) / np.maximum(np.linalg.norm(matrix, axis=1), 1e-12)
+        out = []
+        for r, cosine in zip(records, cosines, strict=True):
+            hit = self.hit_from(r.chunk_id, r.text, r.meta, max(0.0, min(1.0, float(cosine))))
+            if hit is not None:
+                out.append(hit)
+        return out
 
     def chunk_records(self, article_ids: Sequence[str]) -> list[ChunkRecord]:
         """The stored chunks (any revision) of these articles."""
         if not article_ids:
             return []
         where: Any = {"article_id": {"$in": list(article_ids)}}
-        got = self.chunks.get(where=where, include=["documents", "metadatas"])
+        got = self.chunks.get(where=where, include=["documents", "metadatas", "embeddings"])
+        vectors = got["embeddings"] if got["embeddings"] is not None else [None] * len(got["ids"])
         return [
-            ChunkRecord(cid, str(meta["article_id"]), str(meta["revision"]), doc or "")
-            for cid, doc, meta in zip(
-                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+            ChunkRecord(
+                cid,
+                str(meta["article_id"]),
+                str(meta["revision"]),
+                doc or "",
+                dict(meta),
+                None if vector is None else np.asarray(vector, dtype=np.float32),
+            )
+            for cid, doc, meta, vector in zip(
+                got["ids"], got["documents"] or [], got["metadatas"] or [], vectors, strict=True
             )
             if meta
         ]

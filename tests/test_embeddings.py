@@ -1,13 +1,17 @@
-"""Query embedding: the direct path agrees with sentence-transformers' encode, and
+"""Query embedding: the ONNX graph and the direct torch path agree with
+sentence-transformers' encode, a process that only searches never loads torch, and
 queries asked at once from many threads share forward passes without mixing up."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from retrieval.embeddings import Embedder
+from tests.conftest import MODEL_CACHE, ROOT
 
 QUESTIONS = [
     "كم عدد المواطنين الأمريكيين الذين يسعون لمغادرة غزة؟",
@@ -22,11 +26,30 @@ QUESTIONS = [
 
 
 def test_a_query_vector_matches_encode(embedder: Embedder) -> None:
-    reference = embedder.embed_queries(QUESTIONS)  # sentence-transformers' own encode
+    assert embedder.graph is not None  # the bundled model embeds queries with ONNX
+    # sentence-transformers' own encode, through torch
+    reference = embedder._encode(QUESTIONS, "query", None)
+    direct = Embedder(cache_dir=MODEL_CACHE, onnx=False)  # torch without encode()
     for q, ref in zip(QUESTIONS, reference, strict=True):
-        v = embedder.embed_query(q)
-        assert v.shape == ref.shape and abs(float(np.linalg.norm(v)) - 1) < 1e-5
-        assert float(v @ ref) > 0.999
+        for v in (embedder.embed_query(q), direct.embed_query(q)):
+            assert v.shape == ref.shape and abs(float(np.linalg.norm(v)) - 1) < 1e-5
+            assert float(v @ ref) > 0.999
+    assert embedder.embed_queries(QUESTIONS).shape == reference.shape
+    # token counts from the light tokenizer are the model's own
+    assert embedder.count_tokens_many(QUESTIONS) == direct.count_tokens_many(QUESTIONS)
+
+
+def test_searching_needs_no_torch() -> None:
+    code = (
+        "import sys; from pathlib import Path; from retrieval.embeddings import Embedder\n"
+        f"e = Embedder(cache_dir=Path({str(MODEL_CACHE)!r})); e.warm()\n"
+        "v = e.embed_query('متى تفتح المكتبة؟')\n"
+        "print(v.shape[0], e.dim, e.max_tokens, 'torch' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["384", "384", "512", "False"]
 
 
 def test_concurrent_queries_are_batched_and_each_gets_its_own_vector(embedder: Embedder) -> None:

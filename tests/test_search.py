@@ -120,6 +120,34 @@ def test_lexical_index_rebuilt_when_deleted_or_stale(tmp_path: Path, embedder: E
     assert ids(damaged, "مهرجان التمور") == ["c"]
 
 
+def test_candidates_come_from_the_local_index_and_the_store_fills_gaps(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    store = Store(embedded_client(tmp_path / "db"), embedder)
+    searcher = Searcher(store, embedder, LexicalIndex(None))
+    Ingestor(store, embedder).run(
+        [
+            Loaded("a", art("a", "افتتحت البلدية مكتبة عامة جديدة في الميناء. تفتح يوميا.")),
+            Loaded("b", art("b", "أمطار غزيرة تغلق الطريق الساحلي")),
+        ]
+    )
+    q = "متى تفتح المكتبة العامة الجديدة؟"
+    held = searcher.lexical.records([f"{h.chunk_id}" for h in searcher.search(q).hits])
+    assert {r.article_id for r in held} == {"a", "b"}
+    for r in held:  # what was written: text, metadata and vector
+        assert r.meta["revision"] == r.revision == store.info(r.article_id).revision  # type: ignore[union-attr]
+        assert r.vector is not None and r.vector.shape == (384,)
+    # a hit read from the local index is the hit read from Chroma
+    ids = [r.chunk_id for r in held]
+    vector = embedder.embed_query(q)
+    assert store.hits_from(held, vector) == store.hits_by_id(ids, vector) != []
+    # When the local index does not hold a chunk yet (another process's fresh
+    # write), dense search still finds it, read from Chroma.
+    searcher.lexical.clear()
+    assert searcher.lexical.records(ids) == []
+    assert searcher.search(q).hits[0].article_id == "a"
+
+
 def test_only_live_revisions_are_returned(tmp_path: Path, embedder: Embedder) -> None:
     store = Store(embedded_client(tmp_path / "db"), embedder)
     searcher = Searcher(store, embedder, LexicalIndex(None))
