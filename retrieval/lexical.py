@@ -38,6 +38,11 @@ MAX_QUERY_TERMS = 32
 # A term in more than this share of chunks says nothing about any of them, and its
 # posting list is the costliest to rank: such terms are left out of queries.
 MAX_DOC_SHARE = 0.25
+# Ranking reads every posting of every query term: past this many postings the
+# commonest remaining terms are left out, so that a query's cost stops growing
+# with the corpus. (Never binding on a few thousand chunks; on 100k it drops the
+# terms whose idf adds least.)
+POSTING_BUDGET = 20_000
 
 
 @dataclass(frozen=True)
@@ -228,6 +233,7 @@ class LexicalIndex:
             useful = [t for t in qterms if 0 < df.get(t, 0) <= max(1, MAX_DOC_SHARE * total)]
             if not useful:
                 return []
+            useful = within_budget(useful, df)
             # FTS5's own idf, so that coverage is measured in the units bm25() uses.
             ideal = sum(
                 max(1e-6, math.log((total - df.get(t, 0) + 0.5) / (df.get(t, 0) + 0.5)))
@@ -244,3 +250,16 @@ class LexicalIndex:
             LexicalHit(cid, aid, float(s), min(1.0, float(s) / ideal) if ideal > 0 else 0.0)
             for cid, aid, s in rows
         ]
+
+
+def within_budget(useful: list[str], df: dict[str, int]) -> list[str]:
+    """The rarest of ``useful`` whose postings fit :data:`POSTING_BUDGET` (at
+    least one), in query order."""
+    kept: set[str] = set()
+    spent = 0
+    for t in sorted(useful, key=lambda t: df[t]):
+        if kept and spent + df[t] > POSTING_BUDGET:
+            break
+        kept.add(t)
+        spent += df[t]
+    return [t for t in useful if t in kept]

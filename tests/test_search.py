@@ -11,7 +11,7 @@ from retrieval.lexical import LexicalIndex
 from retrieval.loaders import Loaded, make_article
 from retrieval.search import Searcher
 from retrieval.store import Store, embedded_client
-from retrieval.types import Article
+from retrieval.types import Article, ChunkRecord
 from tests.conftest import ROOT, rawi
 
 BODY = 2  # the founding article's long body paragraph
@@ -146,6 +146,31 @@ def test_candidates_come_from_the_local_index_and_the_store_fills_gaps(
     searcher.lexical.clear()
     assert searcher.lexical.records(ids) == []
     assert searcher.search(q).hits[0].article_id == "a"
+
+
+def test_lexical_query_cost_is_bounded_by_dropping_the_commonest_terms(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from retrieval import lexical
+
+    assert lexical.within_budget(["a", "b", "c"], {"a": 5, "b": 1, "c": 3}) == ["a", "b", "c"]
+    monkeypatch.setattr(lexical, "POSTING_BUDGET", 4)
+    # the rarest first, in query order; the commonest left out; one always kept
+    assert lexical.within_budget(["a", "b", "c"], {"a": 5, "b": 1, "c": 3}) == ["b", "c"]
+    assert lexical.within_budget(["a"], {"a": 50}) == ["a"]
+    monkeypatch.undo()
+
+    index = LexicalIndex(None)
+    common = [f"c{i}" for i in range(6)]
+    texts = {aid: f"الميناء خبر {aid}" for aid in common}  # الميناء in six chunks
+    texts["r"] = "مكتبة الميناء الجديدة"  # مكتبة in one
+    texts["s"] = "مكتبة المدينة"
+    texts.update({f"f{i}": f"طقس معتدل {i}" for i in range(22)})  # الميناء in 6 of 30
+    index.apply([ChunkRecord(f"{a}|1|0", a, "1", t) for a, t in texts.items()])
+    assert {h.article_id for h in index.search("مكتبة الميناء", 20)} == {"r", "s", *common}
+    monkeypatch.setattr(lexical, "POSTING_BUDGET", 3)
+    # الميناء's six postings no longer fit: only مكتبة is searched
+    assert {h.article_id for h in index.search("مكتبة الميناء", 20)} == {"r", "s"}
 
 
 def test_only_live_revisions_are_returned(tmp_path: Path, embedder: Embedder) -> None:
