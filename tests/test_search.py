@@ -83,6 +83,12 @@ def test_lexical_index_follows_add_replace_remove(tmp_path: Path, embedder: Embe
     store.remove("b")
     assert ids(searcher, "الأمطار الغزيرة") == []
     assert searcher.lexical.revisions() == {"a": store.info("a").revision}  # type: ignore[union-attr]
+    # the document frequencies kept beside the index are FTS5's own counts
+    db = searcher.lexical._db
+    db.execute("CREATE VIRTUAL TABLE temp.v USING fts5vocab(main, chunks, row)")
+    assert dict(db.execute("SELECT term, n FROM df WHERE n > 0")) == dict(
+        db.execute("SELECT term, doc FROM temp.v")
+    )
 
 
 def test_lexical_index_rebuilt_when_deleted_or_stale(tmp_path: Path, embedder: Embedder) -> None:
