@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from retrieval.onnxembed import OnnxEncoder
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 def cpu_has_bf16() -> bool:
@@ -107,15 +108,22 @@ class Embedder:
                 if self._graph is None:
                     from retrieval.onnxembed import OnnxEncoder
 
-                    folder = self._bundle()
-                    try:
-                        graph = OnnxEncoder(folder / e5bundle.ONNX_FILE, folder / "tokenizer.json")
-                    except Exception:  # damaged in a way the size check missed: rebuild once
-                        log.warning("the prepared graph in %s does not load; rebuilding", folder)
-                        folder = self._bundle(force=True)
-                        graph = OnnxEncoder(folder / e5bundle.ONNX_FILE, folder / "tokenizer.json")
-                    self._graph = graph
+                    self._graph = self._from_bundle(
+                        lambda folder: OnnxEncoder(
+                            folder / e5bundle.ONNX_FILE, folder / "tokenizer.json"
+                        )
+                    )
         return self._graph
+
+    def _from_bundle(self, load: Callable[[Path], _T]) -> _T:
+        """``load`` applied to the bundled model's folder; a folder damaged in a way
+        the size check missed is rebuilt once."""
+        folder = self._bundle()
+        try:
+            return load(folder)
+        except Exception:
+            log.warning("the prepared model in %s does not load; rebuilding", folder)
+            return load(self._bundle(force=True))
 
     def warm(self) -> None:
         """Load what answering queries needs, before the first reader waits for it."""
@@ -135,17 +143,11 @@ class Embedder:
         if self.dtype == "bf16":
             kwargs["dtype"] = torch.bfloat16
         if self.model_name == e5bundle.BUNDLED_NAME:
-            path = self._bundle()
-            try:
-                model = SentenceTransformer(
+            model = self._from_bundle(
+                lambda path: SentenceTransformer(
                     str(path), device="cpu", local_files_only=True, model_kwargs=kwargs
                 )
-            except Exception:  # damaged in a way the size check missed: rebuild once
-                log.warning("the prepared model at %s does not load; rebuilding", path)
-                path = self._bundle(force=True)
-                model = SentenceTransformer(
-                    str(path), device="cpu", local_files_only=True, model_kwargs=kwargs
-                )
+            )
         else:
             model = SentenceTransformer(self.model_name, device="cpu", model_kwargs=kwargs)
         model.eval()

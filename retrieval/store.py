@@ -664,14 +664,7 @@ class Store:
         """Live chunks by id (in the order given), scored by cosine against ``vector``."""
         if not ids:
             return []
-        got = self.chunks.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
-        embeddings = got["embeddings"] if got["embeddings"] is not None else []
-        records = [
-            ChunkRecord(cid, "", "", doc or "", dict(meta or {}), embeddings[i])
-            for i, (cid, doc, meta) in enumerate(
-                zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)
-            )
-        ]
+        records = self._records(ids=list(ids))
         found = {h.chunk_id: h for h in self.hits_from(records, vector)}
         return [found[cid] for cid in ids if cid in found]
 
@@ -694,7 +687,11 @@ class Store:
         if not article_ids:
             return []
         where: Any = {"article_id": {"$in": list(article_ids)}}
-        got = self.chunks.get(where=where, include=["documents", "metadatas", "embeddings"])
+        return self._records(where=where)
+
+    def _records(self, **query: Any) -> list[ChunkRecord]:
+        """Chunks read from Chroma (``get`` by ids or where) with their vectors."""
+        got = self.chunks.get(**query, include=["documents", "metadatas", "embeddings"])
         vectors = got["embeddings"] if got["embeddings"] is not None else [None] * len(got["ids"])
         return [
             ChunkRecord(
