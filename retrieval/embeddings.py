@@ -10,6 +10,7 @@ first use.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import os
 import queue
@@ -164,9 +165,12 @@ class Embedder:
 
     @property
     def prompts(self) -> dict[str, str]:
-        if self._use_graph:
-            return dict(e5bundle.PROMPTS)
-        return {k: v for k, v in (self.model.prompts or {}).items() if v is not None}
+        if self._use_graph:  # the folder's own, read without loading torch
+            config = self._bundle() / "config_sentence_transformers.json"
+            prompts = json.loads(config.read_text()).get("prompts")
+        else:
+            prompts = self.model.prompts
+        return {k: v for k, v in (prompts or {}).items() if v is not None}
 
     def _prompt_name(self, kind: str) -> str | None:
         return kind if kind in self.prompts else None

@@ -326,6 +326,12 @@ class Store:
                 meta = self._meta()
             have = {k: meta.get(k) for k in want}
             if have != want:
+                if {k: have[k] for k in ("model", "dim")} == {k: want[k] for k in ("model", "dim")}:
+                    raise ModelMismatch(
+                        f"this store was built with the embedding model {have['model']!r} using"
+                        f" other prompts ({have['prompts']}, configured: {want['prompts']}) or"
+                        " another store schema. Run `rawi reindex` to re-embed every article."
+                    )
                 raise ModelMismatch(
                     f"this store was built with the embedding model {have['model']!r} "
                     f"(dimension {have['dim']}), not {want['model']!r} (dimension {want['dim']}). "

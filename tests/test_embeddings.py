@@ -35,7 +35,9 @@ def test_a_query_vector_matches_encode(embedder: Embedder) -> None:
             assert v.shape == ref.shape and abs(float(np.linalg.norm(v)) - 1) < 1e-5
             assert float(v @ ref) > 0.999
     assert embedder.embed_queries(QUESTIONS).shape == reference.shape
-    # token counts from the light tokenizer are the model's own
+    # the prompts a store records, and token counts from the light tokenizer, are
+    # the model's own (a store built before queries went through ONNX stays valid)
+    assert embedder.prompts == direct.prompts
     assert embedder.count_tokens_many(QUESTIONS) == direct.count_tokens_many(QUESTIONS)
 
 

@@ -120,6 +120,21 @@ def test_model_mismatch_is_refused_then_reindex_fixes_it(
         Store(client, embedder).check_model()
 
 
+def test_same_model_with_other_prompts_is_refused_and_says_so(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    client = embedded_client(tmp_path / "db")
+    Store(client, embedder).check_model()
+
+    class Reprompted:  # the same model and dimension, its prompts changed
+        def __init__(self) -> None:
+            self.model_id, self.dim = embedder.model_id, embedder.dim
+            self.prompts = {**embedder.prompts, "query": "question: "}
+
+    with pytest.raises(ModelMismatch, match=r"other prompts .*question: .*rawi reindex"):
+        Store(client, Reprompted()).check_model()
+
+
 @pytest.fixture(scope="module")
 def other_model(embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Embedder:
     """A genuinely different sentence-transformers model: e5 with a 128-d projection."""
