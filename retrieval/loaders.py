@@ -38,11 +38,17 @@ class Loaded:
 
 
 def normalise_url(url: str) -> str:
+    """One spelling per page: scheme and host case, default port, parameter order,
+    tracking parameters (utm_*, fbclid...) and the fragment do not make another page.
+    Other query parameters stay: on many news sites (``News_Detail.aspx?ArticleID=…``)
+    they are what names the article."""
+    from urllib.parse import urldefrag
+
     from courlan import normalize_url
 
     try:
-        # strict: drops tracking parameters and fragments, which do not change the page
-        return str(normalize_url(url.strip(), strict=True))
+        # not strict: courlan's strict mode drops every parameter it does not know
+        return urldefrag(str(normalize_url(url.strip(), strict=False))).url
     except Exception:  # courlan raises on some malformed URLs; keep what was given
         return url.strip()
 

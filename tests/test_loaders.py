@@ -80,6 +80,28 @@ def test_identity_rules() -> None:
     assert h1 != article_id(None, None, "t", "body2")
     assert h1 == article_id(None, None, "t", "body")
     assert normalise_url("HTTPS://Example.com/a/") == normalise_url("https://example.com/a/")
+    # parameters that name the article keep articles apart; their order does not matter
+    page = "http://www.alwatan.com.sa/Politics/News_Detail.aspx?ArticleID={}&CategoryID=1"
+    assert article_id(None, page.format(230599), "t", "b") != article_id(
+        None, page.format(231608), "t", "b"
+    )
+    assert normalise_url("https://example.com/a?b=2&a=1&fbclid=x#c") == normalise_url(
+        "https://example.com/a?a=1&b=2"
+    )
+
+
+def test_distinct_articles_of_a_news_archive_keep_distinct_ids() -> None:
+    """A day of SaudiNewsNet: pages of one outlet differ only by a query parameter
+    (``News_Detail.aspx?ArticleID=…``); none may replace another."""
+    items = [i.article for i in load_paths([shared_path("saudinewsnet", "2015-07-21.zip")])]
+    articles = [a for a in items if a is not None]
+    by_id: dict[str, set[str]] = {}
+    for a in articles:
+        by_id.setdefault(a.id, set()).add(a.title)
+    assert sum(1 for a in articles if a.url and "ArticleID=" in a.url) > 50
+    assert all(len(titles) == 1 for titles in by_id.values()), [
+        t for t in by_id.values() if len(t) > 1
+    ][:3]
 
 
 def test_html_main_text(tmp_path: Path) -> None:
