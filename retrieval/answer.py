@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from retrieval.arabic import terms
+from retrieval.arabic import normalise, terms
 from retrieval.embeddings import Embedder, part_cosines
 from retrieval.search import SearchResult
 from retrieval.text import sentence_spans
@@ -135,13 +135,18 @@ class ExtractiveAnswerer:
             return no_answer(lang)
         best = ranked[0].score
         chosen: list[Sentence] = []
+        quoted: set[str] = set()
         length = 0
         for s in ranked:
             if len(chosen) >= self.max_sentences or s.score < self.relative_cutoff * best:
                 break
-            if chosen and length + len(s.text) > self.max_chars:
+            # The same sentence in several articles (a wire story run by many
+            # outlets, a passage quoted again) is quoted once: its best-placed copy.
+            key = " ".join(normalise(s.text).split())
+            if key in quoted or (chosen and length + len(s.text) > self.max_chars):
                 continue
             chosen.append(s)
+            quoted.add(key)
             length += len(s.text)
         return compose(lang, chosen)
 

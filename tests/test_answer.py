@@ -1,10 +1,17 @@
 """Cited extractive answers over the founding article among 200 distractors."""
 
+import dataclasses
+
 import pytest
 
 from retrieval.answer import NO_ANSWER, ExtractiveAnswerer
+from retrieval.embeddings import Embedder
+from retrieval.ingest import Ingestor
+from retrieval.lexical import LexicalIndex
+from retrieval.loaders import Loaded
 from retrieval.search import Searcher
 from retrieval.service import QAService, Turn, is_followup, search_query
+from retrieval.store import Store
 from retrieval.types import Answer, Article
 
 AMERICANS = (
@@ -58,6 +65,22 @@ def test_the_answering_sentence_is_quoted_and_cited(
     assert answer.text.startswith(
         "According to the coverage" if language == "en" else "بحسب التغطية"
     )
+
+
+def test_a_sentence_run_by_several_outlets_is_quoted_once(
+    store: Store, embedder: Embedder, founding_article: Article
+) -> None:
+    # a wire story: the same text under two outlets' ids
+    copy = dataclasses.replace(founding_article, id="wire-copy", source="Another outlet")
+    searcher = Searcher(store, embedder, LexicalIndex(None))
+    Ingestor(store, embedder).run([Loaded("a", founding_article), Loaded("b", copy)])
+    qa = QAService(searcher, ExtractiveAnswerer(embedder))
+    for question in ("How many Palestinians have been killed in Gaza?", "لماذا سحب الأردن سفيره؟"):
+        result = qa.ask(question)
+        # both copies are found, and the answer quotes the sentence once
+        assert {h.article_id for h in result.result.hits[:2]} == {founding_article.id, copy.id}
+        quotes = [c.quote for c in result.answer.citations]
+        assert quotes and len(quotes) == len(set(quotes)), quotes
 
 
 def test_out_of_coverage_question(qa: QAService) -> None:
