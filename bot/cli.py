@@ -165,13 +165,20 @@ class App:
 # -- commands -------------------------------------------------------------
 def cmd_ingest(app: App, args: argparse.Namespace) -> int:
     from bot.compose import build_ingestor
+    from retrieval.ingest import IngestReport
     from retrieval.loaders import load_paths
 
     items = list(load_paths(args.paths))
     _ = app.searcher  # the lexical index follows the writes as they commit
     ingestor = build_ingestor(app.settings, app.store, app.embedder)
-    with _progress(len(items), "ingesting") as bar:
-        report = ingestor.run(items, on_item=bar.update)
+    report = IngestReport()
+    try:
+        with _progress(len(items), "ingesting") as bar:
+            ingestor.run(items, on_item=bar.update, report=report)
+    except KeyboardInterrupt:
+        report.interrupted = True  # say what was committed, then stop as interrupted
+        _print_report(report, args.json)
+        raise
     return _print_report(report, args.json)
 
 

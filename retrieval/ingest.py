@@ -8,8 +8,11 @@ touches one article only.
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,9 +40,10 @@ class IngestReport:
     chunks: int = 0
     tokens: int = 0
     seconds: float = 0.0
+    interrupted: bool = False  # stopped before the end; what it lists was committed
 
     def summary(self) -> str:
-        return (
+        return ("interrupted after " if self.interrupted else "") + (
             f"{len(self.added)} added, {len(self.updated)} updated, "
             f"{len(self.unchanged)} unchanged, {len(self.failed)} failed"
         )
@@ -53,6 +57,7 @@ class IngestReport:
             "chunks": self.chunks,
             "tokens": self.tokens,
             "seconds": round(self.seconds, 3),
+            "interrupted": self.interrupted,
         }
 
 
@@ -69,9 +74,25 @@ class Ingestor:
         limit = min(self.max_chunk_tokens, self.embedder.max_tokens - 8)
         return chunk_article(article, self.embedder.count_tokens, limit)
 
-    def run(self, items: Iterable[Loaded], on_item: ProgressHook | None = None) -> IngestReport:
-        report = IngestReport()
+    def run(
+        self,
+        items: Iterable[Loaded],
+        on_item: ProgressHook | None = None,
+        report: IngestReport | None = None,
+    ) -> IngestReport:
+        """Ingest ``items``. A caller that passes its own ``report`` still holds
+        what was committed when the run is interrupted."""
+        report = IngestReport() if report is None else report
         started = time.perf_counter()
+        try:
+            self._run(items, on_item, report)
+        finally:
+            report.seconds = time.perf_counter() - started
+        return report
+
+    def _run(
+        self, items: Iterable[Loaded], on_item: ProgressHook | None, report: IngestReport
+    ) -> None:
         self.store.check_model()
         pending: list[tuple[str, Article, list[Chunk]]] = []
         pending_ids: set[str] = set()
@@ -114,8 +135,6 @@ class Ingestor:
             if n_pending_chunks >= EMBED_GROUP:
                 flush()
         flush()
-        report.seconds = time.perf_counter() - started
-        return report
 
     def embed(self, chunks: list[Chunk]) -> tuple[np.ndarray, list[ChunkParts]]:
         """Chunk vectors and, from the same forward pass, their sentences' vectors."""
@@ -141,16 +160,41 @@ class Ingestor:
             write_parts.append(parts[pos : pos + len(chunks)])
             pos += len(chunks)
         existed = {article.id for article, _, _ in writes if self.store.info(article.id)}
-        try:
-            self.store.write_many(writes, parts=write_parts)
-        except Exception as exc:
-            log.exception("writing a batch of %d articles failed", len(writes))
-            for origin, _, _ in batch:
-                report.failed.append((origin, f"store write failed: {exc}"))
-            return
-        for article, chunks, _ in writes:
-            report.chunks += len(chunks)
-            (report.updated if article.id in existed else report.added).append(article.id)
+        with interrupts_deferred():  # the commit and its entry in the report go together
+            try:
+                self.store.write_many(writes, parts=write_parts)
+            except Exception as exc:
+                log.exception("writing a batch of %d articles failed", len(writes))
+                for origin, _, _ in batch:
+                    report.failed.append((origin, f"store write failed: {exc}"))
+                return
+            for article, chunks, _ in writes:
+                report.chunks += len(chunks)
+                (report.updated if article.id in existed else report.added).append(article.id)
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the block ends, then deliver them: a write
+    that has begun finishes (a batch takes a second or two) and is accounted for.
+    Signals reach only the main thread; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    if any(handler is None for handler in previous.values()):  # set outside Python
+        yield
+        return
+    for sig in previous:
+        signal.signal(sig, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if held:
+            signal.raise_signal(held[0])
 
 
 def reindex(store: Store, ingestor: Ingestor, on_item: ProgressHook | None = None) -> int:

@@ -1,13 +1,14 @@
 """Ingestion into a real Chroma store with the real bundled model."""
 
 import copy
+import signal
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from retrieval.embeddings import Embedder
-from retrieval.ingest import Ingestor, reindex
+from retrieval.ingest import Ingestor, interrupts_deferred, reindex
 from retrieval.loaders import Loaded, load_paths, make_article
 from retrieval.store import ModelMismatch, Store, StoreError, embedded_client
 from retrieval.types import Article
@@ -164,3 +165,12 @@ def other_model(embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) ->
 def test_vectors_are_normalised(embedder: Embedder) -> None:
     v = embedder.embed_passages(["a", "ب", "longer text " * 20])
     assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+
+
+def test_an_interrupt_during_a_commit_waits_for_its_end() -> None:
+    steps = []
+    with pytest.raises(KeyboardInterrupt), interrupts_deferred():
+        signal.raise_signal(signal.SIGINT)  # Ctrl-C in the middle of a write
+        steps.append("write finished")
+    assert steps == ["write finished"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored

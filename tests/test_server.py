@@ -198,7 +198,7 @@ def test_an_interrupted_ingest_resumes_without_duplicates(
     data = tmp_path / "cli-data"
     env = {**os.environ, "RAWI_DATA_DIR": str(data)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", *chroma.flags, "ingest", str(source)],
+        [sys.executable, "-m", "bot.cli", *chroma.flags, "ingest", str(source), "--json"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     client = server_client("127.0.0.1", chroma.port)
@@ -209,11 +209,16 @@ def test_an_interrupted_ingest_resumes_without_duplicates(
             break
         time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
+    stdout, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
     assert "continues where it stopped" in err
     first = client.get_collection("rawi_articles").count()
     assert 80 <= first < 400
+    # the interrupted run reports exactly what it committed
+    partial = json.loads(stdout)
+    assert partial["interrupted"] is True and partial["tokens"] > 0
+    committed = set(client.get_collection("rawi_articles").get(include=[])["ids"])
+    assert set(partial["added"]) == committed  # a batch is committed and reported together
 
     out = rawi(*chroma.flags, "ingest", str(source), "--json", data_dir=data)
     assert out.returncode == 0, out.stderr[-2000:]
