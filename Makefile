@@ -28,6 +28,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
 
+# INGEST_MINUTES=M stops each phase of the full ingest after M minutes (see bench/scale.py)
 bench-scale: $(STAMP)
 	$(BIN)/python -m bench.scale
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import platform
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -137,3 +139,17 @@ def time_queries(searcher: Any, qa: Any, qs: list[str], repeats: int) -> dict[st
         out[f"{name}_ms_p95"] = round(median([percentile(r, 95) for r in xs]), 2)
         out[f"{name}_ms_p95_runs"] = [round(percentile(r, 95), 2) for r in xs]
     return out
+
+
+def start_chroma_server(path: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """`chroma run` from this environment on a free loopback port, storing in
+    ``path``; the caller waits for its heartbeat and terminates it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    chroma = Path(sys.executable).with_name("chroma")
+    server = subprocess.Popen(
+        [str(chroma), "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    return server, port

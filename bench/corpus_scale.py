@@ -16,7 +16,6 @@ Targets at 100k chunks (embedded): search p95 <= 25 ms, ask p95 <= 50 ms; at 300
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,14 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import RESULTS, build_corpus, memory_mb, report, time_queries
+from bench.common import (
+    RESULTS,
+    build_corpus,
+    memory_mb,
+    report,
+    start_chroma_server,
+    time_queries,
+)
 from bench.latency import queries
 
 SIZES = (1_000, 10_000, 100_000, 300_000)
@@ -44,15 +50,7 @@ def run(mode: str, sizes: tuple[int, ...]) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp())
     server = None
     if mode == "server":
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        chroma = Path(sys.executable).with_name("chroma")
-        server = subprocess.Popen(
-            [str(chroma), "run", "--host", "127.0.0.1", "--port", str(port),
-             "--path", str(data_dir / "server")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        server, port = start_chroma_server(data_dir / "server")
         client = server_client("127.0.0.1", port, wait=60)
     else:
         client = embedded_client(data_dir / "chroma")
