@@ -168,9 +168,14 @@ def test_vectors_are_normalised(embedder: Embedder) -> None:
 
 
 def test_an_interrupt_during_a_commit_waits_for_its_end() -> None:
-    steps = []
-    with pytest.raises(KeyboardInterrupt), interrupts_deferred():
-        signal.raise_signal(signal.SIGINT)  # Ctrl-C in the middle of a write
-        steps.append("write finished")
-    assert steps == ["write finished"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    # Python's own Ctrl-C handler (an event loop run by an earlier test may have left another)
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        steps = []
+        with pytest.raises(KeyboardInterrupt), interrupts_deferred():
+            signal.raise_signal(signal.SIGINT)  # Ctrl-C in the middle of a write
+            steps.append("write finished")
+        assert steps == ["write finished"]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    finally:
+        signal.signal(signal.SIGINT, outer)
