@@ -5,10 +5,11 @@ once, each given every other archive; both skip what phase 1 committed. With
 ``--minutes M`` each phase is stopped after M minutes by SIGTERM, as a user's
 Ctrl-C would, and the next run continues where it stopped; the figures are then
 the phases' rates, and the totals are projected from them. Without it the phases
-run to the end (about three hours of both cores here).
+run to the end (about an hour and a half of both cores here).
 
 Figures come from the reports `rawi ingest --json` prints, interrupted or not;
-the store is then checked to hold every committed article exactly once.
+then the store's article and chunk counts are set beside the reports', and no
+article may be reported committed twice.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def main() -> None:
         server_rss = memory_mb(server.pid)["rss"]
         disk = sum(f.stat().st_size for f in (work / "server").rglob("*") if f.is_file())
 
-        # every committed article is in the store once, with all of its chunks
+        # the store's counts, to set beside the reports'
         catalogue = client.get_collection("rawi_articles")
         stored = catalogue.count()
         committed = one.pop("added_ids") + two.pop("added_ids")
