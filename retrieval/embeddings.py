@@ -245,6 +245,11 @@ class Embedder:
         than a single query's."""
         return self._queries.submit(text)
 
+    def embed_query_future(self, text: str) -> Future[np.ndarray]:
+        """One query's vector, computed on the embedding thread while the caller
+        goes on (search reads its lexical index meanwhile)."""
+        return self._queries.submit_future(text)
+
     def _embed_query_batch(self, texts: list[str]) -> np.ndarray:
         """Queries straight through the model: ``encode``'s per-call bookkeeping
         (sorting, device checks over every parameter) costs more than a short
@@ -288,6 +293,10 @@ class Coalescer:
         self.batches: deque[int] = deque(maxlen=1000)  # recent batch sizes, for benchmarks
 
     def submit(self, item: str) -> np.ndarray:
+        return self.submit_future(item).result()
+
+    def submit_future(self, item: str) -> Future[np.ndarray]:
+        """``item``'s result, to be waited for while the caller does other work."""
         future: Future[np.ndarray] = Future()
         self._queue.put((item, future))
         if self._worker is None:
@@ -297,7 +306,7 @@ class Coalescer:
                         target=self._run, name="query-embedder", daemon=True
                     )
                     self._worker.start()
-        return future.result()
+        return future
 
     def _run(self) -> None:
         while True:

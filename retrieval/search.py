@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from retrieval.embeddings import Embedder, part_cosines
-from retrieval.lexical import LexicalIndex
+from retrieval.lexical import LexicalHit, LexicalIndex
 from retrieval.store import Store
 from retrieval.text import detect_language
 from retrieval.types import Hit
@@ -85,12 +85,17 @@ class Searcher:
             log.info("lexical index: %d articles updated, %d removed", updated, removed)
         return updated, removed
 
-    def candidates(self, query: str, vector: np.ndarray) -> list[Candidate]:
-        """Everything either side proposes, with both of its raw scores."""
+    def candidates(
+        self, query: str, vector: np.ndarray, lexical_hits: list[LexicalHit] | None = None
+    ) -> list[Candidate]:
+        """Everything either side proposes, with both of its raw scores
+        (``lexical_hits``: the lexical side's proposals, when already read)."""
         n = self.params.candidates
         language = detect_language(query)
         dense = [cid for cid, _ in self.store.dense_ids(vector, n)]
-        lexical = {h.chunk_id: h for h in self.lexical.search(query, n)}
+        if lexical_hits is None:
+            lexical_hits = self.lexical.search(query, n)
+        lexical = {h.chunk_id: h for h in lexical_hits}
         # both sides' proposals, read from the local index; what it does not hold
         # yet (written by another process moments ago) comes from the store
         wanted = list(dict.fromkeys([*dense, *lexical]))
@@ -113,8 +118,13 @@ class Searcher:
         return out
 
     def search(self, query: str, k: int = 5) -> SearchResult:
-        vector = self.embedder.embed_query(query)
-        return replace(rank(query, self.candidates(query, vector), self.params, k), vector=vector)
+        # The lexical side needs no vector: it is read while the embedding thread
+        # runs the query's forward pass (both release the GIL).
+        pending = self.embedder.embed_query_future(query)
+        lexical_hits = self.lexical.search(query, self.params.candidates)
+        vector = pending.result()
+        candidates = self.candidates(query, vector, lexical_hits)
+        return replace(rank(query, candidates, self.params, k), vector=vector)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,11 @@ def test_a_query_vector_matches_encode(embedder: Embedder) -> None:
             assert v.shape == ref.shape and abs(float(np.linalg.norm(v)) - 1) < 1e-5
             assert float(v @ ref) > 0.999
     assert embedder.embed_queries(QUESTIONS).shape == reference.shape
+    # the same vector when the caller goes on while it is computed
+    pending = [embedder.embed_query_future(q) for q in QUESTIONS]
+    for q, future in zip(QUESTIONS, pending, strict=True):
+        # (queued together, they may share a padded batch: equal up to rounding)
+        assert float(future.result(timeout=30) @ embedder.embed_query(q)) > 0.9999
     # the prompts a store records, and token counts from the light tokenizer, are
     # the model's own (a store built before queries went through ONNX stays valid)
     assert embedder.prompts == direct.prompts

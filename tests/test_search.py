@@ -3,13 +3,14 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from retrieval.embeddings import Embedder
 from retrieval.ingest import Ingestor
 from retrieval.lexical import LexicalIndex
 from retrieval.loaders import Loaded, make_article
-from retrieval.search import Searcher
+from retrieval.search import Searcher, rank
 from retrieval.store import Store, embedded_client
 from retrieval.types import Article, ChunkRecord
 from tests.conftest import ROOT, rawi
@@ -42,6 +43,24 @@ def test_unrelated_question_has_no_answer(news: Searcher) -> None:
     assert not res.answerable
     res_ar = news.search("من فاز بجائزة نوبل للفيزياء عام 2022؟", k=3)
     assert not res_ar.answerable
+
+
+def test_search_overlapping_its_two_sides_ranks_as_the_steps_do(news: Searcher) -> None:
+    # search() reads the lexical index while the query's forward pass runs on the
+    # embedding thread; the result is that of the same steps taken one by one
+    arabic = "كم مرة زار بلينكن إسرائيل منذ هجوم حماس؟"
+    assert news.lexical.search(arabic, news.params.candidates)  # both sides propose
+    for q in (arabic, "How many times has Blinken visited Israel?"):
+        vector = news.embedder.embed_query(q)
+        steps = rank(q, news.candidates(q, vector), news.params, 5)
+        both = news.search(q, 5)
+        assert np.array_equal(both.vector, vector)
+        assert (
+            [(h.chunk_id, h.score) for h in both.hits]
+            == [(h.chunk_id, h.score) for h in steps.hits]
+            != []
+        )
+        assert both.answerable == steps.answerable
 
 
 def test_hit_json_shape(news: Searcher) -> None:
