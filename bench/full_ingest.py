@@ -103,8 +103,9 @@ def main() -> None:
     args = parser.parse_args()
     phases = set(args.phases.split(","))
 
+    from retrieval.embeddings import Embedder
     from retrieval.loaders import load_paths
-    from retrieval.store import server_client
+    from retrieval.store import Store, server_client
 
     archives = sorted(need(SHARED / "saudinewsnet").glob("*.zip"))
     loaded = [item.article.id if item.article else None for item in load_paths(archives)]
@@ -124,12 +125,13 @@ def main() -> None:
         server_rss = memory_mb(server.pid)["rss"]
         disk = sum(f.stat().st_size for f in (work / "server").rglob("*") if f.is_file())
 
-        # the store's counts, to set beside the reports'
-        catalogue = client.get_collection("rawi_articles")
-        stored = catalogue.count()
+        # the store's counts, to set beside the reports': live articles (removed
+        # ones leave a tombstone in the catalogue) and every stored chunk
+        store = Store(client, Embedder(cache_dir=MODEL_CACHE))
+        stored = len(store.live)
         committed = one.pop("added_ids") + two.pop("added_ids")
-        chunks = client.get_collection(str(catalogue.metadata["chunks_collection"])).count()
-        dim = int(catalogue.metadata["dim"])
+        chunks = store.count_chunks()
+        dim = store.model.dim
     finally:
         server.terminate()
         server.wait(60)
