@@ -222,31 +222,42 @@ def tune_answers(
     bench: Bench, sets: list[tuple[list[Question], list[Any]]], params: Any
 ) -> dict[str, Any]:
     """Sentence weights and answer size, on development sets, under the length cap:
-    the most answers holding their gold span, and of equals the shortest. The quote
-    budget stays within 400 characters, the bound on an answer's mean length: past
-    it, a long sentence of background crowds out a short one that answers."""
-    from retrieval.answer import SentenceWeights
+    the most answers holding their gold span, and of equals the shortest. First the
+    weights and the cutoff at the shipped size, then the size at those weights. The
+    quote budget stays within 400 characters, the bound on an answer's mean length:
+    past it, a long sentence of background crowds out a short one that answers."""
+    from retrieval.answer import ExtractiveAnswerer, SentenceWeights
 
+    shipped = ExtractiveAnswerer(bench.embedder)
     best: tuple[tuple[float, float], dict[str, Any]] | None = None
-    for overlap, chunk, cutoff, max_chars, hits in itertools.product(
-        (0.0, 0.15, 0.3), (0.15, 0.3, 0.6), (0.7, 0.8, 0.9), (320, 360, 400), (3, 4, 5)
-    ):
-        config = {
-            "weights": SentenceWeights(1.0, overlap, chunk),
-            "relative_cutoff": cutoff,
-            "max_chars": max_chars,
-            "evidence_hits": hits,
-        }
+
+    def consider(config: dict[str, Any]) -> None:
+        nonlocal best
         figs = [answer_figures(q, bench.answers(q, c, params, config)) for q, c in sets]
         if any(f["mean_answer_chars"] > 390 for f in figs):
-            continue
+            return
         key = (
             sum(f["answer_contains_gold"] for f in figs),
             -sum(f["mean_answer_chars"] for f in figs),
         )
         if best is None or key > best[0]:
             best = (key, config)
+
+    for overlap, chunk, answer_type, cutoff in itertools.product(
+        (0.0, 0.15, 0.3), (0.15, 0.3, 0.6), (0.0, 0.05, 0.1, 0.2), (0.7, 0.8, 0.9)
+    ):
+        consider(
+            {
+                "weights": SentenceWeights(1.0, overlap, chunk, answer_type),
+                "relative_cutoff": cutoff,
+                "max_chars": shipped.max_chars,
+                "evidence_hits": shipped.evidence_hits,
+            }
+        )
     assert best is not None
+    weights = best[1]
+    for max_chars, hits in itertools.product((320, 360, 400), (3, 4, 5)):
+        consider({**weights, "max_chars": max_chars, "evidence_hits": hits})
     return best[1]
 
 

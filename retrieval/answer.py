@@ -8,8 +8,9 @@ When search says the coverage has no answer, it says so plainly.
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -72,12 +73,64 @@ def sentences_of(hit: Hit, query: np.ndarray) -> list[tuple[Sentence, float]]:
 @dataclass(frozen=True)
 class SentenceWeights:
     """How a sentence's score mixes its own similarity to the question, the share
-    of the question's terms it holds, and its chunk's search score. Tuned on
+    of the question's terms it holds, its chunk's search score, and whether it
+    holds the kind of answer the question asks for (a date, a number). Tuned on
     ARCD train (bench/eval.py)."""
 
     dense: float = 1.0
     overlap: float = 0.15
     chunk: float = 0.3
+    answer_type: float = 0.1
+
+
+# What a question asks for, read from its question words (on normalised text),
+# and what a sentence that gives it holds.
+_ASKS_DATE = re.compile(
+    r"\bمتي\b|\bفي اي (?:عام|سنه|تاريخ|يوم|شهر|قرن)\b|\bما (?:هو )?تاريخ\b"
+    r"|\bwhen\b|\b(?:what|which) (?:year|date|century|month|day)\b"
+)
+_ASKS_QUANTITY = re.compile(
+    r"\bكم\b|\bما (?:هو |هي )?(?:عدد|طول|مساحه|نسبه|حجم|ارتفاع|عمق|مده|سعر|قيمه|وزن|عمر)\b"
+    r"|\bhow (?:many|much|long|old|tall|far|big|large|high)\b"
+    r"|\bwhat (?:is|was|are|were) the (?:number|population|area|length|size|percentage|height)\b"
+)
+_MONTHS = (
+    "يناير|فبراير|مارس|ابريل|مايو|يونيو|يوليو|اغسطس|سبتمبر|اكتوبر|نوفمبر|ديسمبر"
+    "|كانون|شباط|اذار|نيسان|ايار|حزيران|تموز|ايلول|تشرين"
+    "|محرم|ربيع|جمادي|رجب|شعبان|رمضان|شوال|ذو القعده|ذو الحجه"
+    "|january|february|march|april|june|july|august|september|october|november|december"
+    # news dates its events by the day of the week and the hour
+    "|الاحد|الاثنين|الثلاثاء|الاربعاء|الخميس|الجمعه|السبت|غدا|امس|صباحا|مساء|ظهرا"
+    "|sunday|monday|tuesday|wednesday|thursday|friday|saturday|today|tomorrow|yesterday"
+)
+_HAS_DATE = re.compile(
+    rf"\d|\b(?:[وبل]?(?:{_MONTHS})|(?:[وبل]?(?:ال)?(?:عام|سنه|قرن))|year|century)\b"
+)
+_HAS_NUMBER = re.compile(
+    r"\d|\b[وبل]?(?:ال)?(?:واحد|اثن|ثلاث|اربع|خمس|ست|سبع|ثمان|تسع|عشر|مئ|مائ|الف|الاف"
+    r"|مليون|ملايين|مليار)(?:ه|ان|ين|ون|ات|ي|يه|ا)?\b"
+    r"|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|dozen|hundreds?|thousands?"
+    r"|millions?|billions?)\b"
+)
+
+
+def expected_answer(question: str) -> re.Pattern[str] | None:
+    """The pattern a sentence that answers ``question`` matches, when the question
+    asks for a date or a quantity."""
+    text = normalise(question)
+    if _ASKS_DATE.search(text):
+        return _HAS_DATE
+    if _ASKS_QUANTITY.search(text):
+        return _HAS_NUMBER
+    return None
+
+
+def term_weights(qterms: set[str], sentences: Iterable[set[str]]) -> dict[str, float]:
+    """Each question term weighed by how rare it is among the sentences read: the
+    words of the topic, which every one of them shares, say little about which
+    sentence answers."""
+    read = list(sentences)
+    return {t: math.log(1 + len(read) / (1 + sum(t in held for held in read))) for t in qterms}
 
 
 # Shorter sentences are fragments (a dateline, "(Getty)", an e-mail address): they
@@ -115,16 +168,30 @@ class ExtractiveAnswerer:
         chunk's forward pass at ingestion (see ``Embedder.embed_passages_and_parts``),
         so scoring needs no model call beyond the query's."""
         q = self.embedder.embed_query(question) if vector is None else vector
+        rows = [
+            (hit, s, dense, set(terms(s.text))) for hit in hits for s, dense in sentences_of(hit, q)
+        ]
         qterms = set(terms(question))
+        # the same sentence read twice (a story run by several outlets) counts once
+        distinct = {" ".join(normalise(s.text).split()): st for _, s, _, st in rows}
+        weight = term_weights(qterms, distinct.values())
+        total = sum(weight.values())
+        expects = expected_answer(question)
         w = self.weights
         scored = []
-        for hit in hits:
-            for s, dense in sentences_of(hit, q):
-                overlap = len(qterms & set(terms(s.text))) / len(qterms) if qterms else 0.0
-                fragment = len(s.text) < MIN_SENTENCE_CHARS or len(_WORD.findall(s.text)) < 4
-                # The chunk's own score carries the context a sentence lacks.
-                score = w.dense * dense + w.overlap * overlap + w.chunk * hit.score - fragment
-                scored.append(replace(s, score=score))
+        for hit, s, dense, sterms in rows:
+            overlap = sum(weight[t] for t in qterms & sterms) / total if total else 0.0
+            fragment = len(s.text) < MIN_SENTENCE_CHARS or len(_WORD.findall(s.text)) < 4
+            typed = expects is not None and expects.search(normalise(s.text)) is not None
+            # The chunk's own score carries the context a sentence lacks.
+            score = (
+                w.dense * dense
+                + w.overlap * overlap
+                + w.chunk * hit.score
+                + w.answer_type * typed
+                - fragment
+            )
+            scored.append(replace(s, score=score))
         scored.sort(key=lambda s: -s.score)
         return scored
 

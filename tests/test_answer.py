@@ -4,7 +4,8 @@ import dataclasses
 
 import pytest
 
-from retrieval.answer import NO_ANSWER, ExtractiveAnswerer
+from retrieval.answer import NO_ANSWER, ExtractiveAnswerer, expected_answer, term_weights
+from retrieval.arabic import normalise
 from retrieval.embeddings import Embedder
 from retrieval.ingest import Ingestor
 from retrieval.lexical import LexicalIndex
@@ -127,3 +128,43 @@ def test_answer_json_shape(qa: QAService) -> None:
         "published",
         "url",
     }
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("متى تأسست الدولة العثمانية؟", "date"),
+        ("في أي عام طرح أينشتاين النسبية العامة؟", "date"),
+        ("When was Manchester United founded?", "date"),
+        ("In which year did the war end?", "date"),
+        ("كم عدد محافظات مصر؟", "quantity"),
+        ("ما هو عدد القتلى في الحرب؟", "quantity"),
+        ("ما مساحة الولايات المتحدة؟", "quantity"),
+        ("How many governorates does Egypt have?", "quantity"),
+        ("من سيلتقي بلينكن يوم الجمعة؟", None),
+        ("لماذا سحب الأردن سفيره؟", None),
+        ("Who is the mayor of Riyadh?", None),
+        ("ما الحكمة من ذلك؟", None),  # كم inside a word is no question word
+    ],
+)
+def test_what_kind_of_answer_a_question_asks_for(question: str, kind: str | None) -> None:
+    dated = "وُلد في 14 مارس 1879 في ألمانيا"
+    in_words = "تضم مصر سبعاً وعشرين محافظة"
+    plain = "يشتهر صلاح الدين بتسامحه ومعاملته الإنسانية لأعدائه"
+    pattern = expected_answer(question)
+    if kind is None:
+        assert pattern is None
+        return
+    assert pattern is not None
+    assert pattern.search(normalise(dated))
+    assert not pattern.search(normalise(plain))
+    # a number written out in words is a quantity, not a date
+    assert bool(pattern.search(normalise(in_words))) == (kind == "quantity")
+
+
+def test_question_terms_weigh_by_their_rarity_among_the_sentences_read() -> None:
+    read = [{"اينشتاين", "فيزياء"}, {"اينشتاين", "ولد"}, {"اينشتاين", "درس", "زيورخ"}]
+    weight = term_weights({"اينشتاين", "زيورخ", "برلين"}, read)
+    # the topic, in every sentence, weighs least; a term in none weighs most
+    assert weight["اينشتاين"] < weight["زيورخ"] < weight["برلين"]
+    assert term_weights({"x"}, []) == {"x": 0.0}
