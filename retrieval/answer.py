@@ -94,7 +94,7 @@ _ASKS_QUANTITY = re.compile(
     r"|\bhow (?:many|much|long|old|tall|far|big|large|high)\b"
     r"|\bwhat (?:is|was|are|were) the (?:number|population|area|length|size|percentage|height)\b"
 )
-_MONTHS = (
+_DATE_WORDS = (
     "يناير|فبراير|مارس|ابريل|مايو|يونيو|يوليو|اغسطس|سبتمبر|اكتوبر|نوفمبر|ديسمبر"
     "|كانون|شباط|اذار|نيسان|ايار|حزيران|تموز|ايلول|تشرين"
     "|محرم|ربيع|جمادي|رجب|شعبان|رمضان|شوال|ذو القعده|ذو الحجه"
@@ -104,7 +104,7 @@ _MONTHS = (
     "|sunday|monday|tuesday|wednesday|thursday|friday|saturday|today|tomorrow|yesterday"
 )
 _HAS_DATE = re.compile(
-    rf"\d|\b(?:[وبل]?(?:{_MONTHS})|(?:[وبل]?(?:ال)?(?:عام|سنه|قرن))|year|century)\b"
+    rf"\d|\b(?:[وبل]?(?:{_DATE_WORDS})|(?:[وبل]?(?:ال)?(?:عام|سنه|قرن))|year|century)\b"
 )
 _HAS_NUMBER = re.compile(
     r"\d|\b[وبل]?(?:ال)?(?:واحد|اثن|ثلاث|اربع|خمس|ست|سبع|ثمان|تسع|عشر|مئ|مائ|الف|الاف"
@@ -169,20 +169,22 @@ class ExtractiveAnswerer:
         so scoring needs no model call beyond the query's."""
         q = self.embedder.embed_query(question) if vector is None else vector
         rows = [
-            (hit, s, dense, set(terms(s.text))) for hit in hits for s, dense in sentences_of(hit, q)
+            (hit, s, dense, normalise(s.text), set(terms(s.text)))
+            for hit in hits
+            for s, dense in sentences_of(hit, q)
         ]
         qterms = set(terms(question))
         # the same sentence read twice (a story run by several outlets) counts once
-        distinct = {" ".join(normalise(s.text).split()): st for _, s, _, st in rows}
+        distinct = {" ".join(norm.split()): held for _, _, _, norm, held in rows}
         weight = term_weights(qterms, distinct.values())
         total = sum(weight.values())
         expects = expected_answer(question)
         w = self.weights
         scored = []
-        for hit, s, dense, sterms in rows:
-            overlap = sum(weight[t] for t in qterms & sterms) / total if total else 0.0
+        for hit, s, dense, norm, held in rows:
+            overlap = sum(weight[t] for t in qterms & held) / total if total else 0.0
             fragment = len(s.text) < MIN_SENTENCE_CHARS or len(_WORD.findall(s.text)) < 4
-            typed = expects is not None and expects.search(normalise(s.text)) is not None
+            typed = expects is not None and expects.search(norm) is not None
             # The chunk's own score carries the context a sentence lacks.
             score = (
                 w.dense * dense
