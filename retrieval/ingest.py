@@ -2,7 +2,9 @@
 
 Chunks of many articles are embedded together (the model sorts a batch by length,
 so padding stays small); each article is then committed on its own, so a failure
-touches one article only.
+touches one article only. A group is written to the store while the next one is
+embedded (one write in flight, in order): the forward pass and Chroma's write both
+run outside the GIL, and the write is then mostly hidden.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,44 +100,54 @@ class Ingestor:
         pending: list[tuple[str, Article, list[Chunk]]] = []
         pending_ids: set[str] = set()
         n_pending_chunks = 0
+        writer = WriteBehind(on_item)
 
         def flush() -> None:
             nonlocal n_pending_chunks
             if pending:
-                self._commit(pending, report)
-                if on_item:
-                    on_item(len(pending))
+                batch = list(pending)
+                vectors, parts = self.embed([c for _, _, chunks in batch for c in chunks])
+                writer.submit(
+                    lambda: self._write(batch, vectors, parts, report),
+                    len(batch),
+                    {article.id for _, article, _ in batch},
+                )
             pending.clear()
             pending_ids.clear()
             n_pending_chunks = 0
 
-        for item in items:
-            if item.article is None:
-                report.failed.append((item.origin, item.error or "unreadable"))
-                if on_item:
-                    on_item(1)
-                continue
-            article = item.article
-            if article.id in pending_ids:
-                flush()  # the same id twice in one run: the later one must see the earlier
-            known = self.store.info(article.id)
-            if known is not None and known.content_hash == article.content_hash:
-                report.unchanged.append(article.id)
-                if on_item:
-                    on_item(1)
-                continue
-            try:
-                chunks = self.chunk(article)
-            except Exception as exc:  # a bug on odd text must not stop the run
-                log.exception("chunking %s failed", item.origin)
-                report.failed.append((item.origin, f"chunking failed: {exc}"))
-                continue
-            pending.append((item.origin, article, chunks))
-            pending_ids.add(article.id)
-            n_pending_chunks += len(chunks)
-            if n_pending_chunks >= EMBED_GROUP:
-                flush()
-        flush()
+        try:
+            for item in items:
+                if item.article is None:
+                    report.failed.append((item.origin, item.error or "unreadable"))
+                    if on_item:
+                        on_item(1)
+                    continue
+                article = item.article
+                if article.id in pending_ids or article.id in writer.ids:
+                    # the same id twice in one run: the later one must see the earlier
+                    flush()
+                    writer.wait()
+                known = self.store.info(article.id)
+                if known is not None and known.content_hash == article.content_hash:
+                    report.unchanged.append(article.id)
+                    if on_item:
+                        on_item(1)
+                    continue
+                try:
+                    chunks = self.chunk(article)
+                except Exception as exc:  # a bug on odd text must not stop the run
+                    log.exception("chunking %s failed", item.origin)
+                    report.failed.append((item.origin, f"chunking failed: {exc}"))
+                    continue
+                pending.append((item.origin, article, chunks))
+                pending_ids.add(article.id)
+                n_pending_chunks += len(chunks)
+                if n_pending_chunks >= EMBED_GROUP:
+                    flush()
+            flush()
+        finally:
+            writer.close()  # the write in flight ends and is accounted for, even on Ctrl-C
 
     def embed(self, chunks: list[Chunk]) -> tuple[np.ndarray, list[ChunkParts]]:
         """Chunk vectors and, from the same forward pass, their sentences' vectors."""
@@ -148,9 +161,15 @@ class Ingestor:
         ]
         return vectors, parts
 
-    def _commit(self, batch: list[tuple[str, Article, list[Chunk]]], report: IngestReport) -> None:
+    def _write(
+        self,
+        batch: list[tuple[str, Article, list[Chunk]]],
+        vectors: np.ndarray,
+        parts: list[ChunkParts],
+        report: IngestReport,
+    ) -> None:
+        """Commit one embedded group (on the writer thread) and account for it."""
         all_chunks = [c for _, _, chunks in batch for c in chunks]
-        vectors, parts = self.embed(all_chunks)
         report.tokens += sum(self.embedder.count_tokens_many([c.text for c in all_chunks]))
         pos = 0
         writes = []
@@ -160,17 +179,55 @@ class Ingestor:
             write_parts.append(parts[pos : pos + len(chunks)])
             pos += len(chunks)
         existed = {article.id for article, _, _ in writes if self.store.info(article.id)}
-        with interrupts_deferred():  # the commit and its entry in the report go together
-            try:
-                self.store.write_many(writes, parts=write_parts)
-            except Exception as exc:
-                log.exception("writing a batch of %d articles failed", len(writes))
-                for origin, _, _ in batch:
-                    report.failed.append((origin, f"store write failed: {exc}"))
-                return
-            for article, chunks, _ in writes:
-                report.chunks += len(chunks)
-                (report.updated if article.id in existed else report.added).append(article.id)
+        try:
+            self.store.write_many(writes, parts=write_parts)
+        except Exception as exc:
+            log.exception("writing a batch of %d articles failed", len(writes))
+            for origin, _, _ in batch:
+                report.failed.append((origin, f"store write failed: {exc}"))
+            return
+        for article, chunks, _ in writes:
+            report.chunks += len(chunks)
+            (report.updated if article.id in existed else report.added).append(article.id)
+
+
+class WriteBehind:
+    """Runs one write at a time on its own thread while the caller prepares the
+    next: a new write starts when the previous one has ended, so writes keep their
+    order and at most two groups are held in memory. ``on_done`` hears, on the
+    caller's thread, how many items each finished write covered."""
+
+    def __init__(self, on_done: ProgressHook | None = None) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="ingest-writer")
+        self._inflight: tuple[Future[None], int, set[str]] | None = None
+        self._on_done = on_done
+
+    @property
+    def ids(self) -> set[str]:
+        """The ids the write in flight covers."""
+        return self._inflight[2] if self._inflight else set()
+
+    def submit(self, write: Callable[[], None], items: int, ids: set[str]) -> None:
+        self.wait()
+        self._inflight = (self._pool.submit(write), items, ids)
+
+    def wait(self) -> None:
+        """Until the write in flight has ended (its error, if any, is raised here)."""
+        if self._inflight is None:
+            return
+        future, items, _ = self._inflight
+        future.result()  # interrupted here, the write stays in flight for close()
+        self._inflight = None
+        if self._on_done:
+            self._on_done(items)
+
+    def close(self) -> None:
+        """Wait for the write in flight, holding Ctrl-C until it ends, then stop."""
+        try:
+            with interrupts_deferred():
+                self.wait()
+        finally:
+            self._pool.shutdown(wait=True)
 
 
 @contextmanager

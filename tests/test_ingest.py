@@ -2,13 +2,16 @@
 
 import copy
 import signal
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import retrieval.ingest
 from retrieval.embeddings import Embedder
-from retrieval.ingest import Ingestor, interrupts_deferred, reindex
+from retrieval.ingest import Ingestor, WriteBehind, interrupts_deferred, reindex
 from retrieval.loaders import Loaded, load_paths, make_article
 from retrieval.store import ModelMismatch, Store, StoreError, embedded_client
 from retrieval.types import Article
@@ -177,5 +180,63 @@ def test_an_interrupt_during_a_commit_waits_for_its_end() -> None:
             steps.append("write finished")
         assert steps == ["write finished"]
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    finally:
+        signal.signal(signal.SIGINT, outer)
+
+
+def test_groups_are_written_while_the_next_is_embedded_and_in_order(
+    store: Store, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(retrieval.ingest, "EMBED_GROUP", 1)  # every article its own group
+    first = [art(f"g{i}", f"الفقرة الأولى من الخبر رقم {i}.", title=f"خبر {i}") for i in range(5)]
+    # g1 twice right behind itself (its first write still in flight), then changed
+    again = art("g1", "نص جديد للخبر الأول بعد التصحيح.", title="خبر 1")
+    same = art("g3", "الفقرة الأولى من الخبر رقم 3.", title="خبر 3")
+    done: list[int] = []
+    items = loaded(first[0], first[1], copy.copy(first[1]), again, *first[2:], same)
+    rep = Ingestor(store, embedder).run(items, on_item=done.append)
+    assert rep.added == [a.id for a in first]  # accounted for in the order written
+    assert rep.unchanged == ["g1", "g3"] and rep.updated == ["g1"] and not rep.failed
+    assert sum(done) == 8  # every item is reported once
+    assert store.get_article("g1") == again  # the later version won
+    assert rep.chunks == 6 and store.count_chunks() == 5  # g1's first revision is gone
+    assert {a.id for a in store.articles()} == {a.id for a in first}
+
+
+def test_write_behind_keeps_one_write_in_flight_and_its_order() -> None:
+    log: list[str] = []
+    running = threading.Semaphore(1)
+    done: list[int] = []
+    writer = WriteBehind(done.append)
+
+    def write(name: str) -> None:
+        assert running.acquire(blocking=False), "two writes at once"
+        try:
+            time.sleep(0.05)
+            log.append(name)
+        finally:
+            running.release()
+
+    for i in range(4):
+        writer.submit(lambda i=i: write(f"w{i}"), i + 1, {f"id{i}"})
+        assert writer.ids == {f"id{i}"}
+    writer.close()
+    assert log == ["w0", "w1", "w2", "w3"]
+    assert done == [1, 2, 3, 4] and writer.ids == set()
+
+
+def test_an_interrupt_while_a_write_is_in_flight_waits_for_it() -> None:
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        finished: list[str] = []
+        done: list[int] = []
+        writer = WriteBehind(done.append)
+        with pytest.raises(KeyboardInterrupt):
+            try:
+                writer.submit(lambda: (time.sleep(0.3), finished.append("written")), 3, {"a"})
+                raise KeyboardInterrupt  # Ctrl-C while the next group is embedded
+            finally:
+                writer.close()
+        assert finished == ["written"] and done == [3]  # the write ended and was counted
     finally:
         signal.signal(signal.SIGINT, outer)
