@@ -125,6 +125,12 @@ def expected_answer(question: str) -> re.Pattern[str] | None:
     return None
 
 
+def same_text(text: str) -> str:
+    """A sentence's text as it compares with its copies elsewhere (a wire story run
+    by several outlets, a passage quoted again): normalised, white space collapsed."""
+    return " ".join(normalise(text).split())
+
+
 def term_weights(qterms: set[str], sentences: Iterable[set[str]]) -> dict[str, float]:
     """Each question term weighed by how rare it is among the sentences read: the
     words of the topic, which every one of them shares, say little about which
@@ -169,22 +175,22 @@ class ExtractiveAnswerer:
         so scoring needs no model call beyond the query's."""
         q = self.embedder.embed_query(question) if vector is None else vector
         rows = [
-            (hit, s, dense, normalise(s.text), set(terms(s.text)))
+            (hit, s, dense, same_text(s.text), set(terms(s.text)))
             for hit in hits
             for s, dense in sentences_of(hit, q)
         ]
         qterms = set(terms(question))
         # the same sentence read twice (a story run by several outlets) counts once
-        distinct = {" ".join(norm.split()): held for _, _, _, norm, held in rows}
+        distinct = {key: held for _, _, _, key, held in rows}
         weight = term_weights(qterms, distinct.values())
         total = sum(weight.values())
         expects = expected_answer(question)
         w = self.weights
         scored = []
-        for hit, s, dense, norm, held in rows:
+        for hit, s, dense, key, held in rows:
             overlap = sum(weight[t] for t in qterms & held) / total if total else 0.0
             fragment = len(s.text) < MIN_SENTENCE_CHARS or len(_WORD.findall(s.text)) < 4
-            typed = expects is not None and expects.search(norm) is not None
+            typed = expects is not None and expects.search(key) is not None
             # The chunk's own score carries the context a sentence lacks.
             score = (
                 w.dense * dense
@@ -213,7 +219,7 @@ class ExtractiveAnswerer:
                 break
             # The same sentence in several articles (a wire story run by many
             # outlets, a passage quoted again) is quoted once: its best-placed copy.
-            key = " ".join(normalise(s.text).split())
+            key = same_text(s.text)
             if key in quoted or (chosen and length + len(s.text) > self.max_chars):
                 continue
             chosen.append(s)
