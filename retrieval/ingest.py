@@ -3,8 +3,8 @@
 Chunks of many articles are embedded together (the model sorts a batch by length,
 so padding stays small); each article is then committed on its own, so a failure
 touches one article only. A group is written to the store while the next one is
-embedded (one write in flight, in order): the forward pass and Chroma's write both
-run outside the GIL, and the write is then mostly hidden.
+embedded (one write in flight, in order): torch's forward pass releases the GIL,
+so most of the write's time is hidden behind it.
 """
 
 from __future__ import annotations
