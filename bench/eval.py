@@ -255,9 +255,9 @@ def tune_answers(
             }
         )
     assert best is not None
-    weights = best[1]
+    at_shipped_size = best[1]
     for max_chars, hits in itertools.product((320, 360, 400), (3, 4, 5)):
-        consider({**weights, "max_chars": max_chars, "evidence_hits": hits})
+        consider({**at_shipped_size, "max_chars": max_chars, "evidence_hits": hits})
     return best[1]
 
 
