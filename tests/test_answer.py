@@ -2,9 +2,16 @@
 
 import dataclasses
 
+import numpy as np
 import pytest
 
-from retrieval.answer import NO_ANSWER, ExtractiveAnswerer, expected_answer, term_weights
+from retrieval.answer import (
+    NO_ANSWER,
+    ExtractiveAnswerer,
+    SentenceWeights,
+    expected_answer,
+    term_weights,
+)
 from retrieval.arabic import normalise
 from retrieval.embeddings import Embedder
 from retrieval.ingest import Ingestor
@@ -13,7 +20,7 @@ from retrieval.loaders import Loaded
 from retrieval.search import Searcher
 from retrieval.service import QAService, Turn, is_followup, search_query
 from retrieval.store import Store
-from retrieval.types import Answer, Article
+from retrieval.types import Answer, Article, Hit
 
 AMERICANS = (
     "وكان بلينكن قال في وقت سابق إن 400 مواطن أمريكي و600 من أفراد أسرهم يسعون لمغادرة قطاع غزة."
@@ -168,3 +175,23 @@ def test_question_terms_weigh_by_their_rarity_among_the_sentences_read() -> None
     # the topic, in every sentence, weighs least; a term in none weighs most
     assert weight["اينشتاين"] < weight["زيورخ"] < weight["برلين"]
     assert term_weights({"x"}, []) == {"x": 0.0}
+
+
+def test_a_sentence_holding_the_kind_of_answer_asked_for_scores_higher(
+    embedder: Embedder,
+) -> None:
+    undated = "يفتح المتحف أبوابه للزوار بعد انتهاء أعمال الترميم الطويلة."
+    dated = "يفتح المتحف أبوابه للزوار يوم الأحد المقبل بعد الترميم."
+    text = f"{undated} {dated}"
+    hit = Hit("c", "a", 1, 0, len(text), text, 0.5, "t", None, None, None, "ar", dense=0.9)
+    vector = np.zeros(embedder.dim, dtype=np.float32)  # a one-part chunk: its own cosine
+
+    def scores(answer_type: float) -> dict[str, float]:
+        answerer = ExtractiveAnswerer(embedder, weights=SentenceWeights(answer_type=answer_type))
+        ranked = answerer.score_sentences("متى يفتح المتحف أبوابه للزوار؟", [hit], vector)
+        return {s.text: s.score for s in ranked}
+
+    plain, typed = scores(0.0), scores(0.1)
+    assert plain[dated] == pytest.approx(plain[undated])  # the same words and similarity
+    assert typed[dated] - typed[undated] == pytest.approx(0.1)
+    assert ExtractiveAnswerer(embedder).weights.answer_type == 0.1  # the shipped weight
