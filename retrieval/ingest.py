@@ -256,16 +256,17 @@ def interrupts_deferred() -> Iterator[None]:
 
 def reindex(store: Store, ingestor: Ingestor, on_item: ProgressHook | None = None) -> int:
     """Re-embed every article from its stored text into a new chunks collection,
-    then switch to it; the old vectors serve searches until the switch."""
+    then switch to it; the old vectors serve searches until the switch. As in
+    ingestion, a group is written while the next one is embedded."""
     new = store.begin_reindex()
     articles = list(store.iter_articles())
     live = {a.id: a for a in store.articles()}
     counts: dict[str, int] = {}
     group: list[tuple[Article, list[Chunk]]] = []
+    writer = WriteBehind(on_item)
 
     def flush() -> None:
         all_chunks = [c for _, chunks in group for c in chunks]
-        texts = [c.text for c in all_chunks]
         vectors, parts = ingestor.embed(all_chunks)
         ids: list[str] = []
         metas: list[dict[str, Any]] = []
@@ -277,23 +278,29 @@ def reindex(store: Store, ingestor: Ingestor, on_item: ProgressHook | None = Non
                 ids.append(chunk_id(article.id, rev, c.index))
                 metas.append(chunk_meta(article.id, rev, c, parts[pos]))
                 pos += 1
-        new.add(ids=ids, embeddings=np.asarray(vectors), documents=texts, metadatas=metas)  # type: ignore[arg-type]
-        if on_item:
-            on_item(len(group))
+        texts = [c.text for c in all_chunks]
+
+        def write() -> None:
+            new.add(ids=ids, embeddings=np.asarray(vectors), documents=texts, metadatas=metas)  # type: ignore[arg-type]
+
+        writer.submit(write, len(group), set())  # each article is read once: no id to wait on
         group.clear()
 
     size = 0
-    for article in articles:
-        if article.id not in live:
-            continue
-        chunks = ingestor.chunk(article)
-        group.append((article, chunks))
-        size += len(chunks)
-        if size >= EMBED_GROUP:
+    try:
+        for article in articles:
+            if article.id not in live:
+                continue
+            chunks = ingestor.chunk(article)
+            group.append((article, chunks))
+            size += len(chunks)
+            if size >= EMBED_GROUP:
+                flush()
+                size = 0
+        if group:
             flush()
-            size = 0
-    if group:
-        flush()
+    finally:
+        writer.close()  # every group embedded is written before the switch
     store.finish_reindex(new)
     store.set_revisions(
         [(a, live[a.id].revision, counts[a.id]) for a in articles if a.id in counts]

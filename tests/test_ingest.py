@@ -240,3 +240,53 @@ def test_an_interrupt_while_a_write_is_in_flight_waits_for_it() -> None:
         assert finished == ["written"] and done == [3]  # the write ended and was counted
     finally:
         signal.signal(signal.SIGINT, outer)
+
+
+def test_reindex_writes_each_group_behind_the_next_and_switches_at_the_end(
+    store: Store, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts = [
+        "افتتحت البلدية المكتبة العامة الجديدة يوم السبت.",
+        "The harbour reopened on Tuesday after the storm.",
+        "فاز الفريق بالكأس بعد ركلات الترجيح.",
+        "ارتفعت أسعار القمح في الأسواق المحلية.",
+    ]
+    articles = [art(f"r{i}", t, title=f"خبر {i}") for i, t in enumerate(texts)]
+    Ingestor(store, embedder).run(loaded(*articles))
+    before = sorted((cid, doc) for cid, doc, _ in store.iter_chunks())
+    monkeypatch.setattr(retrieval.ingest, "EMBED_GROUP", 1)  # every article its own group
+
+    # A write that fails part-way: the old vectors stay live, nothing is lost.
+    begin = store.begin_reindex
+    calls: list[int] = []
+    threads: set[str] = set()
+
+    class FailsOnSecondWrite:
+        def __init__(self, coll: object) -> None:
+            self.coll = coll
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.coll, name)
+
+        def add(self, **kw: object) -> None:
+            calls.append(len(kw["ids"]))  # type: ignore[arg-type]
+            threads.add(threading.current_thread().name)
+            if len(calls) == 2:
+                raise RuntimeError("disk full")
+            self.coll.add(**kw)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(store, "begin_reindex", lambda: FailsOnSecondWrite(begin()))
+    with pytest.raises(RuntimeError, match="disk full"):
+        reindex(store, Ingestor(store, embedder))
+    assert len(calls) == 2  # nothing is written after the failed write
+    assert {t.split("_")[0] for t in threads} == {"ingest-writer"}  # written behind
+    assert sorted((cid, doc) for cid, doc, _ in store.iter_chunks()) == before
+    assert store.dense(embedder.embed_query("متى افتتحت المكتبة؟"), 1)[0].article_id == "r0"
+
+    monkeypatch.setattr(store, "begin_reindex", begin)
+    done: list[int] = []
+    assert reindex(store, Ingestor(store, embedder), on_item=done.append) == 4
+    assert done == [1, 1, 1, 1]  # each group reported once its write has ended
+    assert sorted((cid, doc) for cid, doc, _ in store.iter_chunks()) == before
+    for i, q in enumerate(["متى افتتحت المكتبة؟", "When did the harbour reopen?"]):
+        assert store.dense(embedder.embed_query(q), 1)[0].article_id == f"r{i}"
