@@ -10,6 +10,7 @@ first use.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 import os
@@ -196,11 +197,23 @@ class Embedder:
         return self._encode(list(texts), "passage", batch_size)
 
     def embed_passages_and_parts(
-        self, texts: Sequence[str], parts: Sequence[Sequence[tuple[int, int]]]
+        self,
+        texts: Sequence[str],
+        parts: Sequence[Sequence[tuple[int, int]]],
+        passages: Sequence[tuple[int, int]] | None = None,
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Passage vectors, and for each passage one vector per character span in
         ``parts`` (its sentences), from the same forward pass: the mean of the
-        contextual token vectors inside the span. Costs no extra model time."""
+        contextual token vectors inside the span. Costs no extra model time.
+
+        ``passages``, when given, is the span of each text that is the passage
+        proper: its vector is then pooled from the tokens inside it alone, and the
+        rest of the text (a title) is context that every token has seen.
+
+        Spans are pooled only for a model whose vector is the mean of its token
+        vectors (e5 and most sentence-transformers models); for another (a
+        projection after pooling, CLS pooling) a passage keeps the model's own
+        vector and each of its sentences gets that vector too."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32), []
         prompt = self.prompts.get("passage", "")
@@ -217,22 +230,38 @@ class Embedder:
             truncation=True,
             max_length=self.max_tokens,
         )
-        vectors = np.stack([o["sentence_embedding"].float().numpy() for o in outs])
+        pooled = np.stack([o["sentence_embedding"].float().numpy() for o in outs])
+        if not self._mean_pooled:
+            vectors = _normalised(pooled)
+            return vectors, [
+                np.repeat(v[None, :], len(s), axis=0) for v, s in zip(vectors, parts, strict=True)
+            ]
+        vectors = np.empty_like(pooled)
         part_vectors: list[np.ndarray] = []
         for i, (out, spans) in enumerate(zip(outs, parts, strict=True)):
             tokens = out["token_embeddings"].float().numpy()
             offsets = np.asarray(enc["offset_mapping"][i], dtype=np.int64) - len(prompt)
-            rows = []
-            for a, b in spans:
-                inside = (offsets[:, 1] > a) & (offsets[:, 0] < b) & (offsets[:, 1] > offsets[:, 0])
-                inside = inside[: len(tokens)]
-                rows.append(
-                    tokens[: len(inside)][inside].mean(axis=0) if inside.any() else vectors[i]
-                )
+            vectors[i] = (
+                pooled[i]
+                if passages is None
+                else _mean_inside(tokens, offsets, passages[i], pooled[i])
+            )
+            rows = [_mean_inside(tokens, offsets, span, vectors[i]) for span in spans]
             part_vectors.append(
                 _normalised(np.asarray(rows, dtype=np.float32).reshape(-1, vectors.shape[1]))
             )
         return _normalised(vectors), part_vectors
+
+    @functools.cached_property
+    def _mean_pooled(self) -> bool:
+        """Whether a passage's vector is the (normalised) mean of its token vectors."""
+        modules = list(self.model)
+        kinds = [type(m).__name__ for m in modules]
+        if kinds[:2] != ["Transformer", "Pooling"] or any(k != "Normalize" for k in kinds[2:]):
+            return False
+        pooling = modules[1]
+        mode = getattr(pooling, "pooling_mode", None)
+        return mode == "mean" or getattr(pooling, "pooling_mode_mean_tokens", False) is True
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         if self.graph is not None:
@@ -349,6 +378,17 @@ def part_cosines(encoded: str, query: np.ndarray) -> np.ndarray:
     """Cosine of each vector stored by :func:`encode_parts` with ``query``."""
     vectors = decode_parts(encoded)
     return (vectors @ query) / np.maximum(np.linalg.norm(vectors, axis=1), 1e-12)
+
+
+def _mean_inside(
+    tokens: np.ndarray, offsets: np.ndarray, span: tuple[int, int], fallback: np.ndarray
+) -> np.ndarray:
+    """The mean of the token vectors whose characters fall inside ``span``
+    (``fallback`` when none does, as for a span cut off by truncation)."""
+    a, b = span
+    inside = (offsets[:, 1] > a) & (offsets[:, 0] < b) & (offsets[:, 1] > offsets[:, 0])
+    inside = inside[: len(tokens)]
+    return tokens[: len(inside)][inside].mean(axis=0) if inside.any() else fallback
 
 
 def _normalised(vectors: np.ndarray) -> np.ndarray:

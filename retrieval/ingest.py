@@ -2,9 +2,12 @@
 
 Chunks of many articles are embedded together (the model sorts a batch by length,
 so padding stays small); each article is then committed on its own, so a failure
-touches one article only. A group is written to the store while the next one is
-embedded (one write in flight, in order): torch's forward pass releases the GIL,
-so most of the write's time is hidden behind it.
+touches one article only. A chunk is embedded after its article's title (see
+:func:`retrieval.text.passage_text`): its tokens see the title, and its vector is
+pooled from its own tokens; what is stored and cited is the chunk alone. A group
+is written to the store while the next one is embedded (one write in flight, in
+order): torch's forward pass releases the GIL, so most of the write's time is
+hidden behind it.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,7 +28,7 @@ from retrieval.chunking import chunk_article
 from retrieval.embeddings import Embedder, encode_parts
 from retrieval.loaders import Loaded
 from retrieval.store import ChunkParts, Store, chunk_id, chunk_meta
-from retrieval.text import sentence_spans
+from retrieval.text import passage_text, sentence_spans
 from retrieval.types import Article, Chunk
 
 log = logging.getLogger(__name__)
@@ -106,7 +109,10 @@ class Ingestor:
             nonlocal n_pending_chunks
             if pending:
                 batch = list(pending)
-                vectors, parts = self.embed([c for _, _, chunks in batch for c in chunks])
+                vectors, parts = self.embed(
+                    [c for _, _, chunks in batch for c in chunks],
+                    {article.id: article.title for _, article, _ in batch},
+                )
                 writer.submit(
                     lambda: self._write(batch, vectors, parts, report),
                     len(batch),
@@ -149,12 +155,20 @@ class Ingestor:
         finally:
             writer.close()  # the write in flight ends and is accounted for, even on Ctrl-C
 
-    def embed(self, chunks: list[Chunk]) -> tuple[np.ndarray, list[ChunkParts]]:
-        """Chunk vectors and, from the same forward pass, their sentences' vectors."""
+    def embed(
+        self, chunks: list[Chunk], titles: Mapping[str, str]
+    ) -> tuple[np.ndarray, list[ChunkParts]]:
+        """Chunk vectors and, from the same forward pass, their sentences' vectors;
+        ``titles`` maps each chunk's article id to its title."""
         spans = [sentence_spans(c.text) or [(0, len(c.text))] for c in chunks]
-        vectors, part_vectors = self.embedder.embed_passages_and_parts(
-            [c.text for c in chunks], spans
-        )
+        texts, shifted, passages = [], [], []
+        for c, chunk_spans in zip(chunks, spans, strict=True):
+            text, offset = passage_text(titles[c.article_id], c.text)
+            texts.append(text)
+            shifted.append([(a + offset, b + offset) for a, b in chunk_spans])
+            passages.append((offset, offset + len(c.text)))
+        # the title is context: the chunk's vector is pooled from its own tokens
+        vectors, part_vectors = self.embedder.embed_passages_and_parts(texts, shifted, passages)
         parts = [
             ChunkParts(tuple(s), encode_parts(pv))
             for s, pv in zip(spans, part_vectors, strict=True)
@@ -169,8 +183,10 @@ class Ingestor:
         report: IngestReport,
     ) -> None:
         """Commit one embedded group (on the writer thread) and account for it."""
-        all_chunks = [c for _, _, chunks in batch for c in chunks]
-        report.tokens += sum(self.embedder.count_tokens_many([c.text for c in all_chunks]))
+        embedded = [
+            passage_text(article.title, c.text)[0] for _, article, chunks in batch for c in chunks
+        ]
+        report.tokens += sum(self.embedder.count_tokens_many(embedded))
         pos = 0
         writes = []
         write_parts = []
@@ -267,7 +283,7 @@ def reindex(store: Store, ingestor: Ingestor, on_item: ProgressHook | None = Non
 
     def flush() -> None:
         all_chunks = [c for _, chunks in group for c in chunks]
-        vectors, parts = ingestor.embed(all_chunks)
+        vectors, parts = ingestor.embed(all_chunks, {a.id: a.title for a, _ in group})
         ids: list[str] = []
         metas: list[dict[str, Any]] = []
         pos = 0

@@ -29,11 +29,12 @@ from typing import Any
 import numpy as np
 
 from retrieval.arabic import terms
+from retrieval.text import passage_text
 from retrieval.types import ChunkRecord
 
 log = logging.getLogger(__name__)
 
-SCHEMA = 5
+SCHEMA = 6  # 6: a chunk's terms include its article's title
 MAX_QUERY_TERMS = 32
 # A term in more than this share of chunks says nothing about any of them, and its
 # posting list is the costliest to rank: such terms are left out of queries.
@@ -166,7 +167,7 @@ class LexicalIndex:
                         " VALUES (?, ?, ?, ?, ?)",
                         (r.chunk_id, r.article_id, r.text, json.dumps(r.meta), vector),
                     )
-                    chunk_terms = terms(r.text)
+                    chunk_terms = terms(passage_text(r.title, r.text)[0])
                     db.execute(
                         "INSERT INTO chunks (rowid, terms) VALUES (?, ?)",
                         (cur.lastrowid, " ".join(chunk_terms)),

@@ -12,7 +12,9 @@ where ``dense`` is the cosine rescaled from the range e5 actually uses, and
 ``lexical`` is the chunk's BM25 relative to a chunk holding every query term
 once. Lexical evidence across languages is noise (an English question shares no
 words with Arabic text), so there the dense score stands alone instead of being
-diluted.
+diluted. So it does in a store of a few chunks: BM25's idf,
+log((N - n + 0.5) / (n + 0.5)), is zero or below for a term in half the chunks
+or more, which there is most of a question's terms.
 """
 
 from __future__ import annotations
@@ -32,22 +34,24 @@ log = logging.getLogger(__name__)
 
 # e5 cosines between unrelated texts sit near 0.7 and rarely pass 0.95 for
 # related ones: this range is stretched to 0..1.
-COSINE_FLOOR = 0.80
+COSINE_FLOOR = 0.75
 COSINE_CEIL = 0.95
 CANDIDATES = 40
+# Below this many chunks the lexical side's idf says too little to count.
+LEXICAL_MIN_CHUNKS = 10
 
 
 @dataclass(frozen=True)
 class SearchParams:
-    dense_weight: float = 0.6
-    threshold: float = 0.27
+    dense_weight: float = 0.5
+    threshold: float = 0.385
     cosine_floor: float = COSINE_FLOOR
     cosine_ceil: float = COSINE_CEIL
     # Across scripts (English question, Arabic text) cosines run lower: own range.
-    cross_floor: float = 0.73
-    cross_ceil: float = 0.93
+    cross_floor: float = 0.67
+    cross_ceil: float = 0.92
     # Share of a chunk's dense score taken from its best sentence.
-    sentence_weight: float = 0.5
+    sentence_weight: float = 0.0
     candidates: int = CANDIDATES
 
 
@@ -96,6 +100,7 @@ class Searcher:
         if lexical_hits is None:
             lexical_hits = self.lexical.search(query, n)
         lexical = {h.chunk_id: h for h in lexical_hits}
+        lexical_counts = self.lexical.count() >= LEXICAL_MIN_CHUNKS
         # both sides' proposals, read from the local index; what it does not hold
         # yet (written by another process moments ago) comes from the store
         wanted = list(dict.fromkeys([*dense, *lexical]))
@@ -112,9 +117,8 @@ class Searcher:
             best_part = hit.score
             if hit.parts and hit.part_vectors:
                 best_part = float(part_cosines(hit.part_vectors, vector).max())
-            out.append(
-                Candidate(hit, hit.score, lex.coverage if lex else 0.0, same_script, best_part)
-            )
+            coverage = (lex.coverage if lex else 0.0) if lexical_counts else None
+            out.append(Candidate(hit, hit.score, coverage, same_script, best_part))
         return out
 
     def search(self, query: str, k: int = 5) -> SearchResult:
@@ -131,7 +135,7 @@ class Searcher:
 class Candidate:
     hit: Hit
     cosine: float
-    coverage: float
+    coverage: float | None  # None: the lexical side has too few chunks to say
     same_script: bool
     sentence_cosine: float = 0.0
 
@@ -141,6 +145,8 @@ def fused_score(c: Candidate, p: SearchParams) -> float:
     if not c.same_script:
         return min(1.0, max(0.0, (cosine - p.cross_floor) / (p.cross_ceil - p.cross_floor)))
     d = min(1.0, max(0.0, (cosine - p.cosine_floor) / (p.cosine_ceil - p.cosine_floor)))
+    if c.coverage is None:
+        return d
     return p.dense_weight * d + (1 - p.dense_weight) * c.coverage
 
 

@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+# 2: chunks are embedded after their article's title (retrieval.text.passage_text)
+SCHEMA_VERSION = 2
 CATALOGUE = "rawi_articles"
 CHUNKS_PREFIX = "rawi_chunks_"
 PAGE = 1000
@@ -502,6 +503,7 @@ class Store:
         if not batch:
             return []
         all_vectors = np.concatenate(vecs)
+        titles = {article.id: article.title for article, _, _ in batch}
         with self._write_lock:
             coll = self.chunks
             for i in range(0, len(ids), MAX_BATCH):
@@ -537,7 +539,13 @@ class Store:
             self._notify(
                 [
                     ChunkRecord(
-                        cid, str(meta["article_id"]), str(meta["revision"]), doc, meta, vector
+                        cid,
+                        str(meta["article_id"]),
+                        str(meta["revision"]),
+                        doc,
+                        meta,
+                        vector,
+                        titles[str(meta["article_id"])],
                     )
                     for cid, meta, doc, vector in zip(ids, metas, docs, all_vectors, strict=True)
                 ],
@@ -696,9 +704,11 @@ class Store:
         return self._records(where=where)
 
     def _records(self, **query: Any) -> list[ChunkRecord]:
-        """Chunks read from Chroma (``get`` by ids or where) with their vectors."""
+        """Chunks read from Chroma (``get`` by ids or where) with their vectors,
+        and their articles' titles from the catalogue."""
         got = self.chunks.get(**query, include=["documents", "metadatas", "embeddings"])
         vectors = got["embeddings"] if got["embeddings"] is not None else [None] * len(got["ids"])
+        live = self.live
         return [
             ChunkRecord(
                 cid,
@@ -707,6 +717,7 @@ class Store:
                 doc or "",
                 dict(meta),
                 None if vector is None else np.asarray(vector, dtype=np.float32),
+                info.title if (info := live.get(str(meta["article_id"]))) else "",
             )
             for cid, doc, meta, vector in zip(
                 got["ids"], got["documents"] or [], got["metadatas"] or [], vectors, strict=True

@@ -82,3 +82,12 @@ def detect_language(text: str) -> str:
     if arabic == 0 and latin == 0:
         return "und"
     return "ar" if arabic >= latin else "en"
+
+
+def passage_text(title: str, text: str) -> tuple[str, int]:
+    """What a chunk is embedded and indexed as, and where the chunk starts in it:
+    the article's title, then the chunk. A paragraph that names its subject only in
+    the title ("It reopened on Tuesday" under "Port of Beirut") is then found by a
+    question that names the subject, in either language."""
+    head = f"{title.strip()}\n" if title.strip() else ""
+    return head + text, len(head)

@@ -89,6 +89,7 @@ class ChunkRecord:
     text: str
     meta: dict[str, Any] = field(default_factory=dict)  # the chunk's Chroma metadata
     vector: Any = None  # its embedding (a float32 array), when known
+    title: str = ""  # its article's title, indexed with the text
 
 
 @dataclass(frozen=True)

@@ -194,4 +194,4 @@ def test_a_sentence_holding_the_kind_of_answer_asked_for_scores_higher(
     plain, typed = scores(0.0), scores(0.1)
     assert plain[dated] == pytest.approx(plain[undated])  # the same words and similarity
     assert typed[dated] - typed[undated] == pytest.approx(0.1)
-    assert ExtractiveAnswerer(embedder).weights.answer_type == 0.1  # the shipped weight
+    assert ExtractiveAnswerer(embedder).weights.answer_type == 0.05  # the shipped weight

@@ -119,6 +119,13 @@ def test_model_mismatch_is_refused_then_reindex_fixes_it(
     hits = other.dense(other_model.embed_query("When did the harbour reopen?"), 1)
     assert hits[0].article_id == "m"
     assert other.recorded_model()["dim"] == other_model.dim
+    # a projection after pooling: sentences cannot be pooled from tokens, and get
+    # their passage's vector
+    vectors, parts = other_model.embed_passages_and_parts(
+        ["Port\nIt reopened. Ships came."], [[(5, 17), (18, 29)]], [(5, 29)]
+    )
+    assert vectors.shape == (1, 128) and parts[0].shape == (2, 128)
+    assert np.allclose(parts[0], vectors[0])
     # and the original model is now the one refused
     with pytest.raises(ModelMismatch):
         Store(client, embedder).check_model()
@@ -290,3 +297,21 @@ def test_reindex_writes_each_group_behind_the_next_and_switches_at_the_end(
     assert sorted((cid, doc) for cid, doc, _ in store.iter_chunks()) == before
     for i, q in enumerate(["متى افتتحت المكتبة؟", "When did the harbour reopen?"]):
         assert store.dense(embedder.embed_query(q), 1)[0].article_id == f"r{i}"
+
+
+def test_a_store_from_before_titles_were_embedded_asks_for_a_reindex(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    client = embedded_client(tmp_path / "db")
+    store = Store(client, embedder)
+    Ingestor(store, embedder).run(loaded(art("p", "أعيد افتتاحه يوم الثلاثاء.", title="الميناء")))
+    catalogue = client.get_collection("rawi_articles")
+    catalogue.modify(metadata={**(catalogue.metadata or {}), "schema": 1})  # vectors without titles
+
+    old = Store(client, embedder)
+    with pytest.raises(ModelMismatch, match=r"another store schema\. Run `rawi reindex`"):
+        old.check_model()
+    assert reindex(old, Ingestor(old, embedder)) == 1
+    assert Store(client, embedder).recorded_model()["schema"] == 2
+    hits = old.dense(embedder.embed_query("متى أعيد افتتاح الميناء؟"), 1)
+    assert hits[0].article_id == "p" and hits[0].text == "أعيد افتتاحه يوم الثلاثاء."

@@ -1,6 +1,7 @@
 """Hybrid search over real Chroma, the real model and the real lexical index."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -162,10 +163,15 @@ def test_candidates_come_from_the_local_index_and_the_store_fills_gaps(
     for r in held:  # what was written: text, metadata and vector
         assert r.meta["revision"] == r.revision == store.info(r.article_id).revision  # type: ignore[union-attr]
         assert r.vector is not None and r.vector.shape == (384,)
-    # a hit read from the local index is the hit read from Chroma
+    # a hit read from the local index is the hit read from Chroma (whose copy of a
+    # vector may differ from the one written in the last bit: scores to 1e-6)
     ids = [r.chunk_id for r in held]
     vector = embedder.embed_query(q)
-    assert store.hits_from(held, vector) == store.hits_by_id(ids, vector) != []
+    local, remote = store.hits_from(held, vector), store.hits_by_id(ids, vector)
+    assert len(local) == len(remote) == 2
+    for a, b in zip(local, remote, strict=True):
+        assert a.score == pytest.approx(b.score, abs=1e-6)
+        assert replace(a, score=b.score, dense=b.dense) == b
     # When the local index does not hold a chunk yet (another process's fresh
     # write), dense search still finds it, read from Chroma.
     searcher.lexical.clear()
@@ -271,3 +277,58 @@ def test_cli_ask_json_and_batch(tmp_path: Path) -> None:
     assert lines[0]["grounded"] and "اثني عشر مليون" in lines[0]["answer"]
     assert "question" in lines[1]["error"]
     assert lines[2]["grounded"] is False and lines[2]["citations"] == []
+
+
+def test_a_paragraph_is_found_by_the_subject_its_title_names(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    # The same body under two titles: only the title tells the articles apart.
+    body = "أعيد افتتاحه صباح الثلاثاء بعد ثلاثة أشهر من أعمال الصيانة."
+    store = Store(embedded_client(tmp_path / "db"), embedder)
+    searcher = Searcher(store, embedder, LexicalIndex(tmp_path / "lex.sqlite"))
+    Ingestor(store, embedder).run(
+        [
+            Loaded("port", art("port", body, title="ميناء بيروت")),
+            Loaded("airport", art("airport", body, title="مطار القاهرة الدولي")),
+        ]
+    )
+    # the title's words are indexed with the paragraph, also when the index is
+    # rebuilt from the store
+    assert ids(searcher, "مطار القاهرة") == ["airport"]
+    searcher.lexical.clear()
+    assert ids(searcher, "مطار القاهرة") == []
+    searcher.sync()
+    assert ids(searcher, "مطار القاهرة") == ["airport"] and ids(searcher, "بيروت") == ["port"]
+    for q, want in [
+        ("متى أعيد افتتاح مطار القاهرة؟", "airport"),
+        ("When did the port of Beirut reopen?", "port"),
+        ("When did Cairo airport reopen?", "airport"),
+    ]:
+        hits = searcher.search(q, 2).hits
+        assert hits[0].article_id == want, q
+        assert hits[0].score > hits[1].score, q
+        # what is stored and cited is the paragraph alone, not its title
+        assert hits[0].text == body and (hits[0].start, hits[0].end) == (0, len(body))
+
+
+def test_a_store_of_a_few_chunks_is_ranked_by_the_dense_score_alone(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    store = Store(embedded_client(tmp_path / "db"), embedder)
+    searcher = Searcher(store, embedder, LexicalIndex(None))
+    ing = Ingestor(store, embedder)
+    ferry = "The harbour ferry will leave every 40 minutes from Sunday."
+    ing.run([Loaded("f", art("f", ferry, title="Ferry timetable changes"))])
+    q = "How often will the harbour ferry leave?"
+    # one chunk: every term it holds is in all of them, and BM25 gives it no weight
+    assert searcher.lexical.search(q, 5)[0].coverage < 1e-3
+    assert all(c.coverage is None for c in searcher.candidates(q, embedder.embed_query(q)))
+    assert searcher.search(q).answerable
+    assert not searcher.search("Who won the Nobel Prize in Physics in 2022?").answerable
+
+    others = [f"خبر رقم {i} عن افتتاح سوق جديد للخضار في الحي {i}." for i in range(9)]
+    ing.run([Loaded(f"o{i}", art(f"o{i}", t)) for i, t in enumerate(others)])
+    assert searcher.lexical.count() >= 10  # now the lexical side counts
+    cands = searcher.candidates(q, embedder.embed_query(q))
+    assert all(c.coverage is not None for c in cands)
+    assert searcher.search(q).hits[0].article_id == "f"

@@ -155,7 +155,7 @@ def test_two_writers_of_one_article_leave_one_whole_version(
         for v in versions
     }
     chunks = {v: ingestors[v].chunk(a) for v, a in versions.items()}
-    embedded = {v: ingestors[v].embed(chunks[v]) for v in versions}
+    embedded = {v: ingestors[v].embed(chunks[v], {a.id: a.title}) for v, a in versions.items()}
     reader = Store(server_client("127.0.0.1", chroma.port), embedder)
     for _ in range(5):
         barrier = threading.Barrier(2)
