@@ -37,8 +37,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# 2: chunks are embedded after their article's title (retrieval.text.passage_text)
 SCHEMA_VERSION = 2
+# What the current schema changed, for the message that asks an older store to reindex.
+SCHEMA_CHANGE = "passages are embedded after their article's title"
 CATALOGUE = "rawi_articles"
 CHUNKS_PREFIX = "rawi_chunks_"
 PAGE = 1000
@@ -327,6 +328,14 @@ class Store:
                 meta = self._meta()
             have = {k: meta.get(k) for k in want}
             if have != want:
+                if have["schema"] != want["schema"] and {
+                    k: have[k] for k in want if k != "schema"
+                } == {k: want[k] for k in want if k != "schema"}:
+                    raise ModelMismatch(
+                        f"this store was written with store schema {have['schema']}; this version"
+                        f" of rawi uses schema {want['schema']} ({SCHEMA_CHANGE}). Run"
+                        " `rawi reindex` to re-embed every article."
+                    )
                 if {k: have[k] for k in ("model", "dim")} == {k: want[k] for k in ("model", "dim")}:
                     raise ModelMismatch(
                         f"this store was built with the embedding model {have['model']!r} using"

@@ -309,7 +309,7 @@ def test_a_store_from_before_titles_were_embedded_asks_for_a_reindex(
     catalogue.modify(metadata={**(catalogue.metadata or {}), "schema": 1})  # vectors without titles
 
     old = Store(client, embedder)
-    with pytest.raises(ModelMismatch, match=r"another store schema\. Run `rawi reindex`"):
+    with pytest.raises(ModelMismatch, match=r"store schema 1; .* schema 2 .* Run `rawi reindex`"):
         old.check_model()
     assert reindex(old, Ingestor(old, embedder)) == 1
     assert Store(client, embedder).recorded_model()["schema"] == 2
