@@ -43,6 +43,8 @@ SCHEMA_CHANGE = "passages are embedded after their article's title"
 CATALOGUE = "rawi_articles"
 CHUNKS_PREFIX = "rawi_chunks_"
 PAGE = 1000
+# The most nearest neighbours one dense query asks for, dead revisions included.
+DENSE_FETCH_MAX = 1000
 # A removed article leaves a catalogue record with this flag, so that processes
 # following the catalogue see the removal.
 TOMBSTONE = "deleted"
@@ -666,17 +668,26 @@ class Store:
         """Ids and cosines of the nearest live chunks, best first. Only distances
         come back from the index: liveness is read from the id itself, and text and
         metadata are fetched afterwards for the few that are kept."""
-        fetch = n * 2 + 10  # a margin for chunks of dead revisions (Chroma caps it)
-        res = self.chunks.query(query_embeddings=[vector], n_results=fetch, include=["distances"])
-        out: list[tuple[str, float]] = []
-        for cid, dist in zip(res["ids"][0], (res["distances"] or [[]])[0], strict=True):
-            article_id, revision, _ = cid.rsplit("|", 2)
-            info = self.live.get(article_id)
-            if info is not None and info.revision == revision:
-                out.append((cid, 1.0 - float(dist)))
-                if len(out) >= n:
-                    break
-        return out
+        # A small margin for chunks of dead revisions, which live only until an
+        # article's replacement is cleaned up; when more than that are met, the
+        # query is asked again for more (the index's cost grows with the count).
+        fetch = n + 10
+        while True:
+            res = self.chunks.query(
+                query_embeddings=[vector], n_results=fetch, include=["distances"]
+            )
+            ids = res["ids"][0]
+            out: list[tuple[str, float]] = []
+            for cid, dist in zip(ids, (res["distances"] or [[]])[0], strict=True):
+                article_id, revision, _ = cid.rsplit("|", 2)
+                info = self.live.get(article_id)
+                if info is not None and info.revision == revision:
+                    out.append((cid, 1.0 - float(dist)))
+                    if len(out) >= n:
+                        return out
+            if len(ids) < fetch or fetch >= DENSE_FETCH_MAX:
+                return out  # the whole index was read, or as much as is sensible
+            fetch = min(DENSE_FETCH_MAX, fetch * 4)
 
     def dense(self, vector: np.ndarray, n: int) -> list[Hit]:
         """Nearest live chunks, best first; score = cosine similarity clipped to 0..1."""

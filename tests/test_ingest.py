@@ -90,6 +90,27 @@ def test_a_crash_before_commit_leaves_the_old_revision_whole(
     assert store.count_chunks() == 1
 
 
+def test_dense_search_reads_past_a_crowd_of_dead_chunks(store: Store, embedder: Embedder) -> None:
+    ing = Ingestor(store, embedder)
+    reports = (art(f"m{i}", f"Match report {i}: the league game ended 1-1.") for i in range(8))
+    ing.run(loaded(*reports))
+    new = art("m0", *(f"Football final ends in a penalty shoot-out, round {i}." for i in range(30)))
+    chunks = ing.chunk(new)
+    with pytest.raises(StoreError, match="simulated crash"):
+        store.write(
+            new, chunks, embedder.embed_passages([c.text for c in chunks]), crash_before_commit=True
+        )
+    vector = embedder.embed_query("football final penalty shoot-out")
+    live = {store.info(f"m{i}").revision for i in range(8)}  # type: ignore[union-attr]
+    # the uncommitted revision's 30 chunks are the query's nearest neighbours,
+    # more than the first request's margin
+    nearest = store.chunks.query(query_embeddings=[vector], n_results=30, include=["distances"])
+    assert not live & {cid.split("|")[1] for cid in nearest["ids"][0]}
+    hits = store.dense(vector, 5)
+    assert len(hits) == 5 and all(h.article_id.startswith("m") for h in hits)
+    assert all(h.text.startswith("Match report") for h in hits)
+
+
 def test_failed_items_are_reported_and_do_not_stop_the_others(
     store: Store, embedder: Embedder, tmp_path: Path
 ) -> None:
