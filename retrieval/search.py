@@ -20,7 +20,8 @@ or more, which there is most of a question's terms.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -114,11 +115,8 @@ class Searcher:
         for hit in by_id.values():
             lex = lexical.get(hit.chunk_id)
             same_script = language in ("und", hit.language)
-            best_part = hit.score
-            if hit.parts and hit.part_vectors:
-                best_part = float(part_cosines(hit.part_vectors, vector).max())
             coverage = (lex.coverage if lex else 0.0) if lexical_counts else None
-            out.append(Candidate(hit, hit.score, coverage, same_script, best_part))
+            out.append(Candidate(hit, hit.score, coverage, same_script, vector))
         return out
 
     def search(self, query: str, k: int = 5) -> SearchResult:
@@ -137,11 +135,22 @@ class Candidate:
     cosine: float
     coverage: float | None  # None: the lexical side has too few chunks to say
     same_script: bool
-    sentence_cosine: float = 0.0
+    query: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def sentence_cosine(self) -> float:
+        """The cosine of the chunk's best sentence (its own when it has one):
+        computed only when the fusion gives sentences a weight."""
+        hit = self.hit
+        if self.query is None or not (hit.parts and hit.part_vectors):
+            return self.cosine
+        return float(part_cosines(hit.part_vectors, self.query).max())
 
 
 def fused_score(c: Candidate, p: SearchParams) -> float:
-    cosine = (1 - p.sentence_weight) * c.cosine + p.sentence_weight * c.sentence_cosine
+    cosine = c.cosine
+    if p.sentence_weight:
+        cosine = (1 - p.sentence_weight) * cosine + p.sentence_weight * c.sentence_cosine
     if not c.same_script:
         return min(1.0, max(0.0, (cosine - p.cross_floor) / (p.cross_ceil - p.cross_floor)))
     d = min(1.0, max(0.0, (cosine - p.cosine_floor) / (p.cosine_ceil - p.cosine_floor)))

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval.embeddings import Embedder
+from retrieval.embeddings import Embedder, decode_parts
 from retrieval.ingest import Ingestor
 from retrieval.lexical import LexicalIndex
 from retrieval.loaders import Loaded, make_article
-from retrieval.search import Searcher, rank
+from retrieval.search import Searcher, fused_score, rank
 from retrieval.store import Store, embedded_client
-from retrieval.types import Article, ChunkRecord
+from retrieval.types import Article, ChunkRecord, Hit
 from tests.conftest import ROOT, rawi
 
 BODY = 2  # the founding article's long body paragraph
@@ -62,6 +62,27 @@ def test_search_overlapping_its_two_sides_ranks_as_the_steps_do(news: Searcher) 
             != []
         )
         assert both.answerable == steps.answerable
+
+
+def test_a_sentence_weight_ranks_by_the_best_sentence(news: Searcher) -> None:
+    q = "How many Palestinians have been killed in Gaza?"
+    vector = news.embedder.embed_query(q)
+    candidates = news.candidates(q, vector)
+    long = [c for c in candidates if len(c.hit.parts) > 1]
+    assert long  # the founding article's long paragraph, at least
+    for c in long:
+        best = max(float(s @ vector) for s in sentence_vectors(c.hit))
+        assert c.sentence_cosine == pytest.approx(best, abs=1e-5)
+    weighted = replace(news.params, sentence_weight=1.0)
+    for c in candidates:
+        alone = replace(weighted, sentence_weight=0.0)
+        by_sentence = replace(c, cosine=c.sentence_cosine)
+        assert fused_score(c, weighted) == pytest.approx(fused_score(by_sentence, alone))
+
+
+def sentence_vectors(hit: Hit) -> np.ndarray:
+    vectors = decode_parts(hit.part_vectors)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
 def test_hit_json_shape(news: Searcher) -> None:
