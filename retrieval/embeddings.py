@@ -75,6 +75,7 @@ class Embedder:
         self._folder: Path | None = None
         self._use_graph = onnx and model == e5bundle.BUNDLED_NAME
         self._graph: OnnxEncoder | None = None
+        self._spin = True
         self._lock = threading.RLock()
         self._queries = Coalescer(self._embed_query_batch)
 
@@ -112,10 +113,18 @@ class Embedder:
 
                     self._graph = self._from_bundle(
                         lambda folder: OnnxEncoder(
-                            folder / e5bundle.ONNX_FILE, folder / "tokenizer.json"
+                            folder / e5bundle.ONNX_FILE, folder / "tokenizer.json", spin=self._spin
                         )
                     )
         return self._graph
+
+    def set_query_spinning(self, spin: bool) -> None:
+        """Whether the query graph's workers spin while a forward pass runs (see
+        :meth:`OnnxEncoder.set_spinning`); torch queries are not affected."""
+        with self._lock:
+            self._spin = spin
+            if self._graph is not None:
+                self._graph.set_spinning(spin)
 
     def _from_bundle(self, load: Callable[[Path], _T]) -> _T:
         """``load`` applied to the bundled model's folder; a folder damaged in a way

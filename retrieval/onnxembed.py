@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -18,24 +19,45 @@ class OnnxEncoder:
     """Texts (prompt included) to normalised vectors, with the graph written by
     :func:`retrieval.e5bundle.export_onnx`."""
 
-    def __init__(self, graph: Path, tokenizer: Path, max_tokens: int = 512) -> None:
-        import onnxruntime as ort
+    def __init__(
+        self, graph: Path, tokenizer: Path, max_tokens: int = 512, *, spin: bool = True
+    ) -> None:
         from tokenizers import Tokenizer
 
+        self.graph = graph
         self.max_tokens = max_tokens
         self.tokenizer = Tokenizer.from_file(str(tokenizer))
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
+        self.spin = spin
+        self.session = self._session(spin)
+        self.dim = int(self.session.get_outputs()[0].shape[-1])
+
+    def _session(self, spin: bool) -> Any:
+        import onnxruntime as ort
+
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.inter_op_num_threads = 1
         options.intra_op_num_threads = os.cpu_count() or 1
-        # Spinning worker threads starve everything else on a small machine (the
-        # same reason as OMP_WAIT_POLICY=PASSIVE for torch).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # A worker that sleeps between operators is woken hundreds of times per
+        # forward pass, which costs a short query a sixth of its time; spinning,
+        # it holds its core while the pass runs, which starves work done alongside
+        # it (see ``set_spinning``). Either way it stops when a run returns: between
+        # queries it must not take a small machine's CPU.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+        options.add_session_config_entry("session.force_spinning_stop", "1")
         options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
-        self.dim = int(self.session.get_outputs()[0].shape[-1])
+        return ort.InferenceSession(str(self.graph), options, providers=["CPUExecutionProvider"])
+
+    def set_spinning(self, spin: bool) -> None:
+        """Whether the workers spin while a forward pass runs: faster when nothing
+        else needs the cores meanwhile, slower when something does. Changing it
+        builds a new session (about half a second); runs under way finish on the
+        old one."""
+        if spin != self.spin:
+            self.session = self._session(spin)
+            self.spin = spin
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return [len(e.ids) for e in self.tokenizer.encode_batch(list(texts))]

@@ -29,7 +29,7 @@ from retrieval.embeddings import Embedder, part_cosines
 from retrieval.lexical import LexicalHit, LexicalIndex
 from retrieval.store import Store
 from retrieval.text import detect_language
-from retrieval.types import Hit
+from retrieval.types import ChunkRecord, Hit
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,10 @@ COSINE_CEIL = 0.95
 CANDIDATES = 40
 # Below this many chunks the lexical side's idf says too little to count.
 LEXICAL_MIN_CHUNKS = 10
+# The lexical side is read while the query's forward pass runs. Up to this many
+# chunks it takes a millisecond or two, and the forward pass is faster with its
+# workers spinning; past it, the lexical side needs the core they would hold.
+SPIN_MAX_CHUNKS = 20_000
 
 
 @dataclass(frozen=True)
@@ -81,13 +85,22 @@ class Searcher:
         self.embedder = embedder
         self.lexical = lexical
         self.params = params or SearchParams()
-        store.subscribe(lexical.apply)
+        store.subscribe(self._changed)
+        self._fit_query_workers()
+
+    def _changed(self, written: list[ChunkRecord], removed: list[str]) -> None:
+        self.lexical.apply(written, removed)
+        self._fit_query_workers()
+
+    def _fit_query_workers(self) -> None:
+        self.embedder.set_query_spinning(self.lexical.count() <= SPIN_MAX_CHUNKS)
 
     def sync(self) -> tuple[int, int]:
         """Bring the lexical index in step with the store (cheap when it is)."""
         updated, removed = self.lexical.sync(self.store.live_revisions(), self.store.chunk_records)
         if updated or removed:
             log.info("lexical index: %d articles updated, %d removed", updated, removed)
+        self._fit_query_workers()
         return updated, removed
 
     def candidates(

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from retrieval import search
 from retrieval.embeddings import Embedder, decode_parts
 from retrieval.ingest import Ingestor
 from retrieval.lexical import LexicalIndex
@@ -14,7 +15,7 @@ from retrieval.loaders import Loaded, make_article
 from retrieval.search import Searcher, fused_score, rank
 from retrieval.store import Store, embedded_client
 from retrieval.types import Article, ChunkRecord, Hit
-from tests.conftest import ROOT, rawi
+from tests.conftest import MODEL_CACHE, ROOT, rawi
 
 BODY = 2  # the founding article's long body paragraph
 
@@ -240,6 +241,39 @@ def test_only_live_revisions_are_returned(tmp_path: Path, embedder: Embedder) ->
     for q in ("football penalty shoot-out", "harbour storm"):
         res = searcher.search(q, k=5)
         assert [h.text for h in res.hits] == ["The harbour reopened on Tuesday after the storm."]
+
+
+def test_query_workers_spin_only_while_the_lexical_side_is_small(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lexical side is read during the forward pass: once it is big, the
+    # pass's workers must leave it a core. (Two chunks stand in for many.)
+    monkeypatch.setattr(search, "SPIN_MAX_CHUNKS", 2)
+    embedder = Embedder(cache_dir=MODEL_CACHE)
+    question = "When did the harbour reopen?"
+    before = embedder.embed_query(question)
+    assert embedder.graph is not None and embedder.graph.spin
+    store = Store(embedded_client(tmp_path / "db"), embedder)
+    searcher = Searcher(store, embedder, LexicalIndex(tmp_path / "lexical.sqlite"))
+    ingestor = Ingestor(store, embedder)
+    ingestor.run([Loaded(a, make_article([t], title=a, given_id=a)) for a, t in SMALL_STORE])
+    assert embedder.graph.spin  # two chunks
+    harbour = make_article(["The harbour reopened on Tuesday."], title="Port", given_id="h")
+    ingestor.run([Loaded("h", harbour)])
+    assert not embedder.graph.spin  # three: past the bound
+    # the rebuilt session computes the same vectors, and search goes on
+    assert float(embedder.embed_query(question) @ before) > 0.9999
+    assert searcher.search(question, 1).hits[0].article_id == "h"
+    # a process opening the big store decides before its first query
+    again = Embedder(cache_dir=MODEL_CACHE)
+    other = Searcher(Store(embedded_client(tmp_path / "db"), again), again, LexicalIndex(None))
+    other.sync()
+    assert again.graph is not None and not again.graph.spin
+    store.remove("h")
+    assert embedder.graph.spin
+
+
+SMALL_STORE = [("w", "Rain is expected over the hills."), ("f", "The final ended in penalties.")]
 
 
 @pytest.mark.slow
