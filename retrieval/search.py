@@ -20,6 +20,7 @@ or more, which there is most of a question's terms.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -40,10 +41,12 @@ COSINE_CEIL = 0.95
 CANDIDATES = 40
 # Below this many chunks the lexical side's idf says too little to count.
 LEXICAL_MIN_CHUNKS = 10
-# The lexical side is read while the query's forward pass runs. Up to this many
-# chunks it takes a millisecond or two, and the forward pass is faster with its
-# workers spinning; past it, the lexical side needs the core they would hold.
-SPIN_MAX_CHUNKS = 20_000
+# How a search shares the machine's cores. In a store of up to this many chunks,
+# the lexical side takes a millisecond or two: the query's forward pass gets every
+# core, its workers spinning between operators, and the two sides are then read
+# side by side. In a larger one the lexical side is read during the forward pass,
+# whose workers sleep between operators to leave it a core.
+SMALL_STORE_CHUNKS = 20_000
 
 
 @dataclass(frozen=True)
@@ -85,32 +88,43 @@ class Searcher:
         self.embedder = embedder
         self.lexical = lexical
         self.params = params or SearchParams()
+        self._side = ThreadPoolExecutor(4, thread_name_prefix="rawi-search")
+        self.small = True
         store.subscribe(self._changed)
-        self._fit_query_workers()
+        self._fit_to_size()
 
     def _changed(self, written: list[ChunkRecord], removed: list[str]) -> None:
         self.lexical.apply(written, removed)
-        self._fit_query_workers()
+        self._fit_to_size()
 
-    def _fit_query_workers(self) -> None:
-        self.embedder.set_query_spinning(self.lexical.count() <= SPIN_MAX_CHUNKS)
+    def _fit_to_size(self) -> None:
+        """How searches share the cores, from the store's size (see
+        :data:`SMALL_STORE_CHUNKS`)."""
+        self.small = self.lexical.count() <= SMALL_STORE_CHUNKS
+        self.embedder.set_query_spinning(self.small)
 
     def sync(self) -> tuple[int, int]:
         """Bring the lexical index in step with the store (cheap when it is)."""
         updated, removed = self.lexical.sync(self.store.live_revisions(), self.store.chunk_records)
         if updated or removed:
             log.info("lexical index: %d articles updated, %d removed", updated, removed)
-        self._fit_query_workers()
+        self._fit_to_size()
         return updated, removed
 
     def candidates(
-        self, query: str, vector: np.ndarray, lexical_hits: list[LexicalHit] | None = None
+        self,
+        query: str,
+        vector: np.ndarray,
+        lexical_hits: list[LexicalHit] | None = None,
+        dense_ids: list[str] | None = None,
     ) -> list[Candidate]:
         """Everything either side proposes, with both of its raw scores
-        (``lexical_hits``: the lexical side's proposals, when already read)."""
+        (``lexical_hits``, ``dense_ids``: a side's proposals, when already read)."""
         n = self.params.candidates
         language = detect_language(query)
-        dense = [cid for cid, _ in self.store.dense_ids(vector, n)]
+        if dense_ids is None:
+            dense_ids = [cid for cid, _ in self.store.dense_ids(vector, n)]
+        dense = dense_ids
         if lexical_hits is None:
             lexical_hits = self.lexical.search(query, n)
         lexical = {h.chunk_id: h for h in lexical_hits}
@@ -133,12 +147,20 @@ class Searcher:
         return out
 
     def search(self, query: str, k: int = 5) -> SearchResult:
-        # The lexical side needs no vector: it is read while the embedding thread
-        # runs the query's forward pass (both release the GIL).
-        pending = self.embedder.embed_query_future(query)
-        lexical_hits = self.lexical.search(query, self.params.candidates)
-        vector = pending.result()
-        candidates = self.candidates(query, vector, lexical_hits)
+        n = self.params.candidates
+        if self.small:
+            # the forward pass has the cores; then both sides are read at once
+            vector = self.embedder.embed_query(query)
+            lexical = self._side.submit(self.lexical.search, query, n)
+            dense = [cid for cid, _ in self.store.dense_ids(vector, n)]
+            candidates = self.candidates(query, vector, lexical.result(), dense)
+        else:
+            # The lexical side needs no vector: it is read while the embedding
+            # thread runs the query's forward pass (both release the GIL).
+            pending = self.embedder.embed_query_future(query)
+            lexical_hits = self.lexical.search(query, n)
+            vector = pending.result()
+            candidates = self.candidates(query, vector, lexical_hits)
         return replace(rank(query, candidates, self.params, k), vector=vector)
 
 

@@ -47,22 +47,31 @@ def test_unrelated_question_has_no_answer(news: Searcher) -> None:
     assert not res_ar.answerable
 
 
-def test_search_overlapping_its_two_sides_ranks_as_the_steps_do(news: Searcher) -> None:
-    # search() reads the lexical index while the query's forward pass runs on the
-    # embedding thread; the result is that of the same steps taken one by one
+@pytest.mark.parametrize("small", [True, False])
+def test_search_overlapping_its_two_sides_ranks_as_the_steps_do(
+    news: Searcher, small: bool
+) -> None:
+    # search() reads the two sides at once (a small store), or the lexical index
+    # while the query's forward pass runs on the embedding thread (a large one);
+    # either way the result is that of the same steps taken one by one
     arabic = "كم مرة زار بلينكن إسرائيل منذ هجوم حماس؟"
     assert news.lexical.search(arabic, news.params.candidates)  # both sides propose
-    for q in (arabic, "How many times has Blinken visited Israel?"):
-        vector = news.embedder.embed_query(q)
-        steps = rank(q, news.candidates(q, vector), news.params, 5)
-        both = news.search(q, 5)
-        assert np.array_equal(both.vector, vector)
-        assert (
-            [(h.chunk_id, h.score) for h in both.hits]
-            == [(h.chunk_id, h.score) for h in steps.hits]
-            != []
-        )
-        assert both.answerable == steps.answerable
+    assert news.small  # 200-odd articles
+    news.small = small
+    try:
+        for q in (arabic, "How many times has Blinken visited Israel?"):
+            vector = news.embedder.embed_query(q)
+            steps = rank(q, news.candidates(q, vector), news.params, 5)
+            both = news.search(q, 5)
+            assert np.array_equal(both.vector, vector)
+            assert (
+                [(h.chunk_id, h.score) for h in both.hits]
+                == [(h.chunk_id, h.score) for h in steps.hits]
+                != []
+            )
+            assert both.answerable == steps.answerable
+    finally:
+        news.sync()
 
 
 def test_a_sentence_weight_ranks_by_the_best_sentence(news: Searcher) -> None:
@@ -243,12 +252,12 @@ def test_only_live_revisions_are_returned(tmp_path: Path, embedder: Embedder) ->
         assert [h.text for h in res.hits] == ["The harbour reopened on Tuesday after the storm."]
 
 
-def test_query_workers_spin_only_while_the_lexical_side_is_small(
+def test_a_search_shares_the_cores_by_the_size_of_the_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The lexical side is read during the forward pass: once it is big, the
-    # pass's workers must leave it a core. (Two chunks stand in for many.)
-    monkeypatch.setattr(search, "SPIN_MAX_CHUNKS", 2)
+    # Once the lexical side is big, it is read during the forward pass, whose
+    # workers must then leave it a core. (Two chunks stand in for many.)
+    monkeypatch.setattr(search, "SMALL_STORE_CHUNKS", 2)
     embedder = Embedder(cache_dir=MODEL_CACHE)
     question = "When did the harbour reopen?"
     before = embedder.embed_query(question)
@@ -257,10 +266,10 @@ def test_query_workers_spin_only_while_the_lexical_side_is_small(
     searcher = Searcher(store, embedder, LexicalIndex(tmp_path / "lexical.sqlite"))
     ingestor = Ingestor(store, embedder)
     ingestor.run([Loaded(a, make_article([t], title=a, given_id=a)) for a, t in SMALL_STORE])
-    assert embedder.graph.spin  # two chunks
+    assert embedder.graph.spin and searcher.small  # two chunks
     harbour = make_article(["The harbour reopened on Tuesday."], title="Port", given_id="h")
     ingestor.run([Loaded("h", harbour)])
-    assert not embedder.graph.spin  # three: past the bound
+    assert not embedder.graph.spin and not searcher.small  # three: past the bound
     # the rebuilt session computes the same vectors, and search goes on
     assert float(embedder.embed_query(question) @ before) > 0.9999
     assert searcher.search(question, 1).hits[0].article_id == "h"
