@@ -46,32 +46,35 @@ def test_a_query_vector_matches_encode(embedder: Embedder) -> None:
     assert embedder.count_tokens_many(QUESTIONS) == direct.count_tokens_many(QUESTIONS)
 
 
-def test_searching_needs_no_torch() -> None:
+def in_a_fresh_process(body: str) -> str:
+    """What ``body`` prints, run in a new interpreter after ``e``, the bundled
+    model's embedder, is loaded and warm."""
     code = (
-        "import sys; from pathlib import Path; from retrieval.embeddings import Embedder\n"
-        f"e = Embedder(cache_dir=Path({str(MODEL_CACHE)!r})); e.warm()\n"
-        "v = e.embed_query('متى تفتح المكتبة؟')\n"
-        "print(v.shape[0], e.dim, e.max_tokens, 'torch' in sys.modules)\n"
+        "import sys, time; from pathlib import Path; from retrieval.embeddings import Embedder\n"
+        f"e = Embedder(cache_dir=Path({str(MODEL_CACHE)!r})); e.warm()\n{body}"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
-    assert out.stdout.split() == ["384", "384", "512", "False"]
+    return out.stdout
+
+
+def test_searching_needs_no_torch() -> None:
+    out = in_a_fresh_process(
+        "v = e.embed_query('متى تفتح المكتبة؟')\n"
+        "print(v.shape[0], e.dim, e.max_tokens, 'torch' in sys.modules)\n"
+    )
+    assert out.split() == ["384", "384", "512", "False"]
 
 
 def test_the_query_graph_leaves_the_cpu_alone_between_queries() -> None:
     # Its workers spin while a forward pass runs and must stop when it returns:
     # left spinning, they burn about 40 ms of CPU in the second after a query.
-    code = (
-        "import time; from pathlib import Path; from retrieval.embeddings import Embedder\n"
-        f"e = Embedder(cache_dir=Path({str(MODEL_CACHE)!r})); e.warm()\n"
+    out = in_a_fresh_process(
         "for _ in range(5): e.embed_query('متى تفتح المكتبة؟')\n"
         "t = time.process_time(); time.sleep(1.0); print(time.process_time() - t)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    assert float(out.stdout) < 0.005
+    assert float(out) < 0.005
 
 
 def test_concurrent_queries_are_batched_and_each_gets_its_own_vector(embedder: Embedder) -> None:
