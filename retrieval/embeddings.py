@@ -166,8 +166,9 @@ class Embedder:
 
     @property
     def dim(self) -> int:
-        if self.graph is not None:
-            return self.graph.dim
+        if self._use_graph:  # the folder's own, read without building the query session
+            config = json.loads((self._bundle() / "config.json").read_text())
+            return int(config["hidden_size"])
         dim = self.model.get_embedding_dimension()
         if dim is None:
             raise ValueError(f"{self.model_name} does not report its embedding dimension")

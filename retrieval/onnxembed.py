@@ -8,6 +8,7 @@ of the time and needs neither torch nor transformers in the process.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,9 @@ class OnnxEncoder:
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
         self.spin = spin
-        self.session = self._session(spin)
+        self._swap = threading.Condition()
+        self._running = 0
+        self.session: Any = self._session(spin)
         self.dim = int(self.session.get_outputs()[0].shape[-1])
 
     def _session(self, spin: bool) -> Any:
@@ -53,9 +56,14 @@ class OnnxEncoder:
     def set_spinning(self, spin: bool) -> None:
         """Whether the workers spin while a forward pass runs: faster when nothing
         else needs the cores meanwhile, slower when something does. Changing it
-        builds a new session (about half a second); runs under way finish on the
-        old one."""
-        if spin != self.spin:
+        builds a new session (about half a second), once the runs under way have
+        ended and the old one is released: two at once would double the graph's
+        memory. Runs asked for meanwhile wait."""
+        with self._swap:
+            if spin == self.spin:
+                return
+            self._swap.wait_for(lambda: self._running == 0)
+            self.session = None
             self.session = self._session(spin)
             self.spin = spin
 
@@ -85,6 +93,14 @@ class OnnxEncoder:
         for i, r in enumerate(rows):
             ids[i, : len(r)] = r
             mask[i, : len(r)] = 1
-        (out,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+        with self._swap:
+            self._running += 1
+            session = self.session
+        try:
+            (out,) = session.run(None, {"input_ids": ids, "attention_mask": mask})
+        finally:
+            with self._swap:
+                self._running -= 1
+                self._swap.notify_all()
         vectors = np.asarray(out, dtype=np.float32)
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)

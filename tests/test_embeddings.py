@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -112,3 +114,40 @@ def test_a_failure_reaches_every_waiter_and_the_worker_carries_on() -> None:
     broken = False
     with ThreadPoolExecutor(max_workers=1) as pool:
         assert pool.submit(c.submit, "again").result(timeout=10).tolist() == [1.0, 1.0, 1.0]
+
+
+def test_the_query_session_changes_mode_while_queries_run(embedder: Embedder) -> None:
+    alone = {q: embedder.embed_query(q) for q in QUESTIONS}
+    done = threading.Event()
+    answered: list[tuple[str, np.ndarray]] = []
+
+    def ask_until_done() -> None:
+        while not done.is_set():
+            for q in QUESTIONS:
+                answered.append((q, embedder.embed_query(q)))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        askers = [pool.submit(ask_until_done) for _ in range(4)]
+        for spin in (False, True, False, True):  # each builds a new session
+            embedder.set_query_spinning(spin)
+            seen = len(answered)
+            deadline = time.monotonic() + 60
+            while len(answered) < seen + len(QUESTIONS) and time.monotonic() < deadline:
+                time.sleep(0.01)  # queries go on between the changes
+        done.set()
+        for f in askers:
+            f.result(timeout=120)
+    assert embedder.graph is not None and embedder.graph.spin
+    assert len(answered) >= 4 * len(QUESTIONS)
+    for q, v in answered:
+        assert float(v @ alone[q]) > 0.9999
+
+
+def test_the_dimension_is_known_before_the_query_session_is_built() -> None:
+    # a store checks it on opening: the session is built once, at the first query,
+    # in the mode the searcher has chosen by then
+    fresh = Embedder(cache_dir=MODEL_CACHE)
+    assert fresh.dim == 384 and fresh._graph is None
+    fresh.set_query_spinning(False)
+    assert fresh.graph is not None and not fresh.graph.spin
+    assert fresh.embed_query("متى تفتح المكتبة؟").shape == (384,)
