@@ -124,14 +124,13 @@ class Searcher:
         language = detect_language(query)
         if dense_ids is None:
             dense_ids = [cid for cid, _ in self.store.dense_ids(vector, n)]
-        dense = dense_ids
         if lexical_hits is None:
             lexical_hits = self.lexical.search(query, n)
         lexical = {h.chunk_id: h for h in lexical_hits}
         lexical_counts = self.lexical.count() >= LEXICAL_MIN_CHUNKS
         # both sides' proposals, read from the local index; what it does not hold
         # yet (written by another process moments ago) comes from the store
-        wanted = list(dict.fromkeys([*dense, *lexical]))
+        wanted = list(dict.fromkeys([*dense_ids, *lexical]))
         records = self.lexical.records(wanted)
         by_id = {h.chunk_id: h for h in self.store.hits_from(records, vector)}
         held = {r.chunk_id for r in records}
