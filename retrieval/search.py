@@ -194,8 +194,9 @@ def fused_score(c: Candidate, p: SearchParams) -> float:
 
 
 def rank(query: str, candidates: list[Candidate], p: SearchParams, k: int) -> SearchResult:
-    scored = [replace(c.hit, score=round(fused_score(c, p), 6)) for c in candidates]
-    scored.sort(key=lambda h: (-h.score, h.chunk_id))
-    hits = scored[:k]
+    scored = [(round(fused_score(c, p), 6), c.hit) for c in candidates]
+    scored.sort(key=lambda t: (-t[0], t[1].chunk_id))
+    # only the hits returned are copied with their fused score
+    hits = [replace(hit, score=score) for score, hit in scored[:k]]
     answerable = bool(hits) and hits[0].score >= p.threshold
     return SearchResult(query, detect_language(query), hits, answerable)
