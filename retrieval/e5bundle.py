@@ -328,18 +328,23 @@ def fuse_layers(graph: Path, heads: int, hidden: int, layers: int) -> None:
     its GELU as single operators (onnxruntime's transformer fusions, which its
     session does not apply by itself). A layer goes from some forty operators to
     seven; a short query's forward pass gives the same vectors (within 1e-6) about
-    7% faster. When the fusions do not match every layer, the graph is left as it
-    was: it is correct either way, and :func:`check_folder` checks what is kept."""
+    6% faster. When the fusions fail or do not match every layer, the graph is left
+    as it was: it is correct either way, and :func:`check_folder` checks what is
+    kept."""
     from onnxruntime.transformers.optimizer import optimize_model
 
     # Its modules log each fusion at INFO, under loggers named after themselves.
     for name in list(logging.root.manager.loggerDict):
         if name.startswith(("fusion_", "onnx_model")):
             logging.getLogger(name).setLevel(logging.WARNING)
-    model = optimize_model(
-        str(graph), model_type="bert", num_heads=heads, hidden_size=hidden, opt_level=0
-    )
-    fused = model.get_fused_operator_statistics()
+    try:
+        model = optimize_model(
+            str(graph), model_type="bert", num_heads=heads, hidden_size=hidden, opt_level=0
+        )
+        fused = model.get_fused_operator_statistics()
+    except Exception as exc:  # an optimisation: the exported graph serves without it
+        log.warning("the query graph's layers were not fused (%s); kept as exported", exc)
+        return
     if fused.get("Attention", 0) != layers or fused.get("SkipLayerNormalization", 0) != 2 * layers:
         log.warning("the query graph's layers were not fused (%s); kept as exported", fused)
         return

@@ -123,3 +123,11 @@ def test_the_fused_query_graph_gives_the_exported_graphs_vectors(
         e5bundle.fuse_layers(exported, heads, hidden, layers + 1)
     assert exported.read_bytes() == before
     assert "not fused" in caplog.text
+    # So does a graph the optimizer cannot read: preparation carries on.
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a graph")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="retrieval.e5bundle"):
+        e5bundle.fuse_layers(broken, heads, hidden, layers)
+    assert broken.read_bytes() == b"not a graph"
+    assert "not fused" in caplog.text
