@@ -20,13 +20,14 @@ or more, which there is most of a question's terms.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
 
-from retrieval.embeddings import Embedder, part_cosines
+from retrieval.embeddings import Embedder, best_part_cosines
 from retrieval.lexical import LexicalHit, LexicalIndex
 from retrieval.store import Store
 from retrieval.text import detect_language
@@ -173,18 +174,29 @@ class Candidate:
 
     @cached_property
     def sentence_cosine(self) -> float:
-        """The cosine of the chunk's best sentence (its own when it has one):
-        computed only when the fusion gives sentences a weight."""
-        hit = self.hit
-        if self.query is None or not (hit.parts and hit.part_vectors):
-            return self.cosine
-        return float(part_cosines(hit.part_vectors, self.query).max())
+        """The cosine of the chunk's best sentence (its own when it has one)."""
+        return float(sentence_cosines([self])[0])
 
 
-def fused_score(c: Candidate, p: SearchParams) -> float:
+def sentence_cosines(candidates: Sequence[Candidate]) -> np.ndarray:
+    """Each candidate's best sentence cosine (its own cosine for a one-sentence
+    chunk), all scored at once: computed only when the fusion gives sentences a
+    weight."""
+    query = next((c.query for c in candidates if c.query is not None), None)
+    own = np.array([c.cosine for c in candidates], dtype=np.float32)
+    if query is None:
+        return own
+    best = best_part_cosines([c.hit.part_vectors if c.hit.parts else "" for c in candidates], query)
+    return np.where(np.isnan(best), own, best)
+
+
+def fused_score(c: Candidate, p: SearchParams, sentence: float | None = None) -> float:
+    """``sentence``: the candidate's best sentence cosine, when already computed."""
     cosine = c.cosine
     if p.sentence_weight:
-        cosine = (1 - p.sentence_weight) * cosine + p.sentence_weight * c.sentence_cosine
+        if sentence is None:
+            sentence = c.sentence_cosine
+        cosine = (1 - p.sentence_weight) * cosine + p.sentence_weight * sentence
     if not c.same_script:
         return min(1.0, max(0.0, (cosine - p.cross_floor) / (p.cross_ceil - p.cross_floor)))
     d = min(1.0, max(0.0, (cosine - p.cosine_floor) / (p.cosine_ceil - p.cosine_floor)))
@@ -194,7 +206,14 @@ def fused_score(c: Candidate, p: SearchParams) -> float:
 
 
 def rank(query: str, candidates: list[Candidate], p: SearchParams, k: int) -> SearchResult:
-    scored = [(round(fused_score(c, p), 6), c.hit) for c in candidates]
+    if p.sentence_weight:
+        sentences = sentence_cosines(candidates).tolist()
+        scored = [
+            (round(fused_score(c, p, s), 6), c.hit)
+            for c, s in zip(candidates, sentences, strict=True)
+        ]
+    else:
+        scored = [(round(fused_score(c, p), 6), c.hit) for c in candidates]
     scored.sort(key=lambda t: (-t[0], t[1].chunk_id))
     # only the hits returned are copied with their fused score
     hits = [replace(hit, score=score) for score, hit in scored[:k]]

@@ -11,8 +11,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pytest
 
-from retrieval.embeddings import Embedder
+from retrieval.embeddings import Embedder, best_part_cosines, encode_parts, part_cosines
 from tests.conftest import MODEL_CACHE, ROOT
 
 QUESTIONS = [
@@ -151,3 +152,22 @@ def test_the_dimension_is_known_before_the_query_session_is_built() -> None:
     fresh.set_query_spinning(False)
     assert fresh.graph is not None and not fresh.graph.spin
     assert fresh.embed_query("متى تفتح المكتبة؟").shape == (384,)
+
+
+def test_best_sentence_cosines_of_many_chunks_at_once() -> None:
+    rng = np.random.default_rng(7)
+    query = rng.normal(size=384).astype(np.float32)
+    query /= np.linalg.norm(query)
+    chunks = [rng.normal(size=(n, 384)).astype(np.float32) for n in (3, 1, 5)]
+    encoded = [encode_parts(chunks[0]), "", encode_parts(chunks[1]), encode_parts(chunks[2])]
+    best = best_part_cosines(encoded, query)
+    assert np.isnan(best[1])
+    for got, enc in zip(best[[0, 2, 3]], [encoded[0], encoded[2], encoded[3]], strict=True):
+        # the same as scoring each chunk's stored vectors on its own
+        assert got == pytest.approx(float(part_cosines(enc, query).max()), abs=1e-6)
+    for got, vectors in zip(best[[0, 2, 3]], chunks, strict=True):
+        exact = vectors @ query / np.linalg.norm(vectors, axis=1)
+        assert got == pytest.approx(float(exact.max()), abs=0.02)  # int8 storage
+    assert np.isnan(best_part_cosines(["", ""], query)).all()
+    with pytest.raises(ValueError, match="dimensions"):
+        best_part_cosines([encode_parts(chunks[0][:, :100])], query)
