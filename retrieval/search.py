@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 # e5 cosines between unrelated texts sit near 0.7 and rarely pass 0.95 for
 # related ones: this range is stretched to 0..1.
-COSINE_FLOOR = 0.75
+COSINE_FLOOR = 0.70
 COSINE_CEIL = 0.95
 CANDIDATES = 40
 # Below this many chunks the lexical side's idf says too little to count.
@@ -52,15 +52,15 @@ SMALL_STORE_CHUNKS = 20_000
 
 @dataclass(frozen=True)
 class SearchParams:
-    dense_weight: float = 0.5
-    threshold: float = 0.385
+    dense_weight: float = 0.6
+    threshold: float = 0.455
     cosine_floor: float = COSINE_FLOOR
     cosine_ceil: float = COSINE_CEIL
     # Across scripts (English question, Arabic text) cosines run lower: own range.
-    cross_floor: float = 0.67
-    cross_ceil: float = 0.92
+    cross_floor: float = 0.68
+    cross_ceil: float = 0.88
     # Share of a chunk's dense score taken from its best sentence.
-    sentence_weight: float = 0.0
+    sentence_weight: float = 0.5
     candidates: int = CANDIDATES
 
 
