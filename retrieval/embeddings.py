@@ -402,7 +402,9 @@ def best_part_cosines(encoded: Sequence[str], query: np.ndarray) -> np.ndarray:
             continue
         raw = base64.b64decode(data)
         n, d = struct.unpack_from("=ii", raw)
-        if d != dim or n < 1:
+        if n < 1:
+            continue
+        if d != dim:
             raise ValueError(f"sentence vectors of {d} dimensions, the query has {dim}")
         values.append(raw[8 + 4 * n :])
         starts.append(rows)

@@ -168,6 +168,7 @@ def test_best_sentence_cosines_of_many_chunks_at_once() -> None:
     for got, vectors in zip(best[[0, 2, 3]], chunks, strict=True):
         exact = vectors @ query / np.linalg.norm(vectors, axis=1)
         assert got == pytest.approx(float(exact.max()), abs=0.02)  # int8 storage
-    assert np.isnan(best_part_cosines(["", ""], query)).all()
+    none = encode_parts(np.zeros((0, 384), dtype=np.float32))
+    assert np.isnan(best_part_cosines(["", none], query)).all()
     with pytest.raises(ValueError, match="dimensions"):
         best_part_cosines([encode_parts(chunks[0][:, :100])], query)
