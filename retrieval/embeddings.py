@@ -367,21 +367,32 @@ class Coalescer:
                 future.set_result(vector)
 
 
+# encode_parts' layout: the row count and dimension (int32), one float32 scale a
+# row, then the int8 values row by row.
+_PARTS_HEAD = struct.Struct("=ii")
+
+
+def _parts_layout(raw: bytes) -> tuple[int, int, int]:
+    """Row count, dimension, and the offset of the int8 values."""
+    n, dim = _PARTS_HEAD.unpack_from(raw)
+    return n, dim, _PARTS_HEAD.size + 4 * n
+
+
 def encode_parts(vectors: np.ndarray) -> str:
     """Sentence vectors as a compact string for Chroma metadata: int8 per value
     with one float32 scale per row (plenty for ranking a chunk's sentences)."""
     vectors = np.asarray(vectors, dtype=np.float32)
     scale = np.maximum(np.abs(vectors).max(axis=1), 1e-12) / 127.0
     q = np.round(vectors / scale[:, None]).astype(np.int8)
-    head = np.array([vectors.shape[0], vectors.shape[1]], dtype=np.int32).tobytes()
+    head = _PARTS_HEAD.pack(*vectors.shape)
     return base64.b64encode(head + scale.astype(np.float32).tobytes() + q.tobytes()).decode()
 
 
 def decode_parts(data: str) -> np.ndarray:
     raw = base64.b64decode(data)
-    n, dim = np.frombuffer(raw[:8], dtype=np.int32)
-    scale = np.frombuffer(raw[8 : 8 + 4 * n], dtype=np.float32)
-    q = np.frombuffer(raw[8 + 4 * n :], dtype=np.int8).reshape(n, dim)
+    n, dim, start = _parts_layout(raw)
+    scale = np.frombuffer(raw[_PARTS_HEAD.size : start], dtype=np.float32)
+    q = np.frombuffer(raw[start:], dtype=np.int8).reshape(n, dim)
     return q.astype(np.float32) * scale[:, None]
 
 
@@ -400,13 +411,12 @@ def best_part_cosines(encoded: Sequence[str], query: np.ndarray) -> np.ndarray:
     for i, data in enumerate(encoded):
         if not data:
             continue
-        raw = base64.b64decode(data)
-        n, d = struct.unpack_from("=ii", raw)
+        n, d, start = _parts_layout(raw := base64.b64decode(data))
         if n < 1:
             continue
         if d != dim:
             raise ValueError(f"sentence vectors of {d} dimensions, the query has {dim}")
-        values.append(raw[8 + 4 * n :])
+        values.append(raw[start:])
         starts.append(rows)
         which.append(i)
         rows += n
