@@ -206,14 +206,11 @@ def fused_score(c: Candidate, p: SearchParams, sentence: float | None = None) ->
 
 
 def rank(query: str, candidates: list[Candidate], p: SearchParams, k: int) -> SearchResult:
-    if p.sentence_weight:
-        sentences = sentence_cosines(candidates).tolist()
-        scored = [
-            (round(fused_score(c, p, s), 6), c.hit)
-            for c, s in zip(candidates, sentences, strict=True)
-        ]
-    else:
-        scored = [(round(fused_score(c, p), 6), c.hit) for c in candidates]
+    sentences = sentence_cosines(candidates).tolist() if p.sentence_weight else None
+    scored = [
+        (round(fused_score(c, p, sentences[i] if sentences else None), 6), c.hit)
+        for i, c in enumerate(candidates)
+    ]
     scored.sort(key=lambda t: (-t[0], t[1].chunk_id))
     # only the hits returned are copied with their fused score
     hits = [replace(hit, score=score) for score, hit in scored[:k]]
