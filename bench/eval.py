@@ -61,13 +61,12 @@ def english(questions: list[Question], name: str = "arcd-test-en.tsv") -> list[Q
 
 
 def unanswerable(name: str) -> list[Question]:
-    """Questions the corpus cannot answer. The development set has two files: news
-    questions on any subject, and news questions on the corpus's own subjects (a
-    country, a club, a disease ARCD has a paragraph on) asking what no paragraph
-    says: those are the hard case, whose words and topic the coverage shares."""
-    files = [DATA / f"unanswerable-{name}.txt"]
-    if name == "dev":
-        files.append(DATA / "unanswerable-dev-near.txt")
+    """Questions the corpus cannot answer, from every ``unanswerable-NAME*.txt``.
+    The development set has two files: news questions on any subject, and news
+    questions on the corpus's own subjects (a country, a club, a disease ARCD has a
+    paragraph on) asking what no paragraph says: those are the hard case, whose
+    words and topic the coverage shares."""
+    files = sorted(DATA.glob(f"unanswerable-{name}*.txt"))
     lines = [t for f in files for t in f.read_text().splitlines() if t.strip()]
     return [Question(f"{name}-{i}", t, None, []) for i, t in enumerate(lines)]
 
