@@ -1,3 +1,5 @@
+import tomllib
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,18 @@ def test_defaults_come_from_the_file() -> None:
     assert s.telegram.max_question_chars == 1000
     assert s.telegram.token is None
     assert s.chroma.host is None
+
+
+def test_the_searchers_own_defaults_are_the_shipped_ones() -> None:
+    """Benchmarks and tests build a searcher without settings: it must search as
+    an install does (the evaluation reports the file's values)."""
+    from retrieval.search import SearchParams
+
+    search = tomllib.loads(DEFAULTS_FILE.read_text())["search"]
+    names = {f.name for f in fields(SearchParams)}
+    assert set(search) - names == {"k"}  # hits returned: the caller's choice
+    shipped = {name: search[name] for name in names & set(search)}
+    assert shipped and shipped == {name: getattr(SearchParams(), name) for name in shipped}
 
 
 def test_environment_overrides_the_file(monkeypatch: pytest.MonkeyPatch) -> None:
