@@ -361,8 +361,8 @@ def pack_weights(graph: Path, accuracy_level: int = 4) -> None:
     on the same axis, so the blocks hold the very same weights. What changes is the
     product: at ``accuracy_level`` 4 the activations are quantised to int8 per
     block, which moves a query's vector by a cosine of about 1e-4 and takes a
-    seventh off a short query's forward pass (the weights also read a seventh of
-    the memory); at 0 they stay in fp32, exact and slower than the fp32 graph.
+    seventh off a short query's forward pass (the packed matrices take a seventh of
+    their fp32 memory); at 0 they stay in fp32, exact and slower than the fp32 graph.
     When the packing fails the graph is left as it was."""
     import onnx
 
