@@ -29,12 +29,13 @@ from typing import Any
 import numpy as np
 
 from retrieval.arabic import terms
+from retrieval.evidence import is_citable
 from retrieval.text import passage_text
 from retrieval.types import ChunkRecord
 
 log = logging.getLogger(__name__)
 
-SCHEMA = 6  # 6: a chunk's terms include its article's title
+SCHEMA = 7  # 6: a chunk's terms include its article's title; 7: whether it may be cited
 MAX_QUERY_TERMS = 32
 # A term in more than this share of chunks says nothing about any of them, and its
 # posting list is the costliest to rank: such terms are left out of queries.
@@ -96,7 +97,7 @@ class LexicalIndex:
             );
             CREATE TABLE IF NOT EXISTS docs (
                 id INTEGER PRIMARY KEY, chunk_id TEXT NOT NULL UNIQUE, article_id TEXT NOT NULL,
-                text TEXT NOT NULL, meta TEXT NOT NULL, vector BLOB
+                text TEXT NOT NULL, meta TEXT NOT NULL, vector BLOB, citable INTEGER NOT NULL
             );
             CREATE INDEX IF NOT EXISTS docs_article ON docs (article_id);
             -- each term's document frequency, kept by apply(): FTS5's own vocabulary
@@ -163,9 +164,16 @@ class LexicalIndex:
                         else np.asarray(r.vector, dtype=np.float32).tobytes()
                     )
                     cur = db.execute(
-                        "INSERT INTO docs (chunk_id, article_id, text, meta, vector)"
-                        " VALUES (?, ?, ?, ?, ?)",
-                        (r.chunk_id, r.article_id, r.text, json.dumps(r.meta), vector),
+                        "INSERT INTO docs (chunk_id, article_id, text, meta, vector, citable)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        (
+                            r.chunk_id,
+                            r.article_id,
+                            r.text,
+                            json.dumps(r.meta),
+                            vector,
+                            is_citable(r.text),
+                        ),
                     )
                     chunk_terms = terms(passage_text(r.title, r.text)[0])
                     db.execute(
@@ -215,18 +223,19 @@ class LexicalIndex:
 
     def records(self, chunk_ids: Sequence[str]) -> list[ChunkRecord]:
         """The chunks held here among ``chunk_ids``, with their vectors (any
-        revision: liveness is the caller's to judge)."""
+        revision: liveness is the caller's to judge); ``meta["citable"]`` says
+        whether one may be cited (see :mod:`retrieval.evidence`)."""
         if not chunk_ids:
             return []
         with self._lock:
             rows = self._db.execute(
-                "SELECT chunk_id, article_id, text, meta, vector FROM docs WHERE chunk_id IN"
-                f" ({','.join('?' * len(chunk_ids))}) AND vector IS NOT NULL",
+                "SELECT chunk_id, article_id, text, meta, vector, citable FROM docs WHERE chunk_id"
+                f" IN ({','.join('?' * len(chunk_ids))}) AND vector IS NOT NULL",
                 list(chunk_ids),
             ).fetchall()
         out = []
-        for cid, aid, text, meta, vector in rows:
-            info = json.loads(meta)
+        for cid, aid, text, meta, vector, citable in rows:
+            info = {**json.loads(meta), "citable": bool(citable)}
             vec = np.frombuffer(vector, dtype=np.float32)
             out.append(ChunkRecord(cid, aid, str(info.get("revision", "")), text, info, vec))
         return out
