@@ -319,6 +319,8 @@ def run_batch(path: Path, handle: Callable[[str], dict[str, Any]]) -> int:
 
 
 def cmd_search(app: App, args: argparse.Namespace) -> int:
+    from retrieval.search import BELOW_THRESHOLD
+
     k = args.k or app.settings.search.k
     if k <= 0:
         raise CliError("--k must be positive")
@@ -335,8 +337,10 @@ def cmd_search(app: App, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"hits": [h.to_json() for h in result.hits]}, ensure_ascii=False))
         return 0
-    if not result.answerable:
+    if result.refusal == BELOW_THRESHOLD:
         print("(no passage scores above the relevance threshold: the coverage may not answer this)")
+    elif result.refusal:
+        print(f"(the passages found do not state the {result.refusal} the question asks about)")
     for i, h in enumerate(result.hits, start=1):
         meta = " · ".join(x for x in (h.source, (h.published or "")[:10]) if x)
         print(f"[{i}] {h.score:.3f}  {h.title}  ¶{h.paragraph}  {meta}")
@@ -351,7 +355,7 @@ def format_answer(answer: Answer) -> str:
     lines = [answer.text]
     if answer.citations:
         lines.append("")
-    for c in answer.citations:
+    for c, *_ in answer.sources():
         meta = ", ".join(x for x in (c.source, (c.published or "")[:10]) if x)
         lines.append(f"[{c.n}] {c.title}{f' ({meta})' if meta else ''}, ¶{c.paragraph}")
         if c.url:
@@ -392,7 +396,9 @@ def cmd_chat(app: App, args: argparse.Namespace) -> int:
         if not question:
             continue
         reply = qa.ask(question, history)
-        history = [*history, Turn(question, reply.answer.text)][-HISTORY_TURNS:]
+        if reply.result is not None:  # small talk is no turn of the conversation
+            turn = Turn(question, reply.answer.text, reply.topic, qa.clock())
+            history = [*history, turn][-HISTORY_TURNS:]
         if args.json:
             print(json.dumps(reply.answer.to_json(), ensure_ascii=False), flush=True)
         else:

@@ -51,6 +51,8 @@ def build_searcher(settings: Settings, store: Store, embedder: Embedder) -> Sear
     params = SearchParams(
         dense_weight=s.dense_weight,
         threshold=s.threshold,
+        cross_threshold=s.cross_threshold,
+        threshold_per_decade=s.threshold_per_decade,
         cosine_floor=s.cosine_floor,
         cosine_ceil=s.cosine_ceil,
         cross_floor=s.cross_floor,
@@ -96,8 +98,14 @@ def build_qa(settings: Settings, searcher: Searcher, embedder: Embedder) -> QASe
         from retrieval.llm import LLMAnswerer
 
         answerer: Any = LLMAnswerer(build_chat_model(settings), extractive)
-        return QAService(searcher, answerer, k=settings.search.k)
-    return QAService(searcher, extractive, k=settings.search.k)
+    else:
+        answerer = extractive
+    return QAService(
+        searcher,
+        answerer,
+        k=settings.search.k,
+        followup_window=settings.conversation.followup_minutes * 60,
+    )
 
 
 def build_bot(

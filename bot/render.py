@@ -12,6 +12,7 @@ is available as plain text for when Telegram rejects the formatting.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable
 
 from retrieval.types import Answer, Citation
@@ -27,12 +28,33 @@ def _meta(c: Citation, lang: str) -> str:
     return " · ".join([*parts, para])
 
 
-def source_block(c: Citation, lang: str) -> str:
+def _passage(quotes: list[Citation], answer_text: str) -> str | None:
+    """The passage around a source's quotes, the quotes in bold, as HTML; None when
+    the answer already shows all of it."""
+    first = quotes[0]
+    inside = sorted(
+        (c.quote_at, c.quote_at + len(c.quote)) for c in quotes if c.chunk_id == first.chunk_id
+    )
+    context = first.context
+    if not context or context.strip() in answer_text:
+        return None
+    out, pos = [], 0
+    for a, b in inside:
+        out.append(f"{html.escape(context[pos:a])}<b>{html.escape(context[a:b])}</b>")
+        pos = b
+    out.append(html.escape(context[pos:]))
+    return "".join(out)
+
+
+def source_block(quotes: list[Citation], lang: str, answer_text: str = "") -> str:
+    """A source line, and the passage around its quotes in an expandable quote."""
+    c = quotes[0]
     title = html.escape(c.title)
     if c.url:
         title = f'<a href="{html.escape(c.url, quote=True)}">{title}</a>'
     head = f"<b>[{c.n}]</b> {title} — {html.escape(_meta(c, lang))}"
-    return f"{head}\n<blockquote expandable>{html.escape(c.quote)}</blockquote>"
+    passage = _passage(quotes, answer_text)
+    return head if passage is None else f"{head}\n<blockquote expandable>{passage}</blockquote>"
 
 
 def answer_blocks(answer: Answer) -> list[str]:
@@ -42,7 +64,7 @@ def answer_blocks(answer: Answer) -> list[str]:
         blocks.append(f"<i>{html.escape(answer.note)}</i>")
     if answer.citations:
         blocks.append(f"<b>{SOURCES[lang]}</b>")
-        blocks.extend(source_block(c, lang) for c in answer.citations)
+        blocks.extend(source_block(quotes, lang, answer.text) for quotes in answer.sources())
     return blocks
 
 
@@ -58,11 +80,14 @@ def render_plain(answer: Answer, limit: int = MAX_MESSAGE) -> list[str]:
         blocks.append(answer.note)
     if answer.citations:
         blocks.append(SOURCES[lang])
-    for c in answer.citations:
+    for quotes in answer.sources():
+        c = quotes[0]
         line = f"[{c.n}] {c.title} — {_meta(c, lang)}"
         if c.url:
             line += f"\n{c.url}"
-        blocks.append(f"{line}\n“{c.quote}”")
+        if _passage(quotes, answer.text) is not None:
+            line += f"\n“{c.context}”"
+        blocks.append(line)
     return pack(blocks, limit, html_blocks=False)
 
 
@@ -90,15 +115,28 @@ def pack(
     return messages
 
 
-_OPENERS = ("<blockquote expandable>", "<b>", "<i>")
+_TAG = re.compile(r"<(/?)([a-z]+)[^>]*>")
+# Room kept in each piece for the tags closed at its end and reopened in the next.
+_TAG_ROOM = 80
+
+
+def _open_tags(html_text: str) -> list[tuple[str, str]]:
+    """The elements still open at the end of ``html_text``, outermost first: each
+    opening tag and the tag's name."""
+    stack: list[tuple[str, str]] = []
+    for m in _TAG.finditer(html_text):
+        if m.group(1):
+            if stack:
+                stack.pop()
+        else:
+            stack.append((m.group(0), m.group(2)))
+    return stack
 
 
 def _cut(block: str, limit: int, html_block: bool) -> list[str]:
-    """Cut one over-long block between words. In HTML, an open blockquote (the
-    only element a long block can have open at a cut) is closed and reopened."""
-    opener = next((o for o in _OPENERS if html_block and o in block), "")
-    closer = f"</{opener[1:].split()[0].rstrip('>')}>" if opener else ""
-    room = limit - len(opener) - len(closer) - 1
+    """Cut one over-long block between words. In HTML, the elements open at a cut
+    (a blockquote, bold inside it) are closed there and reopened after it."""
+    room = limit - (_TAG_ROOM if html_block else 0) - 1
     pieces: list[str] = []
     rest = block
     while len(rest) > limit:
@@ -112,9 +150,8 @@ def _cut(block: str, limit: int, html_block: bool) -> list[str]:
         if lt > gt:
             cut = lt
         head, rest = rest[:cut], rest[cut:].lstrip(" ")
-        inside = bool(opener) and head.count(opener) > head.count(closer)
-        pieces.append(head + (closer if inside else ""))
-        if inside:
-            rest = opener + rest
+        still_open = _open_tags(head) if html_block else []
+        pieces.append(head + "".join(f"</{name}>" for _, name in reversed(still_open)))
+        rest = "".join(tag for tag, _ in still_open) + rest
     pieces.append(rest)
     return pieces

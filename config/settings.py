@@ -67,13 +67,29 @@ class ChromaSettings(Section):
 class SearchSettings(Section):
     k: int = Field(gt=0, le=100, description="hits returned by default")
     dense_weight: float = Field(ge=0, le=1, description="weight of the dense score in fusion")
-    threshold: float = Field(ge=0, le=1, description="below this fused score: no answer")
+    threshold: float = Field(
+        ge=0, le=1, description="below this fused score: no answer (in a store of 10,000 chunks)"
+    )
+    cross_threshold: float = Field(
+        ge=0, le=1, description="the same, for a question in another script than the passage"
+    )
+    threshold_per_decade: float = Field(
+        ge=0, le=0.5, description="how much both thresholds rise per tenfold more chunks"
+    )
     cosine_floor: float = Field(ge=-1, le=1, description="cosine mapped to a dense score of 0")
     cosine_ceil: float = Field(ge=-1, le=1, description="cosine mapped to a dense score of 1")
     cross_floor: float = Field(ge=-1, le=1, description="the same, across scripts")
     cross_ceil: float = Field(ge=-1, le=1, description="the same, across scripts")
     sentence_weight: float = Field(
         ge=0, le=1, description="share of a chunk's dense score taken from its best sentence"
+    )
+
+
+class ConversationSettings(Section):
+    followup_minutes: float = Field(
+        ge=0,
+        description="a question follows on from the same reader's previous one only within"
+        " this many minutes",
     )
 
 
@@ -149,6 +165,7 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings
     chroma: ChromaSettings
     search: SearchSettings
+    conversation: ConversationSettings
     telegram: TelegramSettings
     fetch: FetchSettings
     llm: LLMSettings

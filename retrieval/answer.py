@@ -8,6 +8,7 @@ When search says the coverage has no answer, it says so plainly.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -17,10 +18,12 @@ from typing import Protocol
 import numpy as np
 
 from retrieval.arabic import normalise, terms
+from retrieval.asks import expected_answer
 from retrieval.embeddings import Embedder, part_cosines
+from retrieval.evidence import is_boilerplate
 from retrieval.search import SearchResult
 from retrieval.text import sentence_spans
-from retrieval.types import Answer, Citation, Hit
+from retrieval.types import NOT_IN_COVERAGE, Answer, Citation, Hit
 
 # The one "cannot answer" sentence per language, shared by every answerer,
 # the prompts and the tests.
@@ -39,7 +42,7 @@ def answer_language(language: str) -> str:
 
 def no_answer(language: str) -> Answer:
     lang = answer_language(language)
-    return Answer(NO_ANSWER[lang], (), False, lang)
+    return Answer(NO_ANSWER[lang], (), False, lang, kind=NOT_IN_COVERAGE)
 
 
 class Answerer(Protocol):
@@ -56,17 +59,18 @@ class Sentence:
 
 
 def sentences_of(hit: Hit, query: np.ndarray) -> list[tuple[Sentence, float]]:
-    """A hit's sentences with their cosine to the query."""
+    """A hit's sentences that may be cited (see :mod:`retrieval.evidence`), with
+    their cosine to the query."""
     if hit.parts and hit.part_vectors:
         dense = part_cosines(hit.part_vectors, query)
-        return [
-            (Sentence(hit, hit.start + a, hit.start + b, hit.text[a:b]), float(d))
-            for (a, b), d in zip(hit.parts, dense, strict=True)
-        ]
-    # One sentence (or a store written before sentences were kept): the chunk is it.
+        scored = [((a, b), float(d)) for (a, b), d in zip(hit.parts, dense, strict=True)]
+    else:
+        # One sentence (or a store written before sentences were kept): the chunk is it.
+        scored = [((a, b), hit.dense) for a, b in sentence_spans(hit.text)]
     return [
-        (Sentence(hit, hit.start + a, hit.start + b, hit.text[a:b]), hit.dense)
-        for a, b in sentence_spans(hit.text)
+        (Sentence(hit, hit.start + a, hit.start + b, hit.text[a:b]), d)
+        for (a, b), d in scored
+        if not is_boilerplate(hit.text[a:b])
     ]
 
 
@@ -80,49 +84,7 @@ class SentenceWeights:
     dense: float = 1.0
     overlap: float = 0.15
     chunk: float = 0.3
-    answer_type: float = 0.05
-
-
-# What a question asks for, read from its question words (on normalised text),
-# and what a sentence that gives it holds.
-_ASKS_DATE = re.compile(
-    r"\bمتي\b|\bفي اي (?:عام|سنه|تاريخ|يوم|شهر|قرن)\b|\bما (?:هو )?تاريخ\b"
-    r"|\bwhen\b|\b(?:what|which) (?:year|date|century|month|day)\b"
-)
-_ASKS_QUANTITY = re.compile(
-    r"\bكم\b|\bما (?:هو |هي )?(?:عدد|طول|مساحه|نسبه|حجم|ارتفاع|عمق|مده|سعر|قيمه|وزن|عمر)\b"
-    r"|\bhow (?:many|much|long|old|tall|far|big|large|high)\b"
-    r"|\bwhat (?:is|was|are|were) the (?:number|population|area|length|size|percentage|height)\b"
-)
-_DATE_WORDS = (
-    "يناير|فبراير|مارس|ابريل|مايو|يونيو|يوليو|اغسطس|سبتمبر|اكتوبر|نوفمبر|ديسمبر"
-    "|كانون|شباط|اذار|نيسان|ايار|حزيران|تموز|ايلول|تشرين"
-    "|محرم|ربيع|جمادي|رجب|شعبان|رمضان|شوال|ذو القعده|ذو الحجه"
-    "|january|february|march|april|june|july|august|september|october|november|december"
-    # news dates its events by the day of the week and the hour
-    "|الاحد|الاثنين|الثلاثاء|الاربعاء|الخميس|الجمعه|السبت|غدا|امس|صباحا|مساء|ظهرا"
-    "|sunday|monday|tuesday|wednesday|thursday|friday|saturday|today|tomorrow|yesterday"
-)
-_HAS_DATE = re.compile(
-    rf"\d|\b(?:[وبل]?(?:{_DATE_WORDS})|(?:[وبل]?(?:ال)?(?:عام|سنه|قرن))|year|century)\b"
-)
-_HAS_NUMBER = re.compile(
-    r"\d|\b[وبل]?(?:ال)?(?:واحد|اثن|ثلاث|اربع|خمس|ست|سبع|ثمان|تسع|عشر|مئ|مائ|الف|الاف"
-    r"|مليون|ملايين|مليار)(?:ه|ان|ين|ون|ات|ي|يه|ا)?\b"
-    r"|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|dozen|hundreds?|thousands?"
-    r"|millions?|billions?)\b"
-)
-
-
-def expected_answer(question: str) -> re.Pattern[str] | None:
-    """The pattern a sentence that answers ``question`` matches, when the question
-    asks for a date or a quantity."""
-    text = normalise(question)
-    if _ASKS_DATE.search(text):
-        return _HAS_DATE
-    if _ASKS_QUANTITY.search(text):
-        return _HAS_NUMBER
-    return None
+    answer_type: float = 0.2
 
 
 def same_text(text: str) -> str:
@@ -152,10 +114,10 @@ class ExtractiveAnswerer:
         self,
         embedder: Embedder,
         *,
-        max_sentences: int = 3,
+        max_sentences: int = 4,
         # Quote budget, passages read and the cutoff below the best sentence: tuned
         # with the weights on ARCD train (bench/eval.py --tune-answers).
-        max_chars: int = 400,
+        max_chars: int = 600,
         evidence_hits: int = 5,
         relative_cutoff: float = 0.8,
         weights: SentenceWeights | None = None,
@@ -210,13 +172,17 @@ class ExtractiveAnswerer:
         ranked = self.score_sentences(question, result.hits[: self.evidence_hits], result.vector)
         if not ranked:
             return no_answer(lang)
-        best = ranked[0].score
+        best = ranked[0]
         chosen: list[Sentence] = []
         quoted: set[str] = set()
         length = 0
         for s in ranked:
-            if len(chosen) >= self.max_sentences or s.score < self.relative_cutoff * best:
+            if len(chosen) >= self.max_sentences or s.score < self.relative_cutoff * best.score:
                 break
+            # No padding from a passage that would not count as evidence by itself
+            # (another story that shares the question's words).
+            if s.hit.score < result.threshold:
+                continue
             # The same sentence in several articles (a wire story run by many
             # outlets, a passage quoted again) is quoted once: its best-placed copy.
             key = same_text(s.text)
@@ -229,12 +195,24 @@ class ExtractiveAnswerer:
 
 
 def compose(lang: str, chosen: Sequence[Sentence]) -> Answer:
-    """Answer text and citations, numbered in the order the quotes appear."""
+    """Answer text and citations. A paragraph is one source, numbered in the order
+    of its best quote: its quoted sentences are shown together under one marker,
+    in their order in the paragraph (with an ellipsis where text between them is
+    left out); each sentence is a citation of its own exact span."""
     open_q, close_q = QUOTES[lang]
+    groups: dict[tuple[str, int], list[Sentence]] = {}
+    for s in chosen:
+        groups.setdefault((s.hit.article_id, s.hit.paragraph), []).append(s)
     parts = [FRAMING[lang]]
     citations: list[Citation] = []
-    for n, s in enumerate(chosen, start=1):
-        parts.append(f"{open_q}{s.text}{close_q} [{n}]")
-        citations.append(Citation.of(n, s.hit, s.start, s.end, s.text))
+    for n, group in enumerate(groups.values(), start=1):
+        group.sort(key=lambda s: s.start)
+        shown = group[0].text
+        for prev, s in itertools.pairwise(group):
+            between = s.hit.text[prev.end - s.hit.start : s.start - s.hit.start]
+            adjacent = prev.hit.chunk_id == s.hit.chunk_id and not between.strip()
+            shown += (" " if adjacent else " … ") + s.text
+        parts.append(f"{open_q}{shown}{close_q} [{n}]")
+        citations.extend(Citation.of(n, s.hit, s.start, s.end, s.text) for s in group)
     evidence = tuple(dict.fromkeys(s.hit.chunk_id for s in chosen))
     return Answer(" ".join(parts), tuple(citations), True, lang, evidence)

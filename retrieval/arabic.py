@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-_TASHKEEL = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")
+TASHKEEL = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")
 _TRANSLATE = str.maketrans(
     {
         "أ": "ا",
@@ -137,7 +137,7 @@ STOPWORDS = frozenset(
 
 
 def normalise(text: str) -> str:
-    text = _TASHKEEL.sub("", text)
+    text = TASHKEEL.sub("", text)
     return text.translate(_TRANSLATE).lower()
 
 

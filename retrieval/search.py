@@ -2,8 +2,8 @@
 
 Both sides propose candidates; every candidate then gets both scores (its
 cosine is computed from its stored vector when only the lexical side found it).
-The fused score is absolute, in 0..1, so that one threshold can say "the
-coverage has no answer":
+The fused score is absolute, in 0..1, so that a threshold can say "the coverage
+has no answer":
 
     fused = w · dense + (1 − w) · lexical     when the query's script is the chunk's
     fused = dense                             otherwise
@@ -15,11 +15,20 @@ words with Arabic text), so there the dense score stands alone instead of being
 diluted. So it does in a store of a few chunks: BM25's idf,
 log((N - n + 0.5) / (n + 0.5)), is zero or below for a term in half the chunks
 or more, which there is most of a question's terms.
+
+The coverage answers when the best passage scores above its threshold (one for
+the same script, one across scripts), and the passages above theirs hold what
+the question asks for (:func:`retrieval.asks.missing`: a year it names, a price,
+a share). The best score of a question the coverage does not answer rises with
+the number of passages it meets, so the thresholds rise with the store's size:
+by ``threshold_per_decade`` per tenfold chunks. Passages that cannot be cited
+(bylines, contact lines: :mod:`retrieval.evidence`) are never candidates.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -27,7 +36,9 @@ from functools import cached_property
 
 import numpy as np
 
+from retrieval.asks import missing
 from retrieval.embeddings import Embedder, best_part_cosines
+from retrieval.evidence import is_citable
 from retrieval.lexical import LexicalHit, LexicalIndex
 from retrieval.store import Store
 from retrieval.text import detect_language
@@ -48,12 +59,24 @@ LEXICAL_MIN_CHUNKS = 10
 # side by side. In a larger one the lexical side is read during the forward pass,
 # whose workers sleep between operators to leave it a core.
 SMALL_STORE_CHUNKS = 20_000
+BELOW_THRESHOLD = "score"
+
+
+# The store size at which the thresholds below apply as they are.
+REFERENCE_CHUNKS = 10_000
 
 
 @dataclass(frozen=True)
 class SearchParams:
     dense_weight: float = 0.6
-    threshold: float = 0.455
+    # The fused score the best passage needs for the coverage to count as answering,
+    # in a store of REFERENCE_CHUNKS: same script, and across scripts.
+    threshold: float = 0.48
+    cross_threshold: float = 0.5
+    # An unrelated question's best score rises with the number of passages it is
+    # compared with: both thresholds rise by this much per tenfold more chunks
+    # (and fall as much per tenfold fewer).
+    threshold_per_decade: float = 0.04
     cosine_floor: float = COSINE_FLOOR
     cosine_ceil: float = COSINE_CEIL
     # Across scripts (English question, Arabic text) cosines run lower: own range.
@@ -63,6 +86,11 @@ class SearchParams:
     sentence_weight: float = 0.5
     candidates: int = CANDIDATES
 
+    def thresholds(self, chunks: int) -> tuple[float, float]:
+        """(same script, across scripts) in a store of ``chunks`` chunks."""
+        rise = self.threshold_per_decade * math.log10(max(chunks, 100) / REFERENCE_CHUNKS)
+        return self.threshold + rise, self.cross_threshold + rise
+
 
 @dataclass(frozen=True)
 class SearchResult:
@@ -71,6 +99,10 @@ class SearchResult:
     hits: list[Hit]
     answerable: bool
     vector: np.ndarray | None = None  # the query's embedding, for scoring sentences
+    threshold: float = 0.0  # the score a passage needs to count as evidence
+    # Why the coverage does not answer: "score" (no passage close enough), or what
+    # the passages lack that the question asks for (see retrieval.asks.missing)
+    refusal: str | None = None
 
     @property
     def top_score(self) -> float:
@@ -132,12 +164,19 @@ class Searcher:
         # both sides' proposals, read from the local index; what it does not hold
         # yet (written by another process moments ago) comes from the store
         wanted = list(dict.fromkeys([*dense_ids, *lexical]))
+        # Chunks that cannot be cited (a byline, a contact line) are never evidence:
+        # the local index leaves them out, and so does the check below.
         records = self.lexical.records(wanted)
-        by_id = {h.chunk_id: h for h in self.store.hits_from(records, vector)}
         held = {r.chunk_id for r in records}
+        records = [r for r in records if r.meta["citable"]]
+        by_id = {h.chunk_id: h for h in self.store.hits_from(records, vector)}
         missing = [cid for cid in wanted if cid not in held]
         if missing:
-            by_id.update((h.chunk_id, h) for h in self.store.hits_by_id(missing, vector))
+            by_id.update(
+                (h.chunk_id, h)
+                for h in self.store.hits_by_id(missing, vector)
+                if is_citable(h.text)
+            )
         out = []
         for hit in by_id.values():
             lex = lexical.get(hit.chunk_id)
@@ -161,7 +200,7 @@ class Searcher:
             lexical_hits = self.lexical.search(query, n)
             vector = pending.result()
             candidates = self.candidates(query, vector, lexical_hits)
-        return replace(rank(query, candidates, self.params, k), vector=vector)
+        return replace(rank(query, candidates, self.params, k, self.lexical.count()), vector=vector)
 
 
 @dataclass(frozen=True)
@@ -205,14 +244,36 @@ def fused_score(c: Candidate, p: SearchParams, sentence: float | None = None) ->
     return p.dense_weight * d + (1 - p.dense_weight) * c.coverage
 
 
-def rank(query: str, candidates: list[Candidate], p: SearchParams, k: int) -> SearchResult:
+def rank(
+    query: str, candidates: list[Candidate], p: SearchParams, k: int, chunks: int = 0
+) -> SearchResult:
+    """The best ``k`` candidates, and whether they answer: the best one must score
+    above its threshold (for a store of ``chunks`` chunks), and the passages that
+    do must hold what the question asks for (a year it names, a price...)."""
     sentences = sentence_cosines(candidates).tolist() if p.sentence_weight else None
     scored = [
-        (round(fused_score(c, p, sentences[i] if sentences else None), 6), c.hit)
+        (round(fused_score(c, p, sentences[i] if sentences else None), 6), c)
         for i, c in enumerate(candidates)
     ]
-    scored.sort(key=lambda t: (-t[0], t[1].chunk_id))
+    scored.sort(key=lambda t: (-t[0], t[1].hit.chunk_id))
+    same, cross = p.thresholds(chunks)
     # only the hits returned are copied with their fused score
-    hits = [replace(hit, score=score) for score, hit in scored[:k]]
-    answerable = bool(hits) and hits[0].score >= p.threshold
-    return SearchResult(query, detect_language(query), hits, answerable)
+    best = [
+        (replace(c.hit, score=score), same if c.same_script else cross) for score, c in scored[:k]
+    ]
+    hits = [hit for hit, _ in best]
+    threshold = best[0][1] if best else same
+    refusal = why_not(query, best)
+    return SearchResult(
+        query, detect_language(query), hits, refusal is None, threshold=threshold, refusal=refusal
+    )
+
+
+def why_not(query: str, best: Sequence[tuple[Hit, float]]) -> str | None:
+    """Why the hits (best first, each with the threshold it needs) do not answer
+    ``query``: :data:`BELOW_THRESHOLD`, or what the passages above their thresholds
+    lack that the question asks for; None when they answer."""
+    if not best or best[0][0].score < best[0][1]:
+        return BELOW_THRESHOLD
+    evidence = [hit for hit, t in best if hit.score >= t]
+    return missing(query, [h.text for h in evidence], [(h.published or "")[:4] for h in evidence])

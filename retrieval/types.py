@@ -143,6 +143,10 @@ class Citation:
     source: str | None
     published: str | None
     url: str | None
+    # The passage the quote stands in (its chunk of the paragraph), for readers who
+    # want the sentences around it; ``context[quote_at:quote_at + len(quote)] == quote``.
+    context: str = ""
+    quote_at: int = 0
 
     @classmethod
     def of(cls, n: int, hit: Hit, start: int, end: int, quote: str) -> Citation:
@@ -159,6 +163,8 @@ class Citation:
             source=hit.source,
             published=hit.published,
             url=hit.url,
+            context=hit.text,
+            quote_at=start - hit.start,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -177,6 +183,11 @@ class Citation:
         }
 
 
+# What an answer is: drawn from the coverage, a refusal (the coverage does not
+# answer), or the bot's own reply to small talk ("hello", "who are you?").
+ANSWERED, NOT_IN_COVERAGE, SMALLTALK = "answer", "not_in_coverage", "smalltalk"
+
+
 @dataclass(frozen=True)
 class Answer:
     text: str
@@ -185,11 +196,21 @@ class Answer:
     language: str
     evidence: tuple[str, ...] = field(default=())  # chunk ids the answer was drawn from
     note: str | None = None  # e.g. why a fallback answer was given
+    kind: str = ANSWERED
+
+    def sources(self) -> list[list[Citation]]:
+        """The citations by source, one list per marker ``[n]`` (a paragraph may be
+        quoted in several places), in the order of the markers."""
+        by_n: dict[int, list[Citation]] = {}
+        for c in self.citations:
+            by_n.setdefault(c.n, []).append(c)
+        return list(by_n.values())
 
     def to_json(self) -> dict[str, Any]:
         return {
             "answer": self.text,
             "grounded": self.grounded,
             "language": self.language,
+            "kind": self.kind,
             "citations": [c.to_json() for c in self.citations],
         }

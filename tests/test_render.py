@@ -2,6 +2,7 @@
 
 import html
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
 
 from bot.render import MAX_MESSAGE, render_html, render_plain
@@ -38,7 +39,13 @@ def check(message: str) -> str:
 
 
 def citation(
-    n: int, quote: str, title: str = "Title", url: str | None = "https://example.com/a?x=1&y=2"
+    n: int,
+    quote: str,
+    title: str = "Title",
+    url: str | None = "https://example.com/a?x=1&y=2",
+    *,
+    before: str = "The sentence before. ",
+    after: str = " The sentence after.",
 ) -> Citation:
     return Citation(
         n,
@@ -52,6 +59,8 @@ def citation(
         "Outlet",
         "2023-11-02T10:00:00",
         url,
+        context=f"{before}{quote}{after}",
+        quote_at=len(before),
     )
 
 
@@ -67,6 +76,19 @@ def test_answer_with_sources_is_valid_escaped_html() -> None:
     assert '<a href="https://example.com/a?x=1&amp;y=2">' in message
     assert "<blockquote expandable>" in message
     assert "[1]" in text and "Outlet · 2023-11-02 · ¶2" in text
+
+
+def test_the_expandable_quote_shows_the_passage_around_the_quote() -> None:
+    quote = "The north pier reopened on Monday."
+    answer = Answer(f"According to the coverage: “{quote}” [1]", (citation(1, quote),), True, "en")
+    (message,) = render_html(answer)
+    assert (
+        "<blockquote expandable>The sentence before. <b>The north pier reopened on Monday.</b>"
+        " The sentence after.</blockquote>" in message
+    )
+    alone = citation(1, quote, before="", after="")  # the passage is the quote: not again
+    (message,) = render_html(replace(answer, citations=(alone,)))
+    assert "<blockquote" not in message and message.count(quote) == 1
 
 
 def test_arabic_labels() -> None:
