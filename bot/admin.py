@@ -14,6 +14,7 @@ import logging
 import re
 import secrets
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -138,18 +139,25 @@ T = {
     },
     "stats": {
         "en": "Articles: {articles} ({chunks} passages) from {outlets} outlets, {span}\n"
-        "Questions: {questions}, answered {share}\nVotes: 👍 {up} · 👎 {down}",
+        "Questions: {questions}, answered {share} (weak {weak}), not in the coverage {refused}"
+        "\nSmall talk: {smalltalk}\nVotes: 👍 {up} · 👎 {down}",
         "ar": "المقالات: {articles} ({chunks} مقطعًا) من {outlets} مصادر، {span}\n"
-        "الأسئلة: {questions}، أُجيب {share}\nالتقييمات: 👍 {up} · 👎 {down}",
+        "الأسئلة: {questions}، أُجيب {share} (بإجابة ضعيفة {weak})، ليست في التغطية {refused}"
+        "\nدردشة: {smalltalk}\nالتقييمات: 👍 {up} · 👎 {down}",
     },
     "no_unanswered": {
-        "en": "No unanswered questions in the last 30 days.",
-        "ar": "لا أسئلة بلا إجابة في آخر 30 يومًا.",
+        "en": "Nothing to look at in the last 30 days: no question went unanswered, no answer"
+        " was weak or voted down.",
+        "ar": "لا شيء يستدعي المراجعة في آخر 30 يومًا: لا سؤال بلا إجابة، ولا إجابة ضعيفة أو"
+        " مرفوضة من القرّاء.",
     },
     "unanswered_head": {
-        "en": "What readers asked that the coverage could not answer (last 30 days):",
-        "ar": "ما سأل عنه القرّاء ولم تجب عنه التغطية (آخر 30 يومًا):",
+        "en": "What readers asked that the coverage did not answer well (last 30 days):",
+        "ar": "ما سأل عنه القرّاء ولم تُحسن التغطية الإجابة عنه (آخر 30 يومًا):",
     },
+    "why_refused": {"en": "not in the coverage", "ar": "ليس في التغطية"},
+    "why_weak": {"en": "weak answer", "ar": "إجابة ضعيفة"},
+    "why_disliked": {"en": "voted 👎", "ar": "قُيّمت 👎"},
 }
 
 
@@ -500,7 +508,8 @@ def _stats(admin: Admin, lang: str) -> tuple[str, bytes]:
     body = text(
         "stats", lang, articles=info["articles"], chunks=admin.store.count_chunks(),
         outlets=len(info.get("sources") or []), span=span, questions=totals["questions"],
-        share=share, up=totals["up"], down=totals["down"],
+        share=share, weak=totals["weak"], refused=totals["refused"],
+        smalltalk=totals["smalltalk"], up=totals["up"], down=totals["down"],
     )  # fmt: skip
     return body, chart_png(days, questions, answered, [added.get(d, 0) for d in days])
 
@@ -513,12 +522,16 @@ async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 
 def _unanswered(admin: Admin, lang: str) -> str:
-    groups = group_questions(admin.state.unanswered(30), admin.embedder)
+    gaps = admin.state.gaps(30)
+    groups = group_questions([g.question for g in gaps], admin.embedder)
     if not groups:
         return html.escape(text("no_unanswered", lang))
     lines = [f"<b>{html.escape(text('unanswered_head', lang))}</b>"]
     for g in groups:
-        lines.append(f"{g.count}× {html.escape(g.example)}")
+        whys = Counter(gaps[i].why for i in g.members)
+        sep = "، " if lang == "ar" else ", "
+        why = sep.join(f"{text('why_' + w, lang)} {n}" for w, n in whys.most_common())
+        lines.append(f"{g.count}× {html.escape(g.example)} <i>({html.escape(why)})</i>")
         lines += [f"    · {html.escape(o)}" for o in g.others]
     return "\n".join(lines)
 

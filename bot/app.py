@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
 import html
 import logging
@@ -45,11 +46,12 @@ from telegram.ext import (
 )
 
 from bot.render import render_html, render_plain
-from bot.state import ChatState
+from bot.state import ANSWERED, REFUSED, WEAK, ChatState
+from bot.state import SMALLTALK as OUTCOME_SMALLTALK
 from retrieval.service import QAService
 from retrieval.store import is_unavailable
 from retrieval.text import detect_language
-from retrieval.types import Answer
+from retrieval.types import SMALLTALK, Answer
 
 log = logging.getLogger(__name__)
 
@@ -212,23 +214,34 @@ def _answer_and_log(
     chat_type: str,
     text: str,
     *,
+    language: str,
     on_text: Callable[[str], None] | None = None,
 ) -> Answered:
     """The blocking part of answering, run in a worker thread."""
     state = services.state
-    reply = services.qa.ask(text, state.history(chat_id), on_text)
+    reply = services.qa.ask(text, state.history(chat_id, user_id), on_text, language)
+    answer = reply.answer
+    if answer.kind == SMALLTALK:
+        outcome = OUTCOME_SMALLTALK
+    elif not answer.grounded:
+        outcome = REFUSED
+    else:
+        outcome = WEAK if reply.weak else ANSWERED
     qid = state.log_question(
         chat_id=chat_id,
         user_id=user_id,
         chat_type=chat_type,
-        language=reply.answer.language,
+        language=answer.language,
         question=text,
         query=reply.query,
-        answer=reply.answer.text,
-        grounded=reply.answer.grounded,
-        evidence=reply.answer.evidence or [c.chunk_id for c in reply.answer.citations],
+        answer=answer.text,
+        grounded=answer.grounded,
+        evidence=answer.evidence or [c.chunk_id for c in answer.citations],
+        outcome=outcome,
+        score=reply.score,
+        topic=reply.topic,
     )
-    return Answered(reply.answer, qid)
+    return Answered(answer, qid)
 
 
 async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) -> None:
@@ -261,15 +274,18 @@ async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) 
                 lang,
                 interval,
                 lambda on_text: _answer_and_log(
-                    services, chat.id, user_id, str(chat.type), text, on_text=on_text
+                    services, chat.id, user_id, str(chat.type), text, language=lang, on_text=on_text
                 ),
             )
-            await send_answer(message, done.answer, vote_buttons(done.question_id), draft)
+            buttons = vote_buttons(done.question_id) if done.answer.kind != SMALLTALK else None
+            await send_answer(message, done.answer, buttons, draft)
             return
         done = await asyncio.to_thread(
-            _answer_and_log, services, chat.id, user_id, str(chat.type), text
-        )
-        await send_answer(message, done.answer, vote_buttons(done.question_id))
+            functools.partial(_answer_and_log, language=lang),
+            services, chat.id, user_id, str(chat.type), text,
+        )  # fmt: skip
+        buttons = vote_buttons(done.question_id) if done.answer.kind != SMALLTALK else None
+        await send_answer(message, done.answer, buttons)
 
 
 def vote_buttons(question_id: int) -> InlineKeyboardMarkup:

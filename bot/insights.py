@@ -58,6 +58,7 @@ class Group:
     example: str  # the most recent question of the group
     count: int
     others: tuple[str, ...]
+    members: tuple[int, ...] = ()  # positions of the group's questions in the input
 
 
 def group_questions(
@@ -65,7 +66,8 @@ def group_questions(
 ) -> list[Group]:
     """Questions grouped by meaning (greedy, by cosine to each group's first, i.e.
     most recent, question), most frequent first."""
-    texts = [q.strip() for q in questions if q.strip()]
+    kept = [i for i, q in enumerate(questions) if q.strip()]
+    texts = [questions[i].strip() for i in kept]
     if not texts:
         return []
     vectors = embedder.embed_queries(texts)
@@ -81,7 +83,12 @@ def group_questions(
         leaders.append(i)
         members[i] = [i]
     groups = [
-        Group(texts[lead], len(idx), tuple(dict.fromkeys(texts[j] for j in idx[1:]))[:3])
+        Group(
+            texts[lead],
+            len(idx),
+            tuple(dict.fromkeys(texts[j] for j in idx[1:]))[:3],
+            tuple(kept[j] for j in idx),
+        )
         for lead, idx in members.items()
     ]
     groups.sort(key=lambda g: -g.count)  # stable: among equals, the most recent first

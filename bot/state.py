@@ -51,6 +51,24 @@ CREATE TABLE IF NOT EXISTS votes (
 
 DAY = 86400.0
 
+# Columns added after the first version, with their defaults for older rows.
+ADDED_COLUMNS = {
+    # answered, weak (answered just above the threshold), refused, smalltalk
+    "outcome": "TEXT NOT NULL DEFAULT 'answered'",
+    "score": "REAL NOT NULL DEFAULT 0",  # the best passage's score
+    "topic": "TEXT NOT NULL DEFAULT ''",  # the standalone question a follow-up belongs to
+}
+ANSWERED, WEAK, REFUSED, SMALLTALK = "answered", "weak", "refused", "smalltalk"
+DISLIKED = "disliked"  # answered, and voted down
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A question the editors should see, and why: refused, weak or disliked."""
+
+    question: str
+    why: str
+
 
 @dataclass(frozen=True)
 class Logged:
@@ -82,8 +100,17 @@ class ChatState:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
+        self._add_columns()
         self._key = self._hash_key()
         self._last_purge = 0.0
+
+    def _add_columns(self) -> None:
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(questions)")}
+        for name, spec in ADDED_COLUMNS.items():
+            if name not in have:
+                self._db.execute(f"ALTER TABLE questions ADD COLUMN {name} {spec}")
+        if "outcome" not in have:  # rows from before: refused if not grounded
+            self._db.execute(f"UPDATE questions SET outcome='{REFUSED}' WHERE grounded=0")
 
     def _hash_key(self) -> bytes:
         with self._lock:
@@ -117,14 +144,21 @@ class ChatState:
         answer: str,
         grounded: bool,
         evidence: Sequence[str],
+        outcome: str | None = None,
+        score: float = 0.0,
+        topic: str = "",
         at: float | None = None,
     ) -> int:
-        """Record an answered question; returns its id (what a vote refers to)."""
+        """Record an answered question; returns its id (what a vote refers to).
+        ``outcome``: answered, weak, refused or smalltalk (by default, answered or
+        refused as ``grounded`` says)."""
         at = time.time() if at is None else at
+        outcome = outcome or (ANSWERED if grounded else REFUSED)
         with self._lock:
             cur = self._db.execute(
                 "INSERT INTO questions (at, chat, user, chat_type, language, question, query,"
-                " answer, grounded, evidence) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                " answer, grounded, evidence, outcome, score, topic)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     at,
                     self.hash_id("chat", chat_id),
@@ -136,21 +170,31 @@ class ChatState:
                     answer,
                     int(grounded),
                     json.dumps(list(evidence)),
+                    outcome,
+                    score,
+                    topic,
                 ),
             )
         self._purge_now_and_then(at)
         return int(cur.lastrowid or 0)
 
-    def history(self, chat_id: int, now: float | None = None) -> list[Turn]:
-        """The chat's last few turns, oldest first (within the retention period)."""
+    def history(self, chat_id: int, user_id: int, now: float | None = None) -> list[Turn]:
+        """The reader's last few turns in this chat, oldest first (a group's readers
+        each have their own), within the retention period. Small talk is no turn."""
         now = time.time() if now is None else now
         with self._lock:
             rows = self._db.execute(
-                "SELECT question, answer FROM questions WHERE chat=? AND at>=?"
-                " ORDER BY id DESC LIMIT ?",
-                (self.hash_id("chat", chat_id), now - self.retention, self.history_turns),
+                "SELECT question, answer, topic, at FROM questions WHERE chat=? AND user=?"
+                " AND at>=? AND outcome!=? ORDER BY id DESC LIMIT ?",
+                (
+                    self.hash_id("chat", chat_id),
+                    self.hash_id("user", user_id),
+                    now - self.retention,
+                    SMALLTALK,
+                    self.history_turns,
+                ),
             ).fetchall()
-        return [Turn(q, a) for q, a in reversed(rows)]
+        return [Turn(q, a, t, at) for q, a, t, at in reversed(rows)]
 
     def question(self, question_id: int) -> Logged | None:
         with self._lock:
@@ -201,36 +245,50 @@ class ChatState:
 
     # -- what readers ask ---------------------------------------------------------------
     def totals(self) -> dict[str, int]:
+        """Questions (small talk apart), how they ended, and the votes."""
         with self._lock:
-            q, answered = self._db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(grounded), 0) FROM questions"
-            ).fetchone()
+            counts = dict(
+                self._db.execute("SELECT outcome, COUNT(*) FROM questions GROUP BY outcome")
+            )
             up, down = self._db.execute(
                 "SELECT COALESCE(SUM(vote=1),0), COALESCE(SUM(vote=-1),0) FROM votes"
             ).fetchone()
-        return {"questions": int(q), "answered": int(answered), "up": int(up), "down": int(down)}
+        answered, weak, refused = (int(counts.get(k, 0)) for k in (ANSWERED, WEAK, REFUSED))
+        return {
+            "questions": answered + weak + refused,
+            "answered": answered + weak,
+            "weak": weak,
+            "refused": refused,
+            "smalltalk": int(counts.get(SMALLTALK, 0)),
+            "up": int(up),
+            "down": int(down),
+        }
 
     def daily(self, days: int = 30, now: float | None = None) -> dict[str, tuple[int, int]]:
-        """Questions and answered questions per UTC day, for the last ``days`` days."""
+        """Questions and answered questions per UTC day, for the last ``days`` days
+        (small talk apart)."""
         now = time.time() if now is None else now
         with self._lock:
             rows = self._db.execute(
-                "SELECT date(at, 'unixepoch') AS day, COUNT(*), SUM(grounded) FROM questions"
-                " WHERE at>=? GROUP BY day",
-                (now - days * DAY,),
+                "SELECT date(at, 'unixepoch') AS day, COUNT(*), SUM(outcome!=?) FROM questions"
+                " WHERE at>=? AND outcome!=? GROUP BY day",
+                (REFUSED, now - days * DAY, SMALLTALK),
             ).fetchall()
         return {day: (int(n), int(ok or 0)) for day, n, ok in rows}
 
-    def unanswered(self, days: int = 30, limit: int = 500, now: float | None = None) -> list[str]:
-        """Recent questions the coverage could not answer, newest first."""
+    def gaps(self, days: int = 30, limit: int = 500, now: float | None = None) -> list[Gap]:
+        """What the editors should look at, newest first: questions the coverage
+        did not answer, answers only just above the threshold, and answers a
+        reader voted down."""
         now = time.time() if now is None else now
         with self._lock:
             rows = self._db.execute(
-                "SELECT question FROM questions WHERE grounded=0 AND at>=?"
-                " ORDER BY id DESC LIMIT ?",
-                (now - days * DAY, limit),
+                "SELECT q.question, q.outcome, EXISTS (SELECT 1 FROM votes v WHERE"
+                " v.question=q.id AND v.vote=-1) AS disliked FROM questions q WHERE q.at>=?"
+                " AND (q.outcome IN (?, ?) OR disliked) ORDER BY q.id DESC LIMIT ?",
+                (now - days * DAY, REFUSED, WEAK, limit),
             ).fetchall()
-        return [r[0] for r in rows]
+        return [Gap(q, DISLIKED if disliked else outcome) for q, outcome, disliked in rows]
 
     # -- retention ------------------------------------------------------------------
     def purge(self, now: float | None = None) -> int:

@@ -376,16 +376,29 @@ async def test_stats_with_a_chart_and_unanswered_questions(newsroom: Newsroom) -
                   "What is the weather forecast for tomorrow?"):  # fmt: skip
             answer = await ask(api, q, 22)
             assert answer == "The coverage does not answer this question."
+        await ask(api, "hello!", 23)  # small talk: neither a question nor a gap
+        # a reader votes an answer down: the editors see it beside the refusals
+        await ask(api, "What did council session number 2 approve?", 24)
+        (answered,) = api.sent("sendMessage", chat_id=24)
+        down = api.reply_markup(answered)["inline_keyboard"][0][1]["callback_data"]
+        api.push_callback(down, answered.result, user_id=24)
+        await api.wait_for("answerCallbackQuery")
+
         photo = await command(api, "/stats", method="sendPhoto")
         png = photo.params["photo"]
         assert isinstance(png, bytes) and png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
         caption = photo.params["caption"]
-        assert "Articles: 3 (3 passages)" in caption and "Questions: 4, answered 25%" in caption
+        assert "Articles: 3 (3 passages)" in caption and "Questions: 5, answered 40%" in caption
+        assert "not in the coverage 3" in caption and "Small talk: 1" in caption
+        assert "👎 1" in caption
 
         reply = await command(api, "/unanswered")
         lines = reply.params["text"].split("\n")
         assert lines[1].startswith("2× ") and "football" in lines[1], lines
+        assert "not in the coverage 2" in lines[1]
         assert any(line.startswith("1× What is the weather") for line in lines)
+        assert any("session number 2" in line and "voted 👎" in line for line in lines)
+        assert not any("hello" in line for line in lines)
 
 
 async def test_a_big_document_reports_progress_in_one_message(newsroom: Newsroom) -> None:

@@ -124,6 +124,60 @@ async def test_groups_answer_only_when_addressed(services: Services) -> None:
         assert api.sent("sendMessage", chat_id=-500) == []
 
 
+def ask_in_group(api: FakeBotAPI, question: str, chat_id: int, user_id: int) -> None:
+    api.push_message(
+        f"/ask {question}",
+        chat_id=chat_id,
+        chat_type="supergroup",
+        user_id=user_id,
+        language="ar",
+        entities=[{"type": "bot_command", "offset": 0, "length": 4}],
+    )
+
+
+async def test_in_a_group_each_reader_has_their_own_follow_ups(services: Services) -> None:
+    """Reader B's standalone question is not read as reader A's follow-up, and A's
+    follow-up still finds A's topic after B spoke."""
+    group = -600
+    async with running(services) as api:
+        ask_in_group(api, "كم فلسطينيًا قُتل في غزة؟", group, user_id=201)
+        (a1,) = await api.wait_for("sendMessage", chat_id=group)
+        assert "9000" in a1.params["text"]
+        ask_in_group(api, "ما هي نسبة الدين الحكومي في منطقة اليورو؟", group, user_id=202)
+        _, b1 = await api.wait_for("sendMessage", count=2, chat_id=group)
+        ask_in_group(api, "What is the unemployment rate in Spain?", group, user_id=203)
+        *_, c1 = await api.wait_for("sendMessage", count=3, chat_id=group)
+        for reply in (b1, c1):  # standalone questions, searched as asked
+            assert "9000" not in reply.params["text"] and "غزة" not in reply.params["text"]
+        assert b1.params["text"] != c1.params["text"]
+        ask_in_group(api, "وكم منهم أطفال؟", group, user_id=201)
+        *_, a2 = await api.wait_for("sendMessage", count=4, chat_id=group)
+        assert "3760" in a2.params["text"]
+    a_turns = services.state.history(group, 201)
+    assert a_turns[-1].topic == "كم فلسطينيًا قُتل في غزة؟"  # read with A's question
+    logged = services.state.history(group, 202)
+    assert [t.question for t in logged] == ["ما هي نسبة الدين الحكومي في منطقة اليورو؟"]
+    assert logged[0].topic == logged[0].question
+
+
+async def test_small_talk_gets_a_friendly_reply_without_sources(services: Services) -> None:
+    async with running(services) as api:
+        api.push_message("مرحبا", chat_id=41, language="ar")
+        (ar,) = await api.wait_for("sendMessage", chat_id=41)
+        assert "أهلًا" in ar.params["text"] and "201" in ar.params["text"]
+        assert "reply_markup" not in ar.params  # nothing to vote on
+        api.push_message("who are you?", chat_id=42)
+        (en,) = await api.wait_for("sendMessage", chat_id=42)
+        assert "rawi" in en.params["text"] and "201 articles" in en.params["text"]
+        assert "Sources" not in en.params["text"] and "[1]" not in en.params["text"]
+        api.push_message("👍", chat_id=43, language="ar")  # no words: the reader's language
+        (ack,) = await api.wait_for("sendMessage", chat_id=43)
+        assert "اسألني" in ack.params["text"]
+    totals = services.state.totals()
+    assert totals["smalltalk"] == 3 and totals["questions"] == 0
+    assert services.state.gaps() == []  # not a gap in the coverage
+
+
 async def test_help_and_bad_input(services: Services) -> None:
     async with running(services) as api:
         api.push_message(
@@ -355,7 +409,9 @@ class LongAnswerer:
         assert base.citations, "the question should be answerable"
         c = base.citations[0]
         long_quote = (c.quote + " <b>&amp;</b> ") * 12
-        citations = tuple(replace(c, n=i + 1, quote=long_quote) for i in range(8))
+        citations = tuple(
+            replace(c, n=i + 1, quote=long_quote, context=long_quote, quote_at=0) for i in range(8)
+        )
         text = " ".join(f"{c.quote} [{i + 1}]" for i in range(8))
         return replace(base, text=text, citations=citations)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -202,7 +203,9 @@ def test_an_article_that_gives_orders_stays_data(
 
 def test_a_follow_up_is_rewritten_before_retrieval(news: Searcher, llm: FakeOpenAI) -> None:
     qa = make_qa(news, llm)
-    history = [Turn(KILLED, "More than 9,000 Palestinians have been killed [1].")]
+    history = [
+        Turn(KILLED, "More than 9,000 Palestinians have been killed [1].", KILLED, time.time())
+    ]
     llm.then("How many Palestinian children have been killed in Gaza?",
              "3,760 children have been killed [K1][K2][K3].")  # fmt: skip
     reply = qa.ask("and how many of them were children?", history)
@@ -212,6 +215,20 @@ def test_a_follow_up_is_rewritten_before_retrieval(news: Searcher, llm: FakeOpen
     assert reply.query == "How many Palestinian children have been killed in Gaza?"
     assert any("3760" in c.quote for c in reply.answer.citations)
     assert reply.answer.language == "en"
+
+
+def test_a_standalone_question_is_not_rewritten(news: Searcher, llm: FakeOpenAI) -> None:
+    """The condense step obeys the same decision as the extractive path: a question
+    that names its subject is searched as asked, even right after another one."""
+    qa = make_qa(news, llm)
+    history = [
+        Turn(KILLED, "More than 9,000 Palestinians have been killed [1].", KILLED, time.time())
+    ]
+    llm.then("The coverage says [K1].")
+    question = "ما هي نسبة الدين الحكومي في منطقة اليورو؟"
+    reply = qa.ask(question, history)
+    assert reply.query == question
+    assert all("standalone" not in r.messages[0]["content"].lower() for r in llm.requests)
 
 
 def test_the_api_key_stays_out_of_the_logs(

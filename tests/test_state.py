@@ -15,15 +15,18 @@ def log(state: ChatState, chat: int, user: int, q: str, at: float) -> int:
     )  # fmt: skip
 
 
-def test_history_is_per_chat_recent_and_short(tmp_path: Path) -> None:
+def test_history_is_per_reader_per_chat_recent_and_short(tmp_path: Path) -> None:
     state = ChatState(tmp_path / "chat.sqlite", retention_days=90, history_turns=3)
     now = 1_000_000_000.0
     for i in range(5):
         log(state, 1, 10, f"q{i}", now + i)
     log(state, 2, 10, "elsewhere", now + 9)
-    assert [t.question for t in state.history(1, now=now + 10)] == ["q2", "q3", "q4"]
-    assert state.history(1, now=now + 91 * DAY) == []  # past retention, no context
-    assert [t.answer for t in state.history(2, now=now + 10)] == ["answer to elsewhere"]
+    log(state, 1, 11, "another reader", now + 9)  # in the same group
+    assert [t.question for t in state.history(1, 10, now=now + 10)] == ["q2", "q3", "q4"]
+    assert [t.at for t in state.history(1, 10, now=now + 10)] == [now + 2, now + 3, now + 4]
+    assert state.history(1, 10, now=now + 91 * DAY) == []  # past retention, no context
+    assert [t.answer for t in state.history(2, 10, now=now + 10)] == ["answer to elsewhere"]
+    assert [t.question for t in state.history(1, 11, now=now + 10)] == ["another reader"]
 
 
 def test_ids_are_hashed_with_a_key_kept_in_the_data_dir(tmp_path: Path) -> None:
@@ -58,3 +61,51 @@ def test_votes_one_per_reader_and_retention_forgets(tmp_path: Path) -> None:
     assert state.vote(old, 13, 1) is False  # an answer no longer kept cannot be voted on
     assert state.recent_questions(10, now=now + 1) == 1
     assert state.purge(now=now + 2 * DAY) == 1  # "mid" is now past the period too
+
+
+def test_gaps_are_refusals_weak_answers_and_answers_voted_down(tmp_path: Path) -> None:
+    state = ChatState(tmp_path / "chat.sqlite")
+    now = 2_000_000_000.0
+
+    def logged(q: str, outcome: str) -> int:
+        return state.log_question(
+            chat_id=1, user_id=2, chat_type="private", language="en", question=q, query=q,
+            answer="a", grounded=outcome in ("answered", "weak"), evidence=[], outcome=outcome,
+            at=now,
+        )  # fmt: skip
+
+    logged("refused one", "refused")
+    logged("weak one", "weak")
+    good = logged("good one", "answered")
+    logged("liked one", "answered")
+    logged("hello", "smalltalk")
+    state.vote(good, 5, -1, at=now)
+    gaps = state.gaps(now=now + 1)
+    assert [(g.question, g.why) for g in gaps] == [
+        ("good one", "disliked"),
+        ("weak one", "weak"),
+        ("refused one", "refused"),
+    ]
+    totals = state.totals()
+    assert totals == {"questions": 4, "answered": 3, "weak": 1, "refused": 1, "smalltalk": 1,
+                      "up": 0, "down": 1}  # fmt: skip
+    assert state.history(1, 2, now=now + 1)[-1].question == "liked one"  # small talk is no turn
+
+
+def test_a_log_from_before_outcomes_were_kept_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "chat.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE questions (id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL,"
+        " chat TEXT NOT NULL, user TEXT NOT NULL, chat_type TEXT NOT NULL, language TEXT NOT NULL,"
+        " question TEXT NOT NULL, query TEXT NOT NULL, answer TEXT NOT NULL,"
+        " grounded INTEGER NOT NULL, evidence TEXT NOT NULL);"
+        "INSERT INTO questions (at, chat, user, chat_type, language, question, query, answer,"
+        " grounded, evidence) VALUES (1e9, 'c', 'u', 'private', 'en', 'old q', 'old q', 'x', 0,"
+        " '[]');"
+    )
+    old.close()
+    state = ChatState(path, retention_days=100_000)
+    assert [(g.question, g.why) for g in state.gaps(days=100_000, now=1e9 + 1)] == [
+        ("old q", "refused")
+    ]
