@@ -35,8 +35,9 @@ ROUNDS = 9  # of 20 answers each: cheap, and the machine is noisy
 
 
 async def start(services: Any, limiter: bool) -> tuple[Any, asyncio.Event, asyncio.Task[None]]:
-    from bot.app import build_application, serve
-    from tests.fakebotapi import FakeBotAPI
+    from bot.telegram.application import build_application
+    from bot.telegram.server import serve
+    from tests.auxil.fakebotapi import FakeBotAPI
 
     api = FakeBotAPI()
     await api.start()
@@ -106,7 +107,7 @@ async def capacity(services: Any, qs: list[str], chats: int = 20) -> dict[str, A
 
 
 async def limits(services: Any, qs: list[str]) -> dict[str, Any]:
-    from tests.fakebotapi import BOT
+    from tests.auxil.fakebotapi import BOT
 
     api, stop, task = await start(services, limiter=True)
     asked = {}
@@ -170,9 +171,9 @@ async def during_ingest(services: Any, qs: list[str], extra: list[Any], ingestor
 
 
 def main(n_articles: int = 300, parts: str = "capacity,limits,ingest") -> None:
-    from bot.app import Services
-    from bot.state import ChatState
-    from retrieval.answer import ExtractiveAnswerer
+    from bot.telegram.context import Services
+    from bot.telegram.state import ChatState
+    from retrieval.answer.extractive import ExtractiveAnswerer
     from retrieval.service import QAService
 
     corpus = build_corpus(n_articles)
@@ -186,7 +187,7 @@ def main(n_articles: int = 300, parts: str = "capacity,limits,ingest") -> None:
     def services() -> Services:
         return Services(
             QAService(searcher, ExtractiveAnswerer(embedder)),
-            store.coverage,
+            store.catalogue.coverage,
             ChatState(data_dir / f"chat-{time.monotonic_ns()}.sqlite"),
             rate_limit_per_minute=10_000,
         )

@@ -12,20 +12,17 @@ from bench.common import MODEL_CACHE, memory_mb
 
 
 def main(data_dir: str, questions_file: str) -> None:
-    from bot.compose import build_embedder, build_qa, build_searcher, open_store
+    from bot.compose import Parts
     from config.settings import load_settings
 
     settings = load_settings({"data_dir": data_dir, "cache_dir": str(MODEL_CACHE.parent)})
-    embedder = build_embedder(settings, progress=None)
-    store = open_store(settings, embedder)
-    searcher = build_searcher(settings, store, embedder)
-    qa = build_qa(settings, searcher, embedder)
+    parts = Parts(settings, progress=None)
     for q in json.loads(Path(questions_file).read_text()):
-        qa.ask(q)
+        parts.qa.ask(q)
     after = memory_mb()
     print(json.dumps({"rss_mb": round(after["rss"]), "peak_rss_mb": round(after["peak"]),
-                      "chunks": store.count_chunks()}))  # fmt: skip
-    store.close()
+                      "chunks": parts.store.count_chunks()}))  # fmt: skip
+    parts.close()
 
 
 if __name__ == "__main__":

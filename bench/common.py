@@ -35,7 +35,7 @@ def need(path: Path) -> Path:
 
 def saudinewsnet_articles(n: int, skip: int = 0) -> list[Any]:
     """The first ``n`` readable articles of the SaudiNewsNet archives, in date order."""
-    from retrieval.loaders import load_paths
+    from retrieval.ingest.loaders import load_paths
 
     out = []
     seen = 0
@@ -50,6 +50,16 @@ def saudinewsnet_articles(n: int, skip: int = 0) -> list[Any]:
             if len(out) >= n:
                 return out
     return out
+
+
+def shipped(candidates: int = 40) -> Any:
+    """The search settings rawi ships (``config/default.toml``)."""
+    from dataclasses import replace
+
+    from bot.compose import search_params
+    from config.settings import load_settings
+
+    return replace(search_params(load_settings()), candidates=candidates)
 
 
 def median(xs: list[float]) -> float:
@@ -100,17 +110,20 @@ class Corpus:
 def build_corpus(n_articles: int, client: Any = None, data_dir: Path | None = None) -> Corpus:
     """``n_articles`` ingested into ``client`` (default: an embedded store in a
     fresh temporary data dir), with the lexical index following."""
-    from retrieval.embeddings import Embedder
-    from retrieval.ingest import Ingestor
-    from retrieval.lexical import LexicalIndex
+    from retrieval.ingest.pipeline import Ingestor
+    from retrieval.model.embedder import Embedder
     from retrieval.search import Searcher
-    from retrieval.store import Store, embedded_client
+    from retrieval.store.chunks import Store
+    from retrieval.store.clients import embedded_client
+    from retrieval.store.lexical import LexicalIndex
 
     data_dir = data_dir or Path(tempfile.mkdtemp())
     items = saudinewsnet_articles(n_articles)
     embedder = Embedder(cache_dir=MODEL_CACHE)
     store = Store(client or embedded_client(data_dir / "chroma"), embedder)
-    searcher = Searcher(store, embedder, LexicalIndex(data_dir / "lexical.sqlite"))
+    lexical = LexicalIndex(data_dir / "lexical.sqlite")
+    lexical.follow(store)
+    searcher = Searcher(store, embedder, lexical, shipped())
     ingestor = Ingestor(store, embedder)
     ingestor.run(items)
     return Corpus(data_dir, items, embedder, store, searcher, ingestor)

@@ -41,10 +41,10 @@ REPEATS = 2
 
 
 def run(mode: str, sizes: tuple[int, ...]) -> dict[str, Any]:
-    from retrieval.answer import ExtractiveAnswerer
-    from retrieval.loaders import make_article
+    from retrieval.answer.extractive import ExtractiveAnswerer
+    from retrieval.ingest.loaders import make_article
     from retrieval.service import QAService
-    from retrieval.store import embedded_client, server_client
+    from retrieval.store.clients import embedded_client, server_client
     from retrieval.types import Chunk
 
     data_dir = Path(tempfile.mkdtemp())

@@ -25,7 +25,15 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import MODEL_CACHE, ROOT, SHARED, need, report, saudinewsnet_articles
+from bench.common import (
+    MODEL_CACHE,
+    ROOT,
+    SHARED,
+    need,
+    report,
+    saudinewsnet_articles,
+    shipped,
+)
 from retrieval.text import detect_language
 
 DATA = ROOT / "bench" / "data"
@@ -78,18 +86,19 @@ def unanswerable(name: str) -> list[Question]:
 
 class Bench:
     def __init__(self, candidates: int = 40) -> None:
-        from retrieval.embeddings import Embedder
-        from retrieval.ingest import Ingestor
-        from retrieval.lexical import LexicalIndex
-        from retrieval.loaders import Loaded, article_from_record
-        from retrieval.search import Searcher, SearchParams
-        from retrieval.store import Store, embedded_client
+        from retrieval.ingest.loaders import Loaded, article_from_record
+        from retrieval.ingest.pipeline import Ingestor
+        from retrieval.model.embedder import Embedder
+        from retrieval.search import Searcher
+        from retrieval.store.chunks import Store
+        from retrieval.store.clients import embedded_client
+        from retrieval.store.lexical import LexicalIndex
 
         self.embedder = Embedder(cache_dir=MODEL_CACHE)
         self.store = Store(embedded_client(Path(tempfile.mkdtemp()) / "chroma"), self.embedder)
-        self.searcher = Searcher(
-            self.store, self.embedder, LexicalIndex(None), SearchParams(candidates=candidates)
-        )
+        lexical = LexicalIndex(None)
+        lexical.follow(self.store)
+        self.searcher = Searcher(self.store, self.embedder, lexical, shipped(candidates))
         self.ingestor = Ingestor(self.store, self.embedder)
         self._article_from_record = article_from_record
         self._loaded = Loaded
@@ -110,13 +119,13 @@ class Bench:
     def answers(
         self, questions: list[Question], cands: list[Any], params: Any, config: dict[str, Any]
     ) -> list[Any]:
-        from retrieval.answer import ExtractiveAnswerer
+        from retrieval.answer.extractive import ExtractiveAnswerer
         from retrieval.search import rank
 
         answerer = ExtractiveAnswerer(self.embedder, **config)
         out = []
         for q, c in zip(questions, cands, strict=True):
-            res = replace(rank(q.text, c, params, 5), vector=self.vectors[q.text])
+            res = rank(c, params, 5)
             out.append(answerer.answer(q.text, res))
         return out
 
@@ -124,7 +133,7 @@ class Bench:
 def ranked_articles(cands: list[Any], params: Any, k: int = 10) -> tuple[list[str], float]:
     from retrieval.search import rank
 
-    res = rank("", cands, params, 50)
+    res = rank(cands, params, 50)
     seen: list[str] = []
     for h in res.hits:
         if h.article_id not in seen:
@@ -150,10 +159,7 @@ def no_answer_rate(questions: list[Question], cands: list[Any], params: Any, chu
     """The share of questions search says the coverage does not answer."""
     from retrieval.search import rank
 
-    refused = [
-        not rank(q.text, c, params, 5, chunks).answerable
-        for q, c in zip(questions, cands, strict=True)
-    ]
+    refused = [not rank(c, params, 5, chunks).answerable for c in cands]
     return round(sum(refused) / len(refused), 4)
 
 
@@ -178,11 +184,7 @@ def main() -> None:
     parser.add_argument("--skip-news", action="store_true", help="skip the news question sets")
     parser.add_argument("--candidates", type=int, default=40, help="candidates from each side")
     args = parser.parse_args()
-    from retrieval.search import SearchParams
-
-    # The shipped settings: SearchParams' defaults are config/default.toml's (a test
-    # keeps them equal).
-    params = SearchParams(candidates=args.candidates)
+    params = shipped(args.candidates)
     figures: dict[str, Any] = {"settings": "shipped (config/default.toml)"}
     figures["arcd"], arcd_dev = arcd_figures(params, args.candidates)
     figures["followup"] = {split: followup_figures(split) for split in ("dev", "dev2", "test")}
@@ -289,7 +291,7 @@ def news_figures(params: Any, arcd_dev: Any) -> dict[str, Any]:
     the held-out set (and the development set), and what the threshold tuner picks
     on the development sets (news and ARCD's) now, for reading, not for choosing."""
     from bench.news import NewsBench, dev_sets, tune_thresholds
-    from retrieval.answer import ExtractiveAnswerer
+    from retrieval.answer.extractive import ExtractiveAnswerer
 
     bench = NewsBench()
     answerer = ExtractiveAnswerer(bench.embedder)
@@ -310,7 +312,7 @@ def news_figures(params: Any, arcd_dev: Any) -> dict[str, Any]:
 
 def titles(params: Any, n: int = 500) -> float:
     """Title as the query, the article body (without its title) as the target."""
-    from retrieval.loaders import Loaded
+    from retrieval.ingest.loaders import Loaded
 
     bench = Bench()
     items = saudinewsnet_articles(n)

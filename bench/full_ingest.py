@@ -103,9 +103,10 @@ def main() -> None:
     args = parser.parse_args()
     phases = set(args.phases.split(","))
 
-    from retrieval.embeddings import Embedder
-    from retrieval.loaders import load_paths
-    from retrieval.store import Store, server_client
+    from retrieval.ingest.loaders import load_paths
+    from retrieval.model.embedder import Embedder
+    from retrieval.store.chunks import Store
+    from retrieval.store.clients import server_client
 
     archives = sorted(need(SHARED / "saudinewsnet").glob("*.zip"))
     loaded = [item.article.id if item.article else None for item in load_paths(archives)]
@@ -128,7 +129,7 @@ def main() -> None:
         # the store's counts, to set beside the reports': live articles (removed
         # ones leave a tombstone in the catalogue) and every stored chunk
         store = Store(client, Embedder(cache_dir=MODEL_CACHE))
-        stored = len(store.live)
+        stored = len(store.catalogue.live)
         committed = one.pop("added_ids") + two.pop("added_ids")
         chunks = store.count_chunks()
         dim = store.model.dim

@@ -24,9 +24,10 @@ N_ARTICLES = 300
 
 
 def main() -> None:
-    from retrieval.embeddings import Embedder
-    from retrieval.ingest import Ingestor
-    from retrieval.store import Store, embedded_client
+    from retrieval.ingest.pipeline import Ingestor
+    from retrieval.model.embedder import Embedder
+    from retrieval.store.chunks import Store
+    from retrieval.store.clients import embedded_client
     from retrieval.text import passage_text
 
     items = saudinewsnet_articles(N_ARTICLES)

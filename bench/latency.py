@@ -35,7 +35,7 @@ def queries(items: list, n_titles: int = 120) -> list[str]:
 
 
 def main(n_articles: int = 300) -> None:
-    from retrieval.answer import ExtractiveAnswerer
+    from retrieval.answer.extractive import ExtractiveAnswerer
     from retrieval.service import QAService
 
     corpus = build_corpus(n_articles)

@@ -20,9 +20,9 @@ REPEATS = 3
 def main(n_articles: int = 300) -> None:
     from langchain_openai import ChatOpenAI
 
-    from retrieval.answer import ExtractiveAnswerer
-    from retrieval.llm import LLMAnswerer
-    from tests.fakeopenai import FakeOpenAI, Reply
+    from retrieval.answer.extractive import ExtractiveAnswerer
+    from retrieval.answer.llm import LLMAnswerer
+    from tests.auxil.fakeopenai import FakeOpenAI, Reply
 
     corpus = build_corpus(n_articles)
     items, embedder, searcher = corpus.items, corpus.embedder, corpus.searcher

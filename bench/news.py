@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import MODEL_CACHE, ROOT, SHARED, need
+from bench.common import MODEL_CACHE, ROOT, SHARED, need, shipped
 
 DAYS = (
     "2015-07-21", "2015-07-22", "2015-07-23", "2015-07-24",
@@ -32,7 +32,7 @@ STORES = MODEL_CACHE.parent / "bench-news"
 def articles_in_order() -> list[Any]:
     """Every readable article of :data:`DAYS` (a page fetched twice: its later
     version), the pool first, then the rest in a fixed shuffled order."""
-    from retrieval.loaders import load_paths
+    from retrieval.ingest.loaders import load_paths
 
     items: dict[str, Any] = {}
     for day in DAYS:
@@ -51,11 +51,12 @@ def store_dir(n: int) -> Path:
 
 def build(sizes: tuple[int, ...] = SIZES) -> None:
     """Build the stores not yet built, each from the next smaller one."""
-    from retrieval.embeddings import Embedder
-    from retrieval.ingest import Ingestor
-    from retrieval.lexical import LexicalIndex
+    from retrieval.ingest.pipeline import Ingestor
+    from retrieval.model.embedder import Embedder
     from retrieval.search import Searcher
-    from retrieval.store import Store, embedded_client
+    from retrieval.store.chunks import Store
+    from retrieval.store.clients import embedded_client
+    from retrieval.store.lexical import LexicalIndex
 
     order = articles_in_order()
     embedder = Embedder(cache_dir=MODEL_CACHE)
@@ -71,8 +72,10 @@ def build(sizes: tuple[int, ...] = SIZES) -> None:
             (target / "complete").unlink()
         target.mkdir(parents=True, exist_ok=True)
         store = Store(embedded_client(target / "chroma"), embedder)
-        searcher = Searcher(store, embedder, LexicalIndex(target / "lexical.sqlite"))
-        have = set(store.live_revisions())
+        lexical = LexicalIndex(target / "lexical.sqlite")
+        lexical.follow(store)
+        searcher = Searcher(store, embedder, lexical, shipped())
+        have = set(store.catalogue.revisions())
         todo = [item for item in order[:n] if item.article.id not in have]
         print(f"news-{n}: ingesting {len(todo)} articles", file=sys.stderr)
         report = Ingestor(store, embedder).run(todo)
@@ -117,16 +120,19 @@ class NewsStore:
     """One of the built stores, searched without writing."""
 
     def __init__(self, n: int, embedder: Any) -> None:
-        from retrieval.lexical import LexicalIndex
         from retrieval.search import Searcher
-        from retrieval.store import Store, embedded_client
+        from retrieval.store.chunks import Store
+        from retrieval.store.clients import embedded_client
+        from retrieval.store.lexical import LexicalIndex
 
         path = store_dir(n)
         if not (path / "complete").exists():
             build()
         self.n = n
         self.store = Store(embedded_client(path / "chroma"), embedder)
-        self.searcher = Searcher(self.store, embedder, LexicalIndex(path / "lexical.sqlite"))
+        lexical = LexicalIndex(path / "lexical.sqlite")
+        lexical.follow(self.store)
+        self.searcher = Searcher(self.store, embedder, lexical, shipped())
         self.searcher.sync()  # rebuilt when this version indexes otherwise
         self.chunks = self.searcher.lexical.count()
 
@@ -137,7 +143,7 @@ class NewsStore:
 def holds_fact(answer: Any, facts: tuple[str, ...]) -> bool:
     """Whether the answer's quotes hold one of the facts (normalised, spaces
     collapsed: the same words however they are written)."""
-    from retrieval.answer import same_text
+    from retrieval.answer.extractive import same_text
 
     quoted = same_text(" ".join(c.quote for c in answer.citations))
     return any(same_text(f) in quoted for f in facts)
@@ -165,7 +171,7 @@ class NewsBench:
     candidates read once, so that settings can be compared cheaply."""
 
     def __init__(self, sizes: tuple[int, ...] = SIZES) -> None:
-        from retrieval.embeddings import Embedder
+        from retrieval.model.embedder import Embedder
 
         self.embedder = Embedder(cache_dir=MODEL_CACHE)
         self.stores = {n: NewsStore(n, self.embedder) for n in sizes}
@@ -182,17 +188,11 @@ class NewsBench:
         return self._cands[split, n]
 
     def results(self, split: str, n: int, params: Any) -> list[Any]:
-        from dataclasses import replace
 
         from retrieval.search import rank
 
         chunks = self.stores[n].chunks
-        return [
-            replace(rank(q.text, c, params, 5, chunks), vector=v)
-            for q, c, v in zip(
-                self.sets[split], self.candidates(split, n), self.vectors[split], strict=True
-            )
-        ]
+        return [rank(c, params, 5, chunks) for c in self.candidates(split, n)]
 
     def figures(self, split: str, n: int, params: Any, answerer: Any) -> dict[str, Any]:
         qs = self.sets[split]
@@ -245,9 +245,9 @@ def tune_thresholds(sets: list[DevSet], params: Any, max_lost: float = 0.05) -> 
     ranked = []
     for dev in sets:
         ranked.append([
-            [(h, same[h.chunk_id]) for h in rank(q.text, cands, free, 5).hits]
-            for q, cands in zip(dev.questions, dev.candidates, strict=True)
-            for same in [{c.hit.chunk_id: c.same_script for c in cands}]
+            [(h, same[h.chunk_id]) for h in rank(cands, free, 5).hits]
+            for cands in dev.candidates
+            for same in [{c.hit.chunk_id: c.same_script for c in cands.items}]
         ])  # fmt: skip
 
     @cache

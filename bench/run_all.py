@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from bench import bot, ingest, latency, llm
+from bench import bot, ingest, latency, llm, query_engines
 
 
 def main() -> None:
     ingest.main()
     latency.main()
+    query_engines.main()
     bot.main()
     llm.main()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -20,6 +21,7 @@ from pydantic_settings import (
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    TomlConfigSettingsSource,
 )
 
 DEFAULTS_FILE = Path(__file__).with_name("default.toml")
@@ -179,36 +181,52 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings)
+        """Flags (the constructor's arguments), then the environment, then the
+        plain secret aliases, then the settings files (a ``--config`` file over
+        the defaults file)."""
+        return (
+            init_settings,
+            env_settings,
+            _SecretAliases(settings_cls),
+            _Files(settings_cls, toml_file=list(_FILES.get()), deep_merge=True),
+        )
 
 
+# The settings files of the settings being built: the defaults, then --config's.
+_FILES: ContextVar[tuple[Path, ...]] = ContextVar("settings_files", default=(DEFAULTS_FILE,))
 SECRET_KEYS = {*SECRET_ALIASES.values(), ("telegram", "webhook_secret")}
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError as exc:
-        raise SettingsError(f"settings file not found: {path}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{path}: {exc}") from exc
-    for section, key in SECRET_KEYS:
-        if key in data.get(section, {}):
-            raise SettingsError(
-                f"{path}: {section}.{key} is a secret; set it in the environment instead"
-            )
-    return data
+class _Files(TomlConfigSettingsSource):
+    """TOML settings files, read as pydantic-settings does, but a secret in one is
+    an error that names the file."""
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        try:
+            data = super()._read_file(file_path)
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{file_path}: {exc}") from exc
+        for section, key in SECRET_KEYS:
+            if key in data.get(section, {}):
+                raise SettingsError(
+                    f"{file_path}: {section}.{key} is a secret; set it in the environment instead"
+                )
+        return data
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
+class _SecretAliases(PydanticBaseSettingsSource):
+    """``TELEGRAM_BOT_TOKEN`` and ``OPENAI_API_KEY``, the names the libraries
+    themselves read, rank just below their ``RAWI_`` names."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for alias, (section, key) in SECRET_ALIASES.items():
+            if os.environ.get(alias):
+                out.setdefault(section, {})[key] = os.environ[alias]
+        return out
 
 
 def known_env_names() -> set[str]:
@@ -244,36 +262,19 @@ def load_settings(
     and ``overrides`` (nested dicts, e.g. from command-line flags)."""
     from pydantic import ValidationError
 
-    env = dict(os.environ)
-    _check_env(env)
-    data = _read_toml(DEFAULTS_FILE)
+    _check_env(dict(os.environ))
+    files: tuple[Path, ...] = (DEFAULTS_FILE,)
     if config_file is not None:
-        data = _merge(data, _read_toml(config_file))
-    # The plain aliases of the two secrets rank just below their RAWI_ names.
-    for alias, (section, key) in SECRET_ALIASES.items():
-        if env.get(alias):
-            data.setdefault(section, {})[key] = env[alias]
-    overrides = overrides or {}
-    # pydantic-settings ranks constructor arguments above the environment, so the
-    # files' values that the environment sets are dropped before the flags go on top.
-    data = _merge(_without_env_keys(data, env), overrides)
+        if not config_file.is_file():
+            raise SettingsError(f"settings file not found: {config_file}")
+        files = (DEFAULTS_FILE, config_file)
+    token = _FILES.set(files)
     try:
-        return Settings(**data)
+        return Settings(**(overrides or {}))
     except ValidationError as exc:
         raise SettingsError(_describe(exc)) from exc
-
-
-def _without_env_keys(data: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
-    upper = {k.upper() for k in env}
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            out[key] = {
-                k: v for k, v in value.items() if f"{ENV_PREFIX}{key}__{k}".upper() not in upper
-            }
-        elif f"{ENV_PREFIX}{key}".upper() not in upper:
-            out[key] = value
-    return out
+    finally:
+        _FILES.reset(token)
 
 
 def _describe(exc: Any) -> str:

@@ -32,33 +32,23 @@ import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 
 import numpy as np
 
 from retrieval.asks import missing
-from retrieval.embeddings import Embedder, best_part_cosines
 from retrieval.evidence import is_citable
-from retrieval.lexical import LexicalHit, LexicalIndex
-from retrieval.store import Store
+from retrieval.model.embedder import Embedder
+from retrieval.store.chunks import Store
+from retrieval.store.lexical import LexicalHit, LexicalIndex
+from retrieval.store.parts import best_sentence_cosines
 from retrieval.text import detect_language
-from retrieval.types import ChunkRecord, Hit
+from retrieval.types import Hit
 
 log = logging.getLogger(__name__)
 
-# e5 cosines between unrelated texts sit near 0.7 and rarely pass 0.95 for
-# related ones: this range is stretched to 0..1.
-COSINE_FLOOR = 0.70
-COSINE_CEIL = 0.95
 CANDIDATES = 40
 # Below this many chunks the lexical side's idf says too little to count.
 LEXICAL_MIN_CHUNKS = 10
-# How a search shares the machine's cores. In a store of up to this many chunks,
-# the lexical side takes a millisecond or two: the query's forward pass gets every
-# core, its workers spinning between operators, and the two sides are then read
-# side by side. In a larger one the lexical side is read during the forward pass,
-# whose workers sleep between operators to leave it a core.
-SMALL_STORE_CHUNKS = 20_000
 BELOW_THRESHOLD = "score"
 
 
@@ -68,22 +58,27 @@ REFERENCE_CHUNKS = 10_000
 
 @dataclass(frozen=True)
 class SearchParams:
-    dense_weight: float = 0.6
+    """How candidates are scored and when they answer; the shipped values are in
+    ``config/default.toml`` (``[search]``), where each is explained."""
+
+    dense_weight: float
     # The fused score the best passage needs for the coverage to count as answering,
     # in a store of REFERENCE_CHUNKS: same script, and across scripts.
-    threshold: float = 0.48
-    cross_threshold: float = 0.5
+    threshold: float
+    cross_threshold: float
     # An unrelated question's best score rises with the number of passages it is
     # compared with: both thresholds rise by this much per tenfold more chunks
     # (and fall as much per tenfold fewer).
-    threshold_per_decade: float = 0.04
-    cosine_floor: float = COSINE_FLOOR
-    cosine_ceil: float = COSINE_CEIL
+    threshold_per_decade: float
+    # e5 cosines between unrelated texts sit near 0.7 and rarely pass 0.95 for
+    # related ones: this range is stretched to 0..1.
+    cosine_floor: float
+    cosine_ceil: float
     # Across scripts (English question, Arabic text) cosines run lower: own range.
-    cross_floor: float = 0.68
-    cross_ceil: float = 0.88
+    cross_floor: float
+    cross_ceil: float
     # Share of a chunk's dense score taken from its best sentence.
-    sentence_weight: float = 0.5
+    sentence_weight: float
     candidates: int = CANDIDATES
 
     def thresholds(self, chunks: int) -> tuple[float, float]:
@@ -110,38 +105,28 @@ class SearchResult:
 
 
 class Searcher:
+    """Search over a store and the lexical index that follows it."""
+
     def __init__(
         self,
         store: Store,
         embedder: Embedder,
         lexical: LexicalIndex,
-        params: SearchParams | None = None,
+        params: SearchParams,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.lexical = lexical
-        self.params = params or SearchParams()
+        self.params = params
         self._side = ThreadPoolExecutor(4, thread_name_prefix="rawi-search")
-        self.small = True
-        store.subscribe(self._changed)
-        self._fit_to_size()
-
-    def _changed(self, written: list[ChunkRecord], removed: list[str]) -> None:
-        self.lexical.apply(written, removed)
-        self._fit_to_size()
-
-    def _fit_to_size(self) -> None:
-        """How searches share the cores, from the store's size (see
-        :data:`SMALL_STORE_CHUNKS`)."""
-        self.small = self.lexical.count() <= SMALL_STORE_CHUNKS
-        self.embedder.set_query_spinning(self.small)
 
     def sync(self) -> tuple[int, int]:
         """Bring the lexical index in step with the store (cheap when it is)."""
-        updated, removed = self.lexical.sync(self.store.live_revisions(), self.store.chunk_records)
+        updated, removed = self.lexical.sync(
+            self.store.catalogue.revisions(), self.store.chunk_records
+        )
         if updated or removed:
             log.info("lexical index: %d articles updated, %d removed", updated, removed)
-        self._fit_to_size()
         return updated, removed
 
     def candidates(
@@ -150,11 +135,12 @@ class Searcher:
         vector: np.ndarray,
         lexical_hits: list[LexicalHit] | None = None,
         dense_ids: list[str] | None = None,
-    ) -> list[Candidate]:
+        language: str | None = None,
+    ) -> Candidates:
         """Everything either side proposes, with both of its raw scores
         (``lexical_hits``, ``dense_ids``: a side's proposals, when already read)."""
         n = self.params.candidates
-        language = detect_language(query)
+        language = language or detect_language(query)
         if dense_ids is None:
             dense_ids = [cid for cid, _ in self.store.dense_ids(vector, n)]
         if lexical_hits is None:
@@ -177,30 +163,24 @@ class Searcher:
                 for h in self.store.hits_by_id(missing, vector)
                 if is_citable(h.text)
             )
-        out = []
+        items = []
         for hit in by_id.values():
             lex = lexical.get(hit.chunk_id)
             same_script = language in ("und", hit.language)
             coverage = (lex.coverage if lex else 0.0) if lexical_counts else None
-            out.append(Candidate(hit, hit.score, coverage, same_script, vector))
-        return out
+            items.append(Candidate(hit, hit.score, coverage, same_script))
+        return Candidates(query, language, vector, items)
 
-    def search(self, query: str, k: int = 5) -> SearchResult:
+    def search(self, query: str, k: int = 5, language: str | None = None) -> SearchResult:
+        """The best ``k`` passages for ``query``, and whether they answer it. The
+        query's forward pass has the cores; then the lexical and the dense side
+        are read at once."""
         n = self.params.candidates
-        if self.small:
-            # the forward pass has the cores; then both sides are read at once
-            vector = self.embedder.embed_query(query)
-            lexical = self._side.submit(self.lexical.search, query, n)
-            dense = [cid for cid, _ in self.store.dense_ids(vector, n)]
-            candidates = self.candidates(query, vector, lexical.result(), dense)
-        else:
-            # The lexical side needs no vector: it is read while the embedding
-            # thread runs the query's forward pass (both release the GIL).
-            pending = self.embedder.embed_query_future(query)
-            lexical_hits = self.lexical.search(query, n)
-            vector = pending.result()
-            candidates = self.candidates(query, vector, lexical_hits)
-        return replace(rank(query, candidates, self.params, k, self.lexical.count()), vector=vector)
+        vector = self.embedder.embed_query(query)
+        lexical = self._side.submit(self.lexical.search, query, n)
+        dense = [cid for cid, _ in self.store.dense_ids(vector, n)]
+        candidates = self.candidates(query, vector, lexical.result(), dense, language)
+        return rank(candidates, self.params, k, self.lexical.count())
 
 
 @dataclass(frozen=True)
@@ -209,32 +189,23 @@ class Candidate:
     cosine: float
     coverage: float | None  # None: the lexical side has too few chunks to say
     same_script: bool
-    query: np.ndarray | None = field(default=None, repr=False, compare=False)
-
-    @cached_property
-    def sentence_cosine(self) -> float:
-        """The cosine of the chunk's best sentence (its own when it has one)."""
-        return float(sentence_cosines([self])[0])
 
 
-def sentence_cosines(candidates: Sequence[Candidate]) -> np.ndarray:
-    """Each candidate's best sentence cosine (its own cosine for a one-sentence
-    chunk), all scored at once: computed only when the fusion gives sentences a
-    weight."""
-    query = next((c.query for c in candidates if c.query is not None), None)
-    own = np.array([c.cosine for c in candidates], dtype=np.float32)
-    if query is None:
-        return own
-    best = best_part_cosines([c.hit.part_vectors if c.hit.parts else "" for c in candidates], query)
-    return np.where(np.isnan(best), own, best)
+@dataclass(frozen=True)
+class Candidates:
+    """A query's candidates, with the query's language and vector."""
+
+    query: str
+    language: str
+    vector: np.ndarray = field(repr=False)
+    items: list[Candidate]
 
 
-def fused_score(c: Candidate, p: SearchParams, sentence: float | None = None) -> float:
-    """``sentence``: the candidate's best sentence cosine, when already computed."""
+def fused_score(c: Candidate, p: SearchParams, sentence: float) -> float:
+    """``sentence``: the candidate's best sentence cosine (its own cosine when it
+    keeps no sentences)."""
     cosine = c.cosine
     if p.sentence_weight:
-        if sentence is None:
-            sentence = c.sentence_cosine
         cosine = (1 - p.sentence_weight) * cosine + p.sentence_weight * sentence
     if not c.same_script:
         return min(1.0, max(0.0, (cosine - p.cross_floor) / (p.cross_ceil - p.cross_floor)))
@@ -244,16 +215,18 @@ def fused_score(c: Candidate, p: SearchParams, sentence: float | None = None) ->
     return p.dense_weight * d + (1 - p.dense_weight) * c.coverage
 
 
-def rank(
-    query: str, candidates: list[Candidate], p: SearchParams, k: int, chunks: int = 0
-) -> SearchResult:
+def rank(candidates: Candidates, p: SearchParams, k: int, chunks: int = 0) -> SearchResult:
     """The best ``k`` candidates, and whether they answer: the best one must score
     above its threshold (for a store of ``chunks`` chunks), and the passages that
     do must hold what the question asks for (a year it names, a price...)."""
-    sentences = sentence_cosines(candidates).tolist() if p.sentence_weight else None
+    items = candidates.items
+    if p.sentence_weight:
+        sentences = best_sentence_cosines([c.hit for c in items], candidates.vector).tolist()
+    else:
+        sentences = [c.cosine for c in items]
     scored = [
-        (round(fused_score(c, p, sentences[i] if sentences else None), 6), c)
-        for i, c in enumerate(candidates)
+        (round(fused_score(c, p, sentence), 6), c)
+        for c, sentence in zip(items, sentences, strict=True)
     ]
     scored.sort(key=lambda t: (-t[0], t[1].hit.chunk_id))
     same, cross = p.thresholds(chunks)
@@ -262,10 +235,15 @@ def rank(
         (replace(c.hit, score=score), same if c.same_script else cross) for score, c in scored[:k]
     ]
     hits = [hit for hit, _ in best]
-    threshold = best[0][1] if best else same
-    refusal = why_not(query, best)
+    refusal = why_not(candidates.query, best)
     return SearchResult(
-        query, detect_language(query), hits, refusal is None, threshold=threshold, refusal=refusal
+        candidates.query,
+        candidates.language,
+        hits,
+        refusal is None,
+        vector=candidates.vector,
+        threshold=best[0][1] if best else same,
+        refusal=refusal,
     )
 
 

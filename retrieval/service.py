@@ -77,7 +77,7 @@ class QAService:
         self.answerer = answerer
         self.k = k
         self.followup_window = followup_window
-        self.coverage = coverage or searcher.store.coverage
+        self.coverage = coverage or searcher.store.catalogue.coverage
         self.clock = clock
 
     @property
@@ -118,9 +118,9 @@ class QAService:
             return Reply(Answer(text, (), False, lang, kind=SMALLTALK), None, "", "")
         question = without_greeting(question)
         query, topic = self.query_for(question, history)
-        result = self.searcher.search(query, self.k)
-        # the answer is framed in the language of the question actually asked
-        result = replace(result, language=lang)
+        result = self.searcher.search(query, self.k, language=asked if query == question else None)
+        if result.language != lang:  # the answer is framed in the language of the question
+            result = replace(result, language=lang)
         answerer: Any = self.answerer
         if on_text is not None and self.streams:
             answer = answerer.stream(query, result, on_text)

@@ -9,6 +9,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 PARAGRAPH_SEPARATOR = "\n\n"
 
 
@@ -109,10 +111,10 @@ class Hit:
     url: str | None
     language: str = "und"
     dense: float = 0.0  # cosine similarity to the query, kept through fusion
-    # The chunk's sentences: spans relative to ``text``, and their vectors encoded
-    # by ``retrieval.embeddings.encode_parts`` (empty for a one-sentence chunk).
+    # The chunk's sentences: spans relative to ``text``, and their unit vectors
+    # (none for a chunk of one sentence); see retrieval.store.parts.
     parts: tuple[tuple[int, int], ...] = ()
-    part_vectors: str = ""
+    part_vectors: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -213,4 +215,49 @@ class Answer:
             "language": self.language,
             "kind": self.kind,
             "citations": [c.to_json() for c in self.citations],
+        }
+
+
+@dataclass(frozen=True)
+class ArticleInfo:
+    """A catalogue record: what is known of an article without its text."""
+
+    id: str
+    title: str
+    revision: str
+    content_hash: str
+    url: str | None
+    source: str | None
+    published: str | None
+    language: str
+    paragraphs: int
+    chunks: int
+    updated_at: float
+
+    @classmethod
+    def from_meta(cls, article_id: str, meta: dict[str, Any]) -> ArticleInfo:
+        return cls(
+            id=article_id,
+            title=str(meta.get("title", "")),
+            revision=str(meta["revision"]),
+            content_hash=str(meta.get("content_hash", "")),
+            url=meta.get("url"),
+            source=meta.get("source"),
+            published=meta.get("published"),
+            language=str(meta.get("language", "und")),
+            paragraphs=int(meta.get("paragraphs", 0)),
+            chunks=int(meta.get("chunks", 0)),
+            updated_at=float(meta.get("updated_at", 0.0)),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "url": self.url,
+            "source": self.source,
+            "published": self.published,
+            "language": self.language,
+            "paragraphs": self.paragraphs,
+            "chunks": self.chunks,
         }

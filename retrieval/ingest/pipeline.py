@@ -24,10 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.chunking import chunk_article
-from retrieval.embeddings import Embedder, encode_parts
-from retrieval.loaders import Loaded
-from retrieval.store import ChunkParts, Store, chunk_id, chunk_meta
+from retrieval.ingest.chunking import chunk_article
+from retrieval.ingest.loaders import Loaded
+from retrieval.model.embedder import Embedder
+from retrieval.store.chunks import Store
+from retrieval.store.parts import ChunkParts, chunk_id, chunk_meta
 from retrieval.text import passage_text, sentence_spans
 from retrieval.types import Article, Chunk
 
@@ -109,12 +110,12 @@ class Ingestor:
             nonlocal n_pending_chunks
             if pending:
                 batch = list(pending)
-                vectors, parts = self.embed(
+                vectors, parts, tokens = self.embed(
                     [c for _, _, chunks in batch for c in chunks],
                     {article.id: article.title for _, article, _ in batch},
                 )
                 writer.submit(
-                    lambda: self._write(batch, vectors, parts, report),
+                    lambda: self._write(batch, vectors, parts, tokens, report),
                     len(batch),
                     {article.id for _, article, _ in batch},
                 )
@@ -134,7 +135,7 @@ class Ingestor:
                     # the same id twice in one run: the later one must see the earlier
                     flush()
                     writer.wait()
-                known = self.store.info(article.id)
+                known = self.store.catalogue.info(article.id)
                 if known is not None and known.content_hash == article.content_hash:
                     report.unchanged.append(article.id)
                     if on_item:
@@ -157,9 +158,10 @@ class Ingestor:
 
     def embed(
         self, chunks: list[Chunk], titles: Mapping[str, str]
-    ) -> tuple[np.ndarray, list[ChunkParts]]:
-        """Chunk vectors and, from the same forward pass, their sentences' vectors;
-        ``titles`` maps each chunk's article id to its title."""
+    ) -> tuple[np.ndarray, list[ChunkParts], int]:
+        """Chunk vectors and, from the same forward pass, their sentences' vectors,
+        and the tokens the model read; ``titles`` maps each chunk's article id to
+        its title."""
         spans = [sentence_spans(c.text) or [(0, len(c.text))] for c in chunks]
         texts, shifted, passages = [], [], []
         for c, chunk_spans in zip(chunks, spans, strict=True):
@@ -168,25 +170,22 @@ class Ingestor:
             shifted.append([(a + offset, b + offset) for a, b in chunk_spans])
             passages.append((offset, offset + len(c.text)))
         # the title is context: the chunk's vector is pooled from its own tokens
-        vectors, part_vectors = self.embedder.embed_passages_and_parts(texts, shifted, passages)
-        parts = [
-            ChunkParts(tuple(s), encode_parts(pv))
-            for s, pv in zip(spans, part_vectors, strict=True)
-        ]
-        return vectors, parts
+        vectors, part_vectors, tokens = self.embedder.embed_passages_and_parts(
+            texts, shifted, passages
+        )
+        parts = [ChunkParts(tuple(s), pv) for s, pv in zip(spans, part_vectors, strict=True)]
+        return vectors, parts, tokens
 
     def _write(
         self,
         batch: list[tuple[str, Article, list[Chunk]]],
         vectors: np.ndarray,
         parts: list[ChunkParts],
+        tokens: int,
         report: IngestReport,
     ) -> None:
         """Commit one embedded group (on the writer thread) and account for it."""
-        embedded = [
-            passage_text(article.title, c.text)[0] for _, article, chunks in batch for c in chunks
-        ]
-        report.tokens += sum(self.embedder.count_tokens_many(embedded))
+        report.tokens += tokens
         pos = 0
         writes = []
         write_parts = []
@@ -194,7 +193,7 @@ class Ingestor:
             writes.append((article, chunks, vectors[pos : pos + len(chunks)]))
             write_parts.append(parts[pos : pos + len(chunks)])
             pos += len(chunks)
-        existed = {article.id for article, _, _ in writes if self.store.info(article.id)}
+        existed = {article.id for article, _, _ in writes if self.store.catalogue.info(article.id)}
         try:
             self.store.write_many(writes, parts=write_parts)
         except Exception as exc:
@@ -275,15 +274,15 @@ def reindex(store: Store, ingestor: Ingestor, on_item: ProgressHook | None = Non
     then switch to it; the old vectors serve searches until the switch. As in
     ingestion, a group is written while the next one is embedded."""
     new = store.begin_reindex()
-    articles = list(store.iter_articles())
-    live = {a.id: a for a in store.articles()}
+    articles = list(store.catalogue.iter_articles())
+    live = {a.id: a for a in store.catalogue.articles()}
     counts: dict[str, int] = {}
     group: list[tuple[Article, list[Chunk]]] = []
     writer = WriteBehind(on_item)
 
     def flush() -> None:
         all_chunks = [c for _, chunks in group for c in chunks]
-        vectors, parts = ingestor.embed(all_chunks, {a.id: a.title for a, _ in group})
+        vectors, parts, _ = ingestor.embed(all_chunks, {a.id: a.title for a, _ in group})
         ids: list[str] = []
         metas: list[dict[str, Any]] = []
         pos = 0
@@ -318,7 +317,7 @@ def reindex(store: Store, ingestor: Ingestor, on_item: ProgressHook | None = Non
     finally:
         writer.close()  # every group embedded is written before the switch
     store.finish_reindex(new)
-    store.set_revisions(
+    store.catalogue.commit(
         [(a, live[a.id].revision, counts[a.id]) for a in articles if a.id in counts]
     )
     return len(counts)

@@ -130,6 +130,11 @@ class LexicalIndex:
             return self._total
 
     # -- updates -------------------------------------------------------------
+    def follow(self, store: Any) -> None:
+        """Keep up with ``store`` (a :class:`retrieval.store.chunks.Store`): every
+        commit and removal it makes is applied here as it happens."""
+        store.subscribe(self.apply)
+
     def apply(self, written: Sequence[ChunkRecord], removed: Iterable[str] = ()) -> None:
         """Replace the listed articles' chunks with ``written``, drop ``removed``."""
         by_article: dict[str, list[ChunkRecord]] = {}

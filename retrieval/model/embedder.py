@@ -9,13 +9,11 @@ first use.
 
 from __future__ import annotations
 
-import base64
 import functools
 import json
 import logging
 import os
 import queue
-import struct
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -25,12 +23,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from retrieval import e5bundle
+from retrieval.model import bundle
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-    from retrieval.onnxembed import OnnxEncoder
+    from retrieval.model.graph import QueryGraph
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -58,7 +56,7 @@ class Embedder:
 
     def __init__(
         self,
-        model: str = e5bundle.BUNDLED_NAME,
+        model: str = bundle.BUNDLED_NAME,
         dtype: str = "auto",
         cache_dir: Path | None = None,
         batch_size: int = 32,
@@ -74,9 +72,8 @@ class Embedder:
         self._progress = progress
         self._model: SentenceTransformer | None = None
         self._folder: Path | None = None
-        self._use_graph = onnx and model == e5bundle.BUNDLED_NAME
-        self._graph: OnnxEncoder | None = None
-        self._spin = True
+        self._use_graph = onnx and model == bundle.BUNDLED_NAME
+        self._graph: QueryGraph | None = None
         self._lock = threading.RLock()
         self._queries = Coalescer(self._embed_query_batch)
 
@@ -99,33 +96,23 @@ class Embedder:
             if self._folder is None or force:
                 if self.cache_dir is None:
                     raise ValueError("the bundled model needs a cache directory")
-                self._folder = e5bundle.prepare(
-                    self.cache_dir, progress=self._progress, force=force
-                )
+                self._folder = bundle.prepare(self.cache_dir, progress=self._progress, force=force)
             return self._folder
 
     @property
-    def graph(self) -> OnnxEncoder | None:
+    def graph(self) -> QueryGraph | None:
         """The ONNX encoder for queries, or None where queries go through torch."""
         if self._use_graph and self._graph is None:
             with self._lock:
                 if self._graph is None:
-                    from retrieval.onnxembed import OnnxEncoder
+                    from retrieval.model.graph import QueryGraph
 
                     self._graph = self._from_bundle(
-                        lambda folder: OnnxEncoder(
-                            folder / e5bundle.ONNX_FILE, folder / "tokenizer.json", spin=self._spin
+                        lambda folder: QueryGraph(
+                            folder / bundle.ONNX_FILE, folder / "tokenizer.json"
                         )
                     )
         return self._graph
-
-    def set_query_spinning(self, spin: bool) -> None:
-        """Whether the query graph's workers spin while a forward pass runs (see
-        :meth:`OnnxEncoder.set_spinning`); torch queries are not affected."""
-        with self._lock:
-            self._spin = spin
-            if self._graph is not None:
-                self._graph.set_spinning(spin)
 
     def _from_bundle(self, load: Callable[[Path], _T]) -> _T:
         """``load`` applied to the bundled model's folder; a folder damaged in a way
@@ -154,7 +141,7 @@ class Embedder:
         kwargs: dict[str, Any] = {}
         if self.dtype == "bf16":
             kwargs["dtype"] = torch.bfloat16
-        if self.model_name == e5bundle.BUNDLED_NAME:
+        if self.model_name == bundle.BUNDLED_NAME:
             model = self._from_bundle(
                 lambda path: SentenceTransformer(
                     str(path), device="cpu", local_files_only=True, model_kwargs=kwargs
@@ -212,10 +199,11 @@ class Embedder:
         texts: Sequence[str],
         parts: Sequence[Sequence[tuple[int, int]]],
         passages: Sequence[tuple[int, int]] | None = None,
-    ) -> tuple[np.ndarray, list[np.ndarray]]:
+    ) -> tuple[np.ndarray, list[np.ndarray], int]:
         """Passage vectors, and for each passage one vector per character span in
         ``parts`` (its sentences), from the same forward pass: the mean of the
-        contextual token vectors inside the span. Costs no extra model time.
+        contextual token vectors inside the span. Costs no extra model time. Also
+        the number of tokens the model read.
 
         ``passages``, when given, is the span of each text that is the passage
         proper: its vector is then pooled from the tokens inside it alone, and the
@@ -226,7 +214,7 @@ class Embedder:
         projection after pooling, CLS pooling) a passage keeps the model's own
         vector and each of its sentences gets that vector too."""
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32), []
+            return np.zeros((0, self.dim), dtype=np.float32), [], 0
         prompt = self.prompts.get("passage", "")
         outs: Any = self.model.encode(
             list(texts),
@@ -242,11 +230,17 @@ class Embedder:
             max_length=self.max_tokens,
         )
         pooled = np.stack([o["sentence_embedding"].float().numpy() for o in outs])
+        read = sum(len(ids) for ids in enc["input_ids"])
         if not self._mean_pooled:
             vectors = _normalised(pooled)
-            return vectors, [
-                np.repeat(v[None, :], len(s), axis=0) for v, s in zip(vectors, parts, strict=True)
-            ]
+            return (
+                vectors,
+                [
+                    np.repeat(v[None, :], len(s), axis=0)
+                    for v, s in zip(vectors, parts, strict=True)
+                ],
+                read,
+            )
         vectors = np.empty_like(pooled)
         part_vectors: list[np.ndarray] = []
         for i, (out, spans) in enumerate(zip(outs, parts, strict=True)):
@@ -261,7 +255,7 @@ class Embedder:
             part_vectors.append(
                 _normalised(np.asarray(rows, dtype=np.float32).reshape(-1, vectors.shape[1]))
             )
-        return _normalised(vectors), part_vectors
+        return _normalised(vectors), part_vectors, read
 
     @functools.cached_property
     def _mean_pooled(self) -> bool:
@@ -284,11 +278,6 @@ class Embedder:
         answering many readers) share one forward pass, which costs little more
         than a single query's."""
         return self._queries.submit(text)
-
-    def embed_query_future(self, text: str) -> Future[np.ndarray]:
-        """One query's vector, computed on the embedding thread while the caller
-        goes on (search reads its lexical index meanwhile)."""
-        return self._queries.submit_future(text)
 
     def _embed_query_batch(self, texts: list[str]) -> np.ndarray:
         """Queries straight through the model: ``encode``'s per-call bookkeeping
@@ -365,73 +354,6 @@ class Coalescer:
                 continue
             for (_, future), vector in zip(batch, vectors, strict=True):
                 future.set_result(vector)
-
-
-# encode_parts' layout: the row count and dimension (int32), one float32 scale a
-# row, then the int8 values row by row.
-_PARTS_HEAD = struct.Struct("=ii")
-
-
-def _parts_layout(raw: bytes) -> tuple[int, int, int]:
-    """Row count, dimension, and the offset of the int8 values."""
-    n, dim = _PARTS_HEAD.unpack_from(raw)
-    return n, dim, _PARTS_HEAD.size + 4 * n
-
-
-def encode_parts(vectors: np.ndarray) -> str:
-    """Sentence vectors as a compact string for Chroma metadata: int8 per value
-    with one float32 scale per row (plenty for ranking a chunk's sentences)."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    scale = np.maximum(np.abs(vectors).max(axis=1), 1e-12) / 127.0
-    q = np.round(vectors / scale[:, None]).astype(np.int8)
-    head = _PARTS_HEAD.pack(*vectors.shape)
-    return base64.b64encode(head + scale.astype(np.float32).tobytes() + q.tobytes()).decode()
-
-
-def decode_parts(data: str) -> np.ndarray:
-    raw = base64.b64decode(data)
-    n, dim, start = _parts_layout(raw)
-    scale = np.frombuffer(raw[_PARTS_HEAD.size : start], dtype=np.float32)
-    q = np.frombuffer(raw[start:], dtype=np.int8).reshape(n, dim)
-    return q.astype(np.float32) * scale[:, None]
-
-
-def best_part_cosines(encoded: Sequence[str], query: np.ndarray) -> np.ndarray:
-    """For each string stored by :func:`encode_parts`, the cosine of its best
-    vector with ``query`` (NaN for an empty one), all read and scored at once:
-    scored one string at a time, numpy's per-call overhead costs several times the
-    arithmetic. A row's scale cancels out of its cosine, so the int8 values are
-    scored as they are."""
-    out = np.full(len(encoded), np.nan, dtype=np.float32)
-    values: list[bytes] = []
-    starts: list[int] = []
-    rows = 0
-    which: list[int] = []
-    dim = len(query)
-    for i, data in enumerate(encoded):
-        if not data:
-            continue
-        n, d, start = _parts_layout(raw := base64.b64decode(data))
-        if n < 1:
-            continue
-        if d != dim:
-            raise ValueError(f"sentence vectors of {d} dimensions, the query has {dim}")
-        values.append(raw[start:])
-        starts.append(rows)
-        which.append(i)
-        rows += n
-    if not which:
-        return out
-    q = np.frombuffer(b"".join(values), dtype=np.int8).reshape(rows, dim).astype(np.float32)
-    cosines = (q @ query) / np.maximum(np.linalg.norm(q, axis=1), 1e-12)
-    out[which] = np.maximum.reduceat(cosines, starts)
-    return out
-
-
-def part_cosines(encoded: str, query: np.ndarray) -> np.ndarray:
-    """Cosine of each vector stored by :func:`encode_parts` with ``query``."""
-    vectors = decode_parts(encoded)
-    return (vectors @ query) / np.maximum(np.linalg.norm(vectors, axis=1), 1e-12)
 
 
 def _mean_inside(

@@ -11,8 +11,8 @@ The reply is then checked: keys become ``[n]`` citations (the quote is the cited
 passage, with its exact span), unknown keys are dropped, and a reply with no valid
 citation is not shown as an answer: the extractive answer is, labelled as such.
 Any failure of the model (timeouts, refused connections, HTTP errors, malformed
-replies, after bounded retries) also falls back to the extractive answer, with a
-one-line note. The extractive answer is the floor, never a crash.
+replies, after the client's own bounded retries) also falls back to the extractive
+answer, with a one-line note. The extractive answer is the floor, never a crash.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from __future__ import annotations
 import html
 import logging
 import re
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -124,14 +123,10 @@ class LLMAnswerer:
         model: BaseChatModel,
         fallback: Answerer,
         max_evidence: int = 5,
-        attempts: int = 2,
-        backoff: float = 0.5,
     ) -> None:
         self.model = model
         self.fallback = fallback
         self.max_evidence = max_evidence
-        self.attempts = attempts
-        self.backoff = backoff
         self.prompt = prompts.load("answer")
         self.condense_prompt = prompts.load("condense")
 
@@ -194,30 +189,21 @@ class LLMAnswerer:
         evidence: Sequence[Evidence],
         on_text: Callable[[str], None] | None,
     ) -> str:
-        """The model's reply, retried (bounded, with backoff) on failures a retry
-        can help; the client retries connection errors, 429 and 5xx by itself."""
-        for attempt in range(1, self.attempts + 1):
-            text = ""
-            try:
-                if on_text is None:
-                    text = _content(self.model.invoke(messages))
-                else:
-                    shown = ""
-                    for chunk in self.model.stream(messages):
-                        text += _content(chunk)
-                        visible = preview(text, evidence)
-                        if visible != shown:
-                            shown = visible
-                            on_text(visible)
-                if not text.strip():
-                    raise ValueError("empty reply")
-                return text
-            except Exception as exc:
-                if attempt == self.attempts or not _retryable(exc):
-                    raise
-                log.info("model call failed (%s); retrying", _describe(exc))
-                time.sleep(self.backoff * attempt)
-        raise AssertionError("unreachable")
+        """The model's reply. The client retries connection errors, timeouts, 429
+        and 5xx by itself (``max_retries``, with backoff); what still fails raises."""
+        if on_text is None:
+            text = _content(self.model.invoke(messages))
+        else:
+            text, shown = "", ""
+            for chunk in self.model.stream(messages):
+                text += _content(chunk)
+                visible = preview(text, evidence)
+                if visible != shown:
+                    shown = visible
+                    on_text(visible)
+        if not text.strip():
+            raise ValueError("empty reply")
+        return text
 
     # -- follow-ups ------------------------------------------------------------------
     def condense(self, question: str, history: Sequence[Any]) -> str | None:
@@ -254,17 +240,6 @@ def _content(message: Any) -> str:
     if isinstance(content, list):  # content blocks
         return "".join(b if isinstance(b, str) else str(b.get("text", "")) for b in content)
     raise ValueError("malformed reply")
-
-
-def _retryable(exc: Exception) -> bool:
-    """A malformed or empty reply may be a glitch worth one more try. Timeouts,
-    refused connections, 429 and 5xx have already been retried by the client
-    (with its backoff), and other HTTP errors will not get better."""
-    import openai
-
-    return not isinstance(exc, openai.APIError) or isinstance(
-        exc, openai.APIResponseValidationError
-    )
 
 
 def _describe(exc: Exception) -> str:

@@ -1,9 +1,7 @@
-"""Answers with citations: the interface, and the offline extractive answerer.
-
-The extractive answerer quotes the one to three sentences of the evidence that
-best answer the question, each followed by its citation marker ``[n]``; the
-framing words are in the question's language, the quotes in the source's.
-When search says the coverage has no answer, it says so plainly.
+"""The offline extractive answerer: it quotes the sentences of the evidence that
+best answer the question, each paragraph under its citation marker ``[n]``; the
+framing words are in the question's language, the quotes in the source's. When
+search says the coverage has no answer, it says so plainly.
 """
 
 from __future__ import annotations
@@ -13,40 +11,20 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
 
 import numpy as np
 
+from retrieval.answer import answer_language, no_answer
 from retrieval.arabic import normalise, terms
 from retrieval.asks import expected_answer
-from retrieval.embeddings import Embedder, part_cosines
 from retrieval.evidence import is_boilerplate
+from retrieval.model.embedder import Embedder
 from retrieval.search import SearchResult
 from retrieval.text import sentence_spans
-from retrieval.types import NOT_IN_COVERAGE, Answer, Citation, Hit
+from retrieval.types import Answer, Citation, Hit
 
-# The one "cannot answer" sentence per language, shared by every answerer,
-# the prompts and the tests.
-NO_ANSWER = {
-    "ar": "لا تتضمن التغطية المتاحة إجابة عن هذا السؤال.",
-    "en": "The coverage does not answer this question.",
-}
 FRAMING = {"ar": "بحسب التغطية:", "en": "According to the coverage:"}
 QUOTES = {"ar": ("«", "»"), "en": ("“", "”")}
-
-
-def answer_language(language: str) -> str:
-    """Framing languages are Arabic and English; anything else is framed in English."""
-    return "ar" if language == "ar" else "en"
-
-
-def no_answer(language: str) -> Answer:
-    lang = answer_language(language)
-    return Answer(NO_ANSWER[lang], (), False, lang, kind=NOT_IN_COVERAGE)
-
-
-class Answerer(Protocol):
-    def answer(self, question: str, result: SearchResult) -> Answer: ...
 
 
 @dataclass(frozen=True)
@@ -61,8 +39,8 @@ class Sentence:
 def sentences_of(hit: Hit, query: np.ndarray) -> list[tuple[Sentence, float]]:
     """A hit's sentences that may be cited (see :mod:`retrieval.evidence`), with
     their cosine to the query."""
-    if hit.parts and hit.part_vectors:
-        dense = part_cosines(hit.part_vectors, query)
+    if hit.parts and hit.part_vectors is not None:
+        dense = hit.part_vectors @ query
         scored = [((a, b), float(d)) for (a, b), d in zip(hit.parts, dense, strict=True)]
     else:
         # One sentence (or a store written before sentences were kept): the chunk is it.

