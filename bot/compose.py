@@ -1,38 +1,146 @@
-"""Composition: the one place that turns settings into working parts."""
+"""Composition: the one place that turns settings into working parts.
+
+:class:`Parts` builds each part on first use, once: the embedder, the store with
+its lexical index attached (derived data follows every write from the moment the
+store is open), the searcher, the answering service, the ingestor and the bot.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from config.settings import Settings, SettingsError
-from retrieval.answer import ExtractiveAnswerer
-from retrieval.embeddings import Embedder
-from retrieval.ingest import Ingestor
-from retrieval.lexical import LexicalIndex
+from retrieval.answer.extractive import ExtractiveAnswerer
+from retrieval.ingest.pipeline import Ingestor
+from retrieval.model.embedder import Embedder
 from retrieval.search import Searcher, SearchParams
 from retrieval.service import QAService
-from retrieval.store import DataDirLock, Store, embedded_client, server_client
+from retrieval.store.chunks import Store
+from retrieval.store.clients import DataDirLock, embedded_client, server_client
+from retrieval.store.lexical import LexicalIndex
+
+if TYPE_CHECKING:
+    from bot.telegram.context import RawiApplication, Services
 
 
 def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def build_embedder(settings: Settings, progress: Callable[[str], None] | None = _say) -> Embedder:
-    return Embedder(
-        model=settings.embedding.model,
-        dtype=settings.embedding.dtype,
-        cache_dir=settings.cache_dir / "models",
-        batch_size=settings.embedding.batch_size,
-        progress=progress,
-    )
+class Parts:
+    """The parts of rawi for one command or one bot process, built lazily from
+    ``settings``; :meth:`close` releases the store's lock."""
+
+    def __init__(self, settings: Settings, progress: Callable[[str], None] | None = _say):
+        self.settings = settings
+        self.embedder = Embedder(
+            model=settings.embedding.model,
+            dtype=settings.embedding.dtype,
+            cache_dir=settings.cache_dir / "models",
+            batch_size=settings.embedding.batch_size,
+            progress=progress,
+        )
+        self._store: Store | None = None
+
+    @property
+    def store(self) -> Store:
+        """The embedded store (locked to this process) or a client of a Chroma
+        server, with the lexical index following it."""
+        if self._store is None:
+            self._store = _open_store(self.settings, self.embedder)
+            self.lexical.follow(self._store)
+        return self._store
+
+    @functools.cached_property
+    def lexical(self) -> LexicalIndex:
+        name = "lexical.sqlite"
+        chroma = self.settings.chroma
+        if chroma.host:  # one index per server, kept beside this process's data
+            name = f"lexical-{chroma.host}-{chroma.port}.sqlite"
+        return LexicalIndex(self.settings.data_dir / name)
+
+    @functools.cached_property
+    def searcher(self) -> Searcher:
+        """The searcher, with its lexical index brought in step with the store."""
+        searcher = Searcher(self.store, self.embedder, self.lexical, search_params(self.settings))
+        searcher.sync()
+        return searcher
+
+    @functools.cached_property
+    def qa(self) -> QAService:
+        extractive = ExtractiveAnswerer(self.embedder)
+        answerer: Any = extractive
+        if self.settings.answerer == "llm":
+            from retrieval.answer.llm import LLMAnswerer
+
+            answerer = LLMAnswerer(chat_model(self.settings), extractive)
+        return QAService(
+            self.searcher,
+            answerer,
+            k=self.settings.search.k,
+            followup_window=self.settings.conversation.followup_minutes * 60,
+        )
+
+    @functools.cached_property
+    def ingestor(self) -> Ingestor:
+        return Ingestor(
+            self.store, self.embedder, max_chunk_tokens=self.settings.embedding.max_chunk_tokens
+        )
+
+    def bot(self) -> tuple[RawiApplication, Services]:
+        """The Telegram application and the services its handlers use."""
+        from bot.telegram.application import build_application
+        from bot.telegram.context import Admin, Services
+        from bot.telegram.state import ChatState
+        from retrieval.ingest.fetch import Fetcher
+        from retrieval.service import HISTORY_TURNS
+
+        settings = self.settings
+        tg = settings.telegram
+        assert tg.token is not None
+        state = ChatState(
+            settings.data_dir / "chat.sqlite", tg.retention_days, history_turns=HISTORY_TURNS
+        )
+        services = Services(
+            self.qa,
+            self.store.catalogue.coverage,
+            state,
+            max_question_chars=tg.max_question_chars,
+            rate_limit_per_minute=tg.rate_limit_per_minute,
+            follow=self.store.follow,
+            follow_interval=settings.chroma.follow_interval,
+        )
+        f = settings.fetch
+        admin = Admin(
+            admin_ids=frozenset(tg.admin_ids),
+            store=self.store,
+            ingestor=self.ingestor,
+            state=state,
+            embedder=self.embedder,
+            fetcher=Fetcher(
+                timeout=f.timeout,
+                max_bytes=f.max_bytes,
+                max_redirects=f.max_redirects,
+                allow_private=f.allow_private,
+            ),
+            channels=frozenset(c.strip().lower() for c in tg.channels),
+            max_document_bytes=tg.max_document_bytes,
+        )
+        application = build_application(
+            tg.token.get_secret_value(), services, api_url=tg.api_url, admin=admin
+        )
+        return application, services
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
 
 
-def open_store(settings: Settings, embedder: Embedder) -> Store:
-    """The embedded store (locked to this process) or a client of a Chroma server."""
+def _open_store(settings: Settings, embedder: Embedder) -> Store:
     if settings.chroma.host:
         client = server_client(settings.chroma.host, settings.chroma.port, settings.chroma.ssl)
         return Store(client, embedder)
@@ -45,10 +153,10 @@ def open_store(settings: Settings, embedder: Embedder) -> Store:
         raise
 
 
-def build_searcher(settings: Settings, store: Store, embedder: Embedder) -> Searcher:
-    """The searcher, with its lexical index brought in step with the store."""
+def search_params(settings: Settings) -> SearchParams:
+    """The search settings as the searcher takes them."""
     s = settings.search
-    params = SearchParams(
+    return SearchParams(
         dense_weight=s.dense_weight,
         threshold=s.threshold,
         cross_threshold=s.cross_threshold,
@@ -59,15 +167,9 @@ def build_searcher(settings: Settings, store: Store, embedder: Embedder) -> Sear
         cross_ceil=s.cross_ceil,
         sentence_weight=s.sentence_weight,
     )
-    index_name = "lexical.sqlite"
-    if settings.chroma.host:  # one index per server, kept beside this process's data
-        index_name = f"lexical-{settings.chroma.host}-{settings.chroma.port}.sqlite"
-    searcher = Searcher(store, embedder, LexicalIndex(settings.data_dir / index_name), params)
-    searcher.sync()
-    return searcher
 
 
-def build_chat_model(settings: Settings) -> Any:
+def chat_model(settings: Settings) -> Any:
     """A LangChain chat model for any OpenAI-compatible endpoint (a hosted API, vLLM,
     llama.cpp's server, Ollama's /v1)."""
     from langchain_openai import ChatOpenAI
@@ -90,72 +192,6 @@ def build_chat_model(settings: Settings) -> Any:
         max_tokens=llm.max_tokens,
         max_retries=llm.max_retries,
     )
-
-
-def build_qa(settings: Settings, searcher: Searcher, embedder: Embedder) -> QAService:
-    extractive = ExtractiveAnswerer(embedder)
-    if settings.answerer == "llm":
-        from retrieval.llm import LLMAnswerer
-
-        answerer: Any = LLMAnswerer(build_chat_model(settings), extractive)
-    else:
-        answerer = extractive
-    return QAService(
-        searcher,
-        answerer,
-        k=settings.search.k,
-        followup_window=settings.conversation.followup_minutes * 60,
-    )
-
-
-def build_bot(
-    settings: Settings, qa: QAService, store: Store, embedder: Embedder
-) -> tuple[Any, Any]:
-    """The Telegram application and the services its handlers use."""
-    from bot.admin import Admin
-    from bot.app import Services, build_application
-    from bot.state import ChatState
-    from retrieval.fetch import Fetcher
-    from retrieval.service import HISTORY_TURNS
-
-    tg = settings.telegram
-    assert tg.token is not None
-    state = ChatState(
-        settings.data_dir / "chat.sqlite", tg.retention_days, history_turns=HISTORY_TURNS
-    )
-    services = Services(
-        qa,
-        store.coverage,
-        state,
-        max_question_chars=tg.max_question_chars,
-        rate_limit_per_minute=tg.rate_limit_per_minute,
-        follow=store.follow,
-        follow_interval=settings.chroma.follow_interval,
-    )
-    f = settings.fetch
-    admin = Admin(
-        admin_ids=frozenset(tg.admin_ids),
-        store=store,
-        ingestor=build_ingestor(settings, store, embedder),
-        state=state,
-        embedder=embedder,
-        fetcher=Fetcher(
-            timeout=f.timeout,
-            max_bytes=f.max_bytes,
-            max_redirects=f.max_redirects,
-            allow_private=f.allow_private,
-        ),
-        channels=frozenset(c.strip().lower() for c in tg.channels),
-        max_document_bytes=tg.max_document_bytes,
-    )
-    application = build_application(
-        tg.token.get_secret_value(), services, api_url=tg.api_url, admin=admin
-    )
-    return application, services
-
-
-def build_ingestor(settings: Settings, store: Store, embedder: Embedder) -> Ingestor:
-    return Ingestor(store, embedder, max_chunk_tokens=settings.embedding.max_chunk_tokens)
 
 
 def redact_secrets(secrets: list[str]) -> None:

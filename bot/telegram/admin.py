@@ -16,7 +16,6 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -32,22 +31,17 @@ from telegram import (
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
-    Application,
     CallbackQueryHandler,
     CommandHandler,
-    ContextTypes,
     MessageHandler,
     filters,
 )
 
-from bot.app import lang_of
-from bot.insights import chart_png, group_questions, last_days
-from bot.render import pack
-from bot.state import ChatState
-from retrieval.embeddings import Embedder
-from retrieval.fetch import Fetcher
-from retrieval.ingest import Ingestor, IngestReport
-from retrieval.loaders import (
+from bot.telegram.context import Admin, Context, RawiApplication
+from bot.telegram.insights import chart_png, group_questions, last_days
+from bot.telegram.render import pack
+from bot.telegram.texts import lang_of, text
+from retrieval.ingest.loaders import (
     HTML_SUFFIXES,
     JSON_SUFFIXES,
     TEXT_SUFFIXES,
@@ -56,7 +50,7 @@ from retrieval.loaders import (
     article_from_text,
     load_bytes,
 )
-from retrieval.store import Store
+from retrieval.ingest.pipeline import IngestReport
 from retrieval.types import Article
 
 log = logging.getLogger(__name__)
@@ -84,126 +78,12 @@ ADMIN_COMMANDS = {
     ],
 }
 
-T = {
-    "not_admin": {
-        "en": "This command is for the newsroom's admins.",
-        "ar": "هذا الأمر لمشرفي غرفة الأخبار فقط.",
-    },
-    "add_usage": {
-        "en": "To add an article: /add followed by a title line and the text; or reply /add "
-        "to a message; or send a document (.txt .md .html .json .jsonl) with the caption "
-        "/add; or /add https://…",
-        "ar": "لإضافة مقال: ‎/add‎ ثم سطر العنوان والنص؛ أو رُدّ بـ ‎/add‎ على رسالة؛ أو أرسل "
-        "ملفًا (.txt .md .html .json .jsonl) مع التعليق ‎/add‎؛ أو ‎/add https://…",
-    },
-    "added": {"en": "Added", "ar": "أُضيف"},
-    "updated": {"en": "Updated", "ar": "حُدِّث"},
-    "duplicate": {
-        "en": "Already in the coverage, unchanged",
-        "ar": "موجود في التغطية دون تغيير",
-    },
-    "paragraphs": {"en": "paragraphs", "ar": "فقرات"},
-    "refused": {"en": "Not added", "ar": "لم يُضف"},
-    "too_large": {
-        "en": "the file is too large ({size:,} bytes; the limit is {limit:,})",
-        "ar": "الملف كبير جدًا ({size:,} بايت؛ الحد {limit:,})",
-    },
-    "unsupported": {
-        "en": "unsupported file type {suffix!r} (use .txt .md .html .json .jsonl)",
-        "ar": "نوع ملف غير مدعوم {suffix!r} (استخدم ‎.txt .md .html .json .jsonl‎)",
-    },
-    "empty": {"en": "there is no text to add", "ar": "لا يوجد نص لإضافته"},
-    "progress": {
-        "en": "Adding articles: {done}/{total}…",
-        "ar": "جارٍ إضافة المقالات: {done}/{total}…",
-    },
-    "summary": {
-        "en": "{added} added, {updated} updated, {unchanged} unchanged, {failed} failed",
-        "ar": "أُضيف {added}، حُدِّث {updated}، دون تغيير {unchanged}، فشل {failed}",
-    },
-    "no_articles": {"en": "The coverage is empty.", "ar": "التغطية فارغة."},
-    "page": {
-        "en": "Articles {first}–{last} of {total}",
-        "ar": "المقالات {first}–{last} من {total}",
-    },
-    "remove_usage": {"en": "Usage: /remove ARTICLE_ID", "ar": "الاستخدام: ‎/remove معرّف_المقال"},
-    "unknown_article": {"en": "No article with id {id}.", "ar": "لا يوجد مقال بالمعرّف {id}."},
-    "confirm_remove": {"en": "Remove “{title}” ({id})?", "ar": "حذف «{title}» ({id})؟"},
-    "yes_remove": {"en": "Remove", "ar": "احذف"},
-    "cancel": {"en": "Cancel", "ar": "إلغاء"},
-    "removed": {"en": "Removed {id}.", "ar": "حُذف {id}."},
-    "cancelled": {"en": "Cancelled; nothing removed.", "ar": "أُلغي؛ لم يُحذف شيء."},
-    "expired": {
-        "en": "This button has expired; send /remove again.",
-        "ar": "انتهت صلاحية هذا الزر؛ أرسل ‎/remove‎ من جديد.",
-    },
-    "stats": {
-        "en": "Articles: {articles} ({chunks} passages) from {outlets} outlets, {span}\n"
-        "Questions: {questions}, answered {share} (weak {weak}), not in the coverage {refused}"
-        "\nSmall talk: {smalltalk}\nVotes: 👍 {up} · 👎 {down}",
-        "ar": "المقالات: {articles} ({chunks} مقطعًا) من {outlets} مصادر، {span}\n"
-        "الأسئلة: {questions}، أُجيب {share} (بإجابة ضعيفة {weak})، ليست في التغطية {refused}"
-        "\nدردشة: {smalltalk}\nالتقييمات: 👍 {up} · 👎 {down}",
-    },
-    "no_unanswered": {
-        "en": "Nothing to look at in the last 30 days: no question went unanswered, no answer"
-        " was weak or voted down.",
-        "ar": "لا شيء يستدعي المراجعة في آخر 30 يومًا: لا سؤال بلا إجابة، ولا إجابة ضعيفة أو"
-        " مرفوضة من القرّاء.",
-    },
-    "unanswered_head": {
-        "en": "What readers asked that the coverage did not answer well (last 30 days):",
-        "ar": "ما سأل عنه القرّاء ولم تُحسن التغطية الإجابة عنه (آخر 30 يومًا):",
-    },
-    "why_refused": {"en": "not in the coverage", "ar": "ليس في التغطية"},
-    "why_weak": {"en": "weak answer", "ar": "إجابة ضعيفة"},
-    "why_disliked": {"en": "voted 👎", "ar": "قُيّمت 👎"},
-}
-
-
-def text(key: str, lang: str, **values: Any) -> str:
-    return T[key]["ar" if lang == "ar" else "en"].format(**values)
-
-
-@dataclass
-class Admin:
-    """What the admin handlers need, built once by the composition root."""
-
-    admin_ids: frozenset[int]
-    store: Store
-    ingestor: Ingestor
-    state: ChatState
-    embedder: Embedder
-    fetcher: Fetcher = field(default_factory=Fetcher)
-    channels: frozenset[str] = frozenset()
-    max_document_bytes: int = 10_000_000
-    pending: dict[str, tuple[str, int, float]] = field(default_factory=dict)
-    ingest_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    def is_admin(self, update: Update) -> bool:
-        message, user = update.effective_message, update.effective_user
-        if user is None or user.id not in self.admin_ids:
-            return False
-        # "as the group" or "as a channel": the sender is a chat, not a person
-        return not (message is not None and message.sender_chat is not None)
-
-    def watches(self, chat: Any) -> bool:
-        names = {str(chat.id)}
-        if chat.username:
-            names |= {chat.username.lower(), f"@{chat.username.lower()}"}
-        return bool(names & self.channels)
-
-
-def admin_of(context: ContextTypes.DEFAULT_TYPE) -> Admin:
-    admin: Admin = context.application.bot_data["admin"]
-    return admin
-
 
 def admins_only(
-    handler: Callable[[Update, ContextTypes.DEFAULT_TYPE], Any],
-) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Any]:
-    async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if admin_of(context).is_admin(update):
+    handler: Callable[[Update, Context], Any],
+) -> Callable[[Update, Context], Any]:
+    async def guarded(update: Update, context: Context) -> None:
+        if context.admin.is_admin(update):
             await handler(update, context)
             return
         log.info("refused an admin command from a non-admin")
@@ -301,11 +181,11 @@ def _from_message(message: Message) -> Article:
 
 
 @admins_only
-async def add_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def add_command(update: Update, context: Context) -> None:
     message = update.effective_message
     if message is None:
         return
-    admin, lang = admin_of(context), lang_of(update)
+    admin, lang = context.admin, lang_of(update)
     if message.document is not None:
         await add_document(message, admin, lang)
         return
@@ -376,10 +256,10 @@ def channel_article(post: Message) -> Article:
     )
 
 
-async def channel_post(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def channel_post(update: Update, context: Context) -> None:
     """A new or edited post in a watched channel becomes (or replaces) an article."""
     post = update.channel_post or update.edited_channel_post
-    admin = admin_of(context)
+    admin = context.admin
     if post is None or not admin.watches(post.chat):
         return
     try:
@@ -397,7 +277,9 @@ async def channel_post(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 def _page(admin: Admin, page: int, lang: str) -> tuple[str, InlineKeyboardMarkup | None]:
     articles = sorted(
-        admin.store.articles(), key=lambda a: (a.published or "", a.updated_at), reverse=True
+        admin.store.catalogue.articles(),
+        key=lambda a: (a.published or "", a.updated_at),
+        reverse=True,
     )
     if not articles:
         return text("no_articles", lang), None
@@ -422,18 +304,18 @@ def _page(admin: Admin, page: int, lang: str) -> tuple[str, InlineKeyboardMarkup
 
 
 @admins_only
-async def articles_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def articles_command(update: Update, context: Context) -> None:
     assert update.effective_message is not None
-    body, markup = await asyncio.to_thread(_page, admin_of(context), 0, lang_of(update))
+    body, markup = await asyncio.to_thread(_page, context.admin, 0, lang_of(update))
     await update.effective_message.reply_text(body, parse_mode=ParseMode.HTML, reply_markup=markup)
 
 
 @admins_only
-async def articles_page(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def articles_page(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     page = int(query.data[2:])
-    body, markup = await asyncio.to_thread(_page, admin_of(context), page, lang_of(update))
+    body, markup = await asyncio.to_thread(_page, context.admin, page, lang_of(update))
     await query.answer()
     try:
         await query.edit_message_text(body, parse_mode=ParseMode.HTML, reply_markup=markup)
@@ -443,15 +325,15 @@ async def articles_page(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 
 @admins_only
-async def remove_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def remove_command(update: Update, context: Context) -> None:
     message, user = update.effective_message, update.effective_user
     assert message is not None and user is not None
-    admin, lang = admin_of(context), lang_of(update)
+    admin, lang = context.admin, lang_of(update)
     if not context.args:
         await message.reply_text(text("remove_usage", lang))
         return
     article_id = context.args[0]
-    info = admin.store.info(article_id)
+    info = admin.store.catalogue.info(article_id)
     if info is None:
         await message.reply_text(text("unknown_article", lang, id=article_id))
         return
@@ -470,10 +352,10 @@ async def remove_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 
 @admins_only
-async def remove_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def remove_button(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
-    admin, lang = admin_of(context), lang_of(update)
+    admin, lang = context.admin, lang_of(update)
     token = query.data[2:]
     pending = admin.pending.pop(token, None)
     if pending is None or time.monotonic() - pending[2] > CONFIRM_TTL:
@@ -493,12 +375,12 @@ async def remove_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 
 def _stats(admin: Admin, lang: str) -> tuple[str, bytes]:
-    info = admin.store.coverage()
+    info = admin.store.catalogue.coverage()
     totals = admin.state.totals()
     days = last_days(30)
     daily = admin.state.daily(30)
     added: dict[str, int] = {}
-    for a in admin.store.articles():
+    for a in admin.store.catalogue.articles():
         day = time.strftime("%Y-%m-%d", time.gmtime(a.updated_at))
         added[day] = added.get(day, 0) + 1
     questions = [daily.get(d, (0, 0))[0] for d in days]
@@ -515,9 +397,9 @@ def _stats(admin: Admin, lang: str) -> tuple[str, bytes]:
 
 
 @admins_only
-async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def stats_command(update: Update, context: Context) -> None:
     assert update.effective_message is not None
-    body, png = await asyncio.to_thread(_stats, admin_of(context), lang_of(update))
+    body, png = await asyncio.to_thread(_stats, context.admin, lang_of(update))
     await update.effective_message.reply_photo(png, caption=body)
 
 
@@ -537,17 +419,17 @@ def _unanswered(admin: Admin, lang: str) -> str:
 
 
 @admins_only
-async def unanswered_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def unanswered_command(update: Update, context: Context) -> None:
     assert update.effective_message is not None
-    body = await asyncio.to_thread(_unanswered, admin_of(context), lang_of(update))
+    body = await asyncio.to_thread(_unanswered, context.admin, lang_of(update))
     await _reply_long(update.effective_message, body)
 
 
 # -- wiring ----------------------------------------------------------------------------
 
 
-async def register_admin_commands(
-    application: Application[Any, Any, Any, Any, Any, Any], admin: Admin, reader: dict[str, Any]
+async def register_commands(
+    application: RawiApplication, admin: Admin, reader: dict[str, Any]
 ) -> None:
     """Admins see their commands (in their private chat with the bot), others don't."""
     for admin_id in sorted(admin.admin_ids):
@@ -563,10 +445,7 @@ async def register_admin_commands(
                 log.warning("could not show the admin commands to %s: %s", admin_id, exc)
 
 
-def add_admin_handlers(
-    application: Application[Any, Any, Any, Any, Any, Any], admin: Admin
-) -> None:
-    application.bot_data["admin"] = admin
+def add_handlers(application: RawiApplication) -> None:
     application.add_handler(CommandHandler("add", add_command))
     application.add_handler(
         MessageHandler(

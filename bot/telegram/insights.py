@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from retrieval.embeddings import Embedder
+from retrieval.model.embedder import Embedder
 
 
 def last_days(days: int, today: datetime | None = None) -> list[str]:

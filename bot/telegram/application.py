@@ -1,0 +1,104 @@
+"""The Telegram application: the one builder, the command menus, the error handler."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram import BotCommand, Update
+from telegram.ext import (
+    AIORateLimiter,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot.telegram import admin as admin_handlers
+from bot.telegram import readers
+from bot.telegram.context import CONTEXT_TYPES, Admin, Context, RawiApplication, Services
+from bot.telegram.texts import TEXTS, lang_of
+from retrieval.store.clients import is_unavailable
+
+log = logging.getLogger(__name__)
+
+
+async def on_error(update: object, context: Context) -> None:
+    unavailable = context.error is not None and is_unavailable(context.error)
+    if unavailable:  # expected while a shared store restarts; no traceback needed
+        log.warning("the store is unavailable: %s", context.error)
+    else:
+        log.error("error while handling an update", exc_info=context.error)
+    if isinstance(update, Update) and update.effective_message is not None:
+        try:
+            key = "unavailable" if unavailable else "error"
+            await update.effective_message.reply_text(TEXTS[key][lang_of(update)])
+        except Exception:  # the reply itself failed; the log has the cause
+            log.exception("could not tell the user about the error")
+
+
+COMMANDS = {
+    "en": [("help", "What I know and how to ask"), ("ask", "Ask a question (in groups)")],
+    "ar": [("help", "ما الذي أعرفه وكيف تسألني"), ("ask", "اطرح سؤالًا (في المجموعات)")],
+}
+
+
+async def register_commands(application: RawiApplication) -> None:
+    bot = application.bot
+    await bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS["en"]])
+    await bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS["ar"]], language_code="ar")
+    admin = application.bot_data.admin
+    if admin is not None:
+        await admin_handlers.register_commands(application, admin, COMMANDS)
+
+
+def build_application(
+    token: str,
+    services: Services,
+    api_url: str | None = None,
+    rate_limit: bool = True,
+    admin: Admin | None = None,
+) -> RawiApplication:
+    """The application with the readers' handlers, and the admins' when ``admin``
+    is given; the services reach the handlers through the typed context."""
+    builder: Any = ApplicationBuilder().token(token).context_types(CONTEXT_TYPES)
+    if api_url:
+        builder = builder.base_url(api_url).base_file_url(api_url.replace("/bot", "/file/bot"))
+    if rate_limit:
+        # Telegram allows about 30 messages a second overall and 20 a minute per group.
+        # As rates of one message per 1/30 s and per 3 s these hold over every window,
+        # not just on average (a bucket of 20 would allow bursts above them).
+        limiter = AIORateLimiter(
+            overall_max_rate=1,
+            overall_time_period=1 / 30,
+            group_max_rate=1,
+            group_time_period=3,
+            max_retries=3,
+        )
+        builder = builder.rate_limiter(limiter)
+    app: RawiApplication = builder.concurrent_updates(True).build()
+    app.bot_data.services = services
+    app.bot_data.admin = admin
+    if admin is not None:
+        admin_handlers.add_handlers(app)  # before the readers' catch-alls
+    app.add_handler(CommandHandler(["start", "help"], readers.help_command))
+    app.add_handler(CommandHandler("ask", readers.ask_command))
+    app.add_handler(
+        MessageHandler(
+            filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE, readers.question
+        )
+    )
+    app.add_handler(
+        MessageHandler(filters.COMMAND & filters.UpdateType.MESSAGE, readers.unknown_command)
+    )
+    app.add_handler(CallbackQueryHandler(readers.vote, pattern=readers.VOTE_PATTERN))
+    app.add_handler(CallbackQueryHandler(readers.stale_button))
+    app.add_handler(
+        MessageHandler(
+            filters.ChatType.PRIVATE & ~filters.TEXT & ~filters.StatusUpdate.ALL,
+            readers.not_text,
+        )
+    )
+    app.add_error_handler(on_error)
+    return app

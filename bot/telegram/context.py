@@ -1,0 +1,109 @@
+"""What the handlers need, and how they reach it: a typed context.
+
+The services (model, store, answerer, chat state; the admins' tools) are built
+once by the composition root, before the application, and reach every handler as
+``context.services`` and ``context.admin`` (python-telegram-bot's context types).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from telegram import Update
+from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
+
+from bot.telegram.state import ChatState
+from retrieval.ingest.fetch import Fetcher
+from retrieval.ingest.pipeline import Ingestor
+from retrieval.model.embedder import Embedder
+from retrieval.service import QAService
+from retrieval.store.chunks import Store
+
+
+@dataclass
+class Services:
+    """What the handlers need, built once by the composition root."""
+
+    qa: QAService
+    coverage: Callable[[], dict[str, Any]]  # articles, first, last, sources
+    state: ChatState
+    max_question_chars: int = 1000
+    rate_limit_per_minute: int = 20
+    follow: Callable[[], Any] | None = None  # catch up with other processes' writes
+    follow_interval: float = 10.0
+    in_flight: int = 0  # questions being answered now
+    _idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @contextlib.contextmanager
+    def answering(self) -> Iterator[None]:
+        self.in_flight += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+            if not self.in_flight:
+                self._idle.set()
+
+    async def drain(self, grace: float) -> bool:
+        """Wait (at most ``grace`` seconds) for the answers in flight."""
+        if self.in_flight:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), grace)
+        return self.in_flight == 0
+
+
+@dataclass
+class Admin:
+    """What the admin handlers need, built once by the composition root."""
+
+    admin_ids: frozenset[int]
+    store: Store
+    ingestor: Ingestor
+    state: ChatState
+    embedder: Embedder
+    fetcher: Fetcher = field(default_factory=Fetcher)
+    channels: frozenset[str] = frozenset()
+    max_document_bytes: int = 10_000_000
+    pending: dict[str, tuple[str, int, float]] = field(default_factory=dict)
+    ingest_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def is_admin(self, update: Update) -> bool:
+        message, user = update.effective_message, update.effective_user
+        if user is None or user.id not in self.admin_ids:
+            return False
+        # "as the group" or "as a channel": the sender is a chat, not a person
+        return not (message is not None and message.sender_chat is not None)
+
+    def watches(self, chat: Any) -> bool:
+        names = {str(chat.id)}
+        if chat.username:
+            names |= {chat.username.lower(), f"@{chat.username.lower()}"}
+        return bool(names & self.channels)
+
+
+class BotData:
+    """``application.bot_data``: the services, set by :func:`build_application`."""
+
+    services: Services
+    admin: Admin | None = None
+
+
+class Context(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):
+    @property
+    def services(self) -> Services:
+        return self.bot_data.services
+
+    @property
+    def admin(self) -> Admin:
+        admin = self.bot_data.admin
+        assert admin is not None, "admin handlers are added only with an Admin"
+        return admin
+
+
+CONTEXT_TYPES = ContextTypes(context=Context, bot_data=BotData)
+RawiApplication = Application[ExtBot[None], Context, dict[Any, Any], dict[Any, Any], BotData, Any]

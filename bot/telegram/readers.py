@@ -1,0 +1,337 @@
+"""The readers' handlers: thin, around one service call.
+
+Each takes the text from the update, shows "typing", runs the question through
+the service in a worker thread (search, answering and the state database stay off
+the event loop) and hands the answer to :mod:`bot.telegram.render`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import html
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Message, Update
+from telegram.constants import ChatAction, ChatType, ParseMode
+from telegram.error import BadRequest
+
+from bot.telegram.context import Context, Services
+from bot.telegram.render import render_html, render_plain
+from bot.telegram.state import ANSWERED, REFUSED, WEAK
+from bot.telegram.state import SMALLTALK as OUTCOME_SMALLTALK
+from bot.telegram.texts import TEXTS, lang_of
+from retrieval.types import SMALLTALK, Answer
+
+log = logging.getLogger(__name__)
+
+VOTE_PATTERN = r"^v[+-]\d{10}$"
+
+
+async def help_command(update: Update, context: Context) -> None:
+    if update.effective_message is None:
+        return
+    lang = lang_of(update)
+    info = await asyncio.to_thread(context.services.coverage)
+    span = f" ({info['first']} – {info['last']})" if info.get("first") else ""
+    outlets = ""
+    if info.get("sources"):
+        joined = ", ".join(info["sources"][:10])
+        outlets = f" from {joined}" if lang == "en" else f" من {joined}"
+    text = TEXTS["help"][lang].format(articles=info["articles"], span=span, outlets=outlets)
+    await update.effective_message.reply_text(html.escape(text), parse_mode=ParseMode.HTML)
+
+
+def _mentions_bot(message: Message, username: str) -> bool:
+    text = message.text or ""
+    return f"@{username}".lower() in text.lower()
+
+
+def _strip_mention(text: str, username: str) -> str:
+    return re.sub(rf"@{re.escape(username)}\b", " ", text, flags=re.I).strip()
+
+
+async def question(update: Update, context: Context) -> None:
+    message = update.effective_message
+    chat = update.effective_chat
+    if message is None or chat is None:
+        return
+    text = message.text or ""
+    username = context.bot.username
+    if chat.type != ChatType.PRIVATE:
+        replied = message.reply_to_message
+        to_bot = (
+            replied is not None
+            and replied.from_user is not None
+            and replied.from_user.id == context.bot.id
+        )
+        if not (_mentions_bot(message, username) or to_bot):
+            return
+        text = _strip_mention(text, username)
+    await answer(update, context, text)
+
+
+async def ask_command(update: Update, context: Context) -> None:
+    await answer(update, context, " ".join(context.args or []))
+
+
+@dataclass(frozen=True)
+class Answered:
+    answer: Answer
+    question_id: int
+
+
+def _answer_and_log(
+    services: Services,
+    chat_id: int,
+    user_id: int,
+    chat_type: str,
+    text: str,
+    *,
+    language: str,
+    on_text: Callable[[str], None] | None = None,
+) -> Answered:
+    """The blocking part of answering, run in a worker thread."""
+    state = services.state
+    reply = services.qa.ask(text, state.history(chat_id, user_id), on_text, language)
+    answer = reply.answer
+    if answer.kind == SMALLTALK:
+        outcome = OUTCOME_SMALLTALK
+    elif not answer.grounded:
+        outcome = REFUSED
+    else:
+        outcome = WEAK if reply.weak else ANSWERED
+    qid = state.log_question(
+        chat_id=chat_id,
+        user_id=user_id,
+        chat_type=chat_type,
+        language=answer.language,
+        question=text,
+        query=reply.query,
+        answer=answer.text,
+        grounded=answer.grounded,
+        evidence=answer.evidence or [c.chunk_id for c in answer.citations],
+        outcome=outcome,
+        score=reply.score,
+        topic=reply.topic,
+    )
+    return Answered(answer, qid)
+
+
+async def answer(update: Update, context: Context, text: str) -> None:
+    message, chat, user = update.effective_message, update.effective_chat, update.effective_user
+    if message is None or chat is None:
+        return
+    services = context.services
+    lang = lang_of(update, text)
+    text = text.strip()
+    if not text:
+        await message.reply_text(TEXTS["empty"][lang])
+        return
+    if len(text) > services.max_question_chars:
+        await message.reply_text(TEXTS["too_long"][lang].format(limit=services.max_question_chars))
+        return
+    # Messages sent "as the group" or "as a channel" have no person behind them: the
+    # chat stands in for the user.
+    user_id = user.id if user is not None else chat.id
+    with services.answering():
+        limit = services.rate_limit_per_minute
+        recent = await asyncio.to_thread(services.state.recent_questions, user_id, 60.0)
+        if recent >= limit:
+            await message.reply_text(TEXTS["rate_limited"][lang].format(limit=limit))
+            return
+        await context.bot.send_chat_action(chat.id, ChatAction.TYPING)
+        if services.qa.streams:
+            interval = STREAM_INTERVAL["private" if chat.type == ChatType.PRIVATE else "group"]
+            done, draft = await stream_answer(
+                message,
+                lang,
+                interval,
+                lambda on_text: _answer_and_log(
+                    services, chat.id, user_id, str(chat.type), text, language=lang, on_text=on_text
+                ),
+            )
+            buttons = vote_buttons(done.question_id) if done.answer.kind != SMALLTALK else None
+            await send_answer(message, done.answer, buttons, draft)
+            return
+        done = await asyncio.to_thread(
+            functools.partial(_answer_and_log, language=lang),
+            services, chat.id, user_id, str(chat.type), text,
+        )  # fmt: skip
+        buttons = vote_buttons(done.question_id) if done.answer.kind != SMALLTALK else None
+        await send_answer(message, done.answer, buttons)
+
+
+def vote_buttons(question_id: int) -> InlineKeyboardMarkup:
+    """👍/👎 under an answer. The callback data is short and fixed-size: a sign and
+    the question's number in the log, never an article id."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton("👍", callback_data=f"v+{question_id:010d}"),
+                InlineKeyboardButton("👎", callback_data=f"v-{question_id:010d}"),
+            ]
+        ]
+    )
+
+
+async def _put(
+    message: Message,
+    text: str,
+    *,
+    draft: Message | None,
+    html_mode: bool,
+    reply: bool,
+    markup: InlineKeyboardMarkup | None,
+) -> None:
+    """One part of an answer: it replaces the draft (the streamed message) when
+    there is one, else goes out as a new message."""
+    no_preview = LinkPreviewOptions(is_disabled=True)
+    parse_mode = ParseMode.HTML if html_mode else None
+    if draft is not None:
+        try:
+            await draft.edit_text(
+                text, parse_mode=parse_mode, link_preview_options=no_preview, reply_markup=markup
+            )
+        except BadRequest as exc:
+            if "not modified" not in str(exc).lower():
+                raise
+        return
+    await message.get_bot().send_message(
+        message.chat_id,
+        text,
+        parse_mode=parse_mode,
+        link_preview_options=no_preview,
+        reply_to_message_id=message.message_id if reply else None,
+        allow_sending_without_reply=True,
+        reply_markup=markup,
+    )
+
+
+async def send_answer(
+    message: Message,
+    answer: Answer,
+    markup: InlineKeyboardMarkup | None = None,
+    draft: Message | None = None,
+) -> None:
+    """The answer as HTML, split under Telegram's limit, buttons under the last part
+    (the first part replaces ``draft`` if given); the same content as plain text if
+    Telegram rejects the formatting."""
+    sent = 0
+    try:
+        parts = render_html(answer)
+        for i, part in enumerate(parts):
+            await _put(
+                message, part, draft=draft if i == 0 else None, html_mode=True,
+                reply=i == 0, markup=markup if i == len(parts) - 1 else None,
+            )  # fmt: skip
+            sent += 1
+    except BadRequest as exc:
+        if "parse entities" not in str(exc).lower():
+            raise
+        log.warning("Telegram rejected the formatting (%s); sending plain text", exc)
+        plain = render_plain(answer)
+        for i, part in enumerate(plain):
+            await _put(
+                message, part, draft=draft if i == 0 and sent == 0 else None, html_mode=False,
+                reply=i == 0 and sent == 0, markup=markup if i == len(plain) - 1 else None,
+            )  # fmt: skip
+
+
+WRITING = {"en": "✍️ still writing…", "ar": "✍️ جارٍ الكتابة…"}
+STREAM_INTERVAL = {"private": 1.0, "group": 3.0}  # seconds between edits
+STREAM_PREVIEW_CHARS = 3800
+
+
+async def stream_answer(
+    message: Message, lang: str, interval: float, work: Callable[[Callable[[str], None]], Any]
+) -> tuple[Any, Message | None]:
+    """Run ``work(on_text)`` in a worker thread, showing the text written so far in
+    one message, edited at most once per ``interval`` and marked as still being
+    written. Returns what ``work`` returned and the draft message, if one was sent."""
+    loop = asyncio.get_running_loop()
+    latest = [""]
+    changed = asyncio.Event()
+
+    def on_text(text: str) -> None:  # called from the worker thread
+        def update() -> None:
+            latest[0] = text
+            changed.set()
+
+        loop.call_soon_threadsafe(update)
+
+    task = asyncio.ensure_future(asyncio.to_thread(work, on_text))
+    draft: Message | None = None
+    shown, last = "", 0.0
+    while not task.done():
+        waiter = asyncio.ensure_future(changed.wait())
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if task.done():
+            break
+        changed.clear()
+        pause = last + interval - time.monotonic()
+        if pause > 0:  # keep to the edit rate; the text may grow meanwhile
+            await asyncio.wait({task}, timeout=pause)
+            if task.done():
+                break
+        text = latest[0].strip()
+        if not text or text == shown:
+            continue
+        display = f"{text[:STREAM_PREVIEW_CHARS]}\n\n{WRITING[lang]}"
+        if draft is None:
+            draft = await message.reply_text(display, do_quote=True)
+        else:
+            with contextlib.suppress(BadRequest):  # "not modified" and the like
+                await draft.edit_text(display)
+        shown, last = text, time.monotonic()
+    result = await task
+    if draft is not None:
+        pause = last + interval - time.monotonic()
+        if pause > 0:
+            await asyncio.sleep(pause)
+    return result, draft
+
+
+async def vote(update: Update, context: Context) -> None:
+    query = update.callback_query
+    if query is None or query.data is None:
+        return
+    lang = lang_of(update)
+    sign = 1 if query.data[1] == "+" else -1
+    qid = int(query.data[2:])
+    services = context.services
+    recorded = await asyncio.to_thread(services.state.vote, qid, query.from_user.id, sign)
+    if recorded:
+        await query.answer(TEXTS["vote_thanks"][lang])
+        return
+    known = await asyncio.to_thread(services.state.question, qid)
+    await query.answer(TEXTS["vote_again" if known else "vote_gone"][lang])
+
+
+async def stale_button(update: Update, context: Context) -> None:
+    """A button from an older version of the bot: acknowledge it so the client
+    stops spinning."""
+    if update.callback_query is not None:
+        await update.callback_query.answer()
+
+
+async def unknown_command(update: Update, context: Context) -> None:
+    message, chat = update.effective_message, update.effective_chat
+    if message is None or chat is None or not message.text:
+        return
+    command = message.text.split()[0]
+    if chat.type != ChatType.PRIVATE and f"@{context.bot.username}".lower() not in command.lower():
+        return  # in a group, a command without our name may be for another bot
+    await message.reply_text(TEXTS["unknown_command"][lang_of(update)])
+
+
+async def not_text(update: Update, context: Context) -> None:
+    if update.effective_message is not None:
+        await update.effective_message.reply_text(TEXTS["empty"][lang_of(update)])
