@@ -10,60 +10,24 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import platformdirs
 import pytest
 
-from retrieval.embeddings import Embedder
-from retrieval.lexical import LexicalIndex
-from retrieval.loaders import Loaded, load_paths
+from retrieval.answer.extractive import ExtractiveAnswerer
+from retrieval.ingest.loaders import Loaded, load_paths
+from retrieval.model.embedder import Embedder
 from retrieval.search import Searcher
-from retrieval.store import Store, embedded_client
+from retrieval.service import QAService
+from retrieval.store.chunks import Store
+from retrieval.store.clients import embedded_client
 from retrieval.types import Article
-
-ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "data"
-MODEL_CACHE = Path(platformdirs.user_cache_dir("rawi")) / "models"
+from tests.auxil.helpers import MODEL_CACHE, searcher_for, shared_path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-
-def run(
-    command: list[str], data_dir: Path, stdin: str | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run a command from the project root with its own data dir, as a user would."""
-    return subprocess.run(
-        command,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "RAWI_DATA_DIR": str(data_dir), **(env or {})},
-        timeout=900,
-        check=False,
-    )
-
-
-def rawi(
-    *args: str, data_dir: Path, stdin: str | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return run([sys.executable, "-m", "bot.cli", *args], data_dir, stdin, env)
-
-
-def shared_path(*parts: str) -> Path:
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        message = f"{path} is missing (the shared data folder sits beside the project)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 @pytest.fixture(autouse=True)
@@ -116,11 +80,16 @@ def news(
 
     Shared by the tests that read it; tests that write use their own store.
     """
-    from retrieval.ingest import Ingestor
+    from retrieval.ingest.pipeline import Ingestor
 
     path = tmp_path_factory.mktemp("news")
     store = Store(embedded_client(path / "chroma"), embedder)
-    searcher = Searcher(store, embedder, LexicalIndex(path / "lexical.sqlite"))
+    searcher = searcher_for(store, embedder, path / "lexical.sqlite")
     report = Ingestor(store, embedder).run([Loaded("seed", founding_article), *distractors])
     assert len(report.added) == 201, report.summary()
     return searcher
+
+
+@pytest.fixture(scope="session")
+def qa(news: Searcher) -> QAService:
+    return QAService(news, ExtractiveAnswerer(news.embedder))

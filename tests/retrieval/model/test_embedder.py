@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
-from retrieval.embeddings import Embedder, best_part_cosines, encode_parts, part_cosines
-from tests.conftest import MODEL_CACHE, ROOT
+from retrieval.model.embedder import Embedder
+from tests.auxil.helpers import MODEL_CACHE, ROOT
 
 QUESTIONS = [
     "كم عدد المواطنين الأمريكيين الذين يسعون لمغادرة غزة؟",
@@ -38,11 +36,6 @@ def test_a_query_vector_matches_encode(embedder: Embedder) -> None:
             assert v.shape == ref.shape and abs(float(np.linalg.norm(v)) - 1) < 1e-5
             assert float(v @ ref) > 0.999
     assert embedder.embed_queries(QUESTIONS).shape == reference.shape
-    # the same vector when the caller goes on while it is computed
-    pending = [embedder.embed_query_future(q) for q in QUESTIONS]
-    for q, future in zip(QUESTIONS, pending, strict=True):
-        # (queued together, they may share a padded batch: equal up to rounding)
-        assert float(future.result(timeout=30) @ embedder.embed_query(q)) > 0.9999
     # the prompts a store records, and token counts from the light tokenizer, are
     # the model's own (a store built before queries went through ONNX stays valid)
     assert embedder.prompts == direct.prompts
@@ -53,7 +46,8 @@ def in_a_fresh_process(body: str) -> str:
     """What ``body`` prints, run in a new interpreter after ``e``, the bundled
     model's embedder, is loaded and warm."""
     code = (
-        "import sys, time; from pathlib import Path; from retrieval.embeddings import Embedder\n"
+        "import sys, time; from pathlib import Path\n"
+        "from retrieval.model.embedder import Embedder\n"
         f"e = Embedder(cache_dir=Path({str(MODEL_CACHE)!r})); e.warm()\n{body}"
     )
     out = subprocess.run(
@@ -95,9 +89,8 @@ def test_concurrent_queries_are_batched_and_each_gets_its_own_vector(embedder: E
 
 
 def test_a_failure_reaches_every_waiter_and_the_worker_carries_on() -> None:
-    import pytest
 
-    from retrieval.embeddings import Coalescer
+    from retrieval.model.embedder import Coalescer
 
     broken = True
 
@@ -117,58 +110,9 @@ def test_a_failure_reaches_every_waiter_and_the_worker_carries_on() -> None:
         assert pool.submit(c.submit, "again").result(timeout=10).tolist() == [1.0, 1.0, 1.0]
 
 
-def test_the_query_session_changes_mode_while_queries_run(embedder: Embedder) -> None:
-    alone = {q: embedder.embed_query(q) for q in QUESTIONS}
-    done = threading.Event()
-    answered: list[tuple[str, np.ndarray]] = []
-
-    def ask_until_done() -> None:
-        while not done.is_set():
-            for q in QUESTIONS:
-                answered.append((q, embedder.embed_query(q)))
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        askers = [pool.submit(ask_until_done) for _ in range(4)]
-        for spin in (False, True, False, True):  # each builds a new session
-            embedder.set_query_spinning(spin)
-            seen = len(answered)
-            deadline = time.monotonic() + 60
-            while len(answered) < seen + len(QUESTIONS) and time.monotonic() < deadline:
-                time.sleep(0.01)  # queries go on between the changes
-        done.set()
-        for f in askers:
-            f.result(timeout=120)
-    assert embedder.graph is not None and embedder.graph.spin
-    assert len(answered) >= 4 * len(QUESTIONS)
-    for q, v in answered:
-        assert float(v @ alone[q]) > 0.9999
-
-
 def test_the_dimension_is_known_before_the_query_session_is_built() -> None:
-    # a store checks it on opening: the session is built once, at the first query,
-    # in the mode the searcher has chosen by then
+    # a store checks it on opening: the session is built once, at the first query
     fresh = Embedder(cache_dir=MODEL_CACHE)
     assert fresh.dim == 384 and fresh._graph is None
-    fresh.set_query_spinning(False)
-    assert fresh.graph is not None and not fresh.graph.spin
     assert fresh.embed_query("متى تفتح المكتبة؟").shape == (384,)
-
-
-def test_best_sentence_cosines_of_many_chunks_at_once() -> None:
-    rng = np.random.default_rng(7)
-    query = rng.normal(size=384).astype(np.float32)
-    query /= np.linalg.norm(query)
-    chunks = [rng.normal(size=(n, 384)).astype(np.float32) for n in (3, 1, 5)]
-    encoded = [encode_parts(chunks[0]), "", encode_parts(chunks[1]), encode_parts(chunks[2])]
-    best = best_part_cosines(encoded, query)
-    assert np.isnan(best[1])
-    for got, enc in zip(best[[0, 2, 3]], [encoded[0], encoded[2], encoded[3]], strict=True):
-        # the same as scoring each chunk's stored vectors on its own
-        assert got == pytest.approx(float(part_cosines(enc, query).max()), abs=1e-6)
-    for got, vectors in zip(best[[0, 2, 3]], chunks, strict=True):
-        exact = vectors @ query / np.linalg.norm(vectors, axis=1)
-        assert got == pytest.approx(float(exact.max()), abs=0.02)  # int8 storage
-    none = encode_parts(np.zeros((0, 384), dtype=np.float32))
-    assert np.isnan(best_part_cosines(["", none], query)).all()
-    with pytest.raises(ValueError, match="dimensions"):
-        best_part_cosines([encode_parts(chunks[0][:, :100])], query)
+    assert fresh.graph is not None

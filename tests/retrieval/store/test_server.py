@@ -19,18 +19,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.app import TEXTS
-from bot.state import ChatState
-from retrieval.answer import NO_ANSWER, ExtractiveAnswerer
-from retrieval.embeddings import Embedder
-from retrieval.ingest import Ingestor
-from retrieval.lexical import LexicalIndex
-from retrieval.loaders import make_article
-from retrieval.search import Searcher
+from bot.telegram.context import Services
+from bot.telegram.state import ChatState
+from bot.telegram.texts import TEXTS
+from retrieval.answer import NO_ANSWER
+from retrieval.answer.extractive import ExtractiveAnswerer
+from retrieval.ingest.loaders import make_article
+from retrieval.ingest.pipeline import Ingestor
+from retrieval.model.embedder import Embedder
 from retrieval.service import QAService
-from retrieval.store import Store, server_client
-from tests.conftest import ROOT, rawi
-from tests.test_bot import Services, running
+from retrieval.store.chunks import Store
+from retrieval.store.clients import server_client
+from tests.auxil.helpers import ROOT, rawi, searcher_for
+from tests.auxil.telegram import running
 
 pytestmark = pytest.mark.slow
 CHROMA = Path(sys.executable).with_name("chroma")
@@ -89,10 +90,12 @@ async def test_the_bot_follows_a_separate_ingest_process(
     chroma: ChromaServer, tmp_path: Path, embedder: Embedder
 ) -> None:
     store = Store(server_client("127.0.0.1", chroma.port), embedder)
-    searcher = Searcher(store, embedder, LexicalIndex(tmp_path / "lexical.sqlite"))
+    searcher = searcher_for(store, embedder, tmp_path / "lexical.sqlite")
     interval = 2.0
     services = Services(
-        QAService(searcher, ExtractiveAnswerer(embedder)), store.coverage, ChatState(None),
+        QAService(searcher, ExtractiveAnswerer(embedder)),
+        store.catalogue.coverage,
+        ChatState(None),
         follow=store.follow, follow_interval=interval,
     )  # fmt: skip
     data = tmp_path / "cli-data"
@@ -161,7 +164,7 @@ def test_two_writers_of_one_article_leave_one_whole_version(
         barrier = threading.Barrier(2)
 
         def writer(v: int, barrier: threading.Barrier = barrier) -> None:
-            vectors, parts = embedded[v]
+            vectors, parts, _ = embedded[v]
             barrier.wait()
             ingestors[v].store.write_many([(versions[v], chunks[v], vectors)], parts=[parts])
 
@@ -170,10 +173,10 @@ def test_two_writers_of_one_article_leave_one_whole_version(
             t.start()
         for t in threads:
             t.join()
-        reader.refresh()
-        info = reader.info("council")
+        reader.catalogue.refresh()
+        info = reader.catalogue.info("council")
         assert info is not None
-        article = reader.get_article("council")
+        article = reader.catalogue.get_article("council")
         assert article is not None
         v = 1 if article.title.endswith("1") else 2
         assert article == versions[v]  # the catalogue holds one whole version
@@ -227,9 +230,9 @@ def test_an_interrupted_ingest_resumes_without_duplicates(
     assert "it/s" in out.stderr or "article/s" in out.stderr  # the progress bar's rate
 
     store = Store(client, embedder)
-    assert len(store.articles()) == 400
-    expected = sum(a.chunks for a in store.articles())
-    live = {a.id: a.revision for a in store.articles()}
+    assert len(store.catalogue.articles()) == 400
+    expected = sum(a.chunks for a in store.catalogue.articles())
+    live = {a.id: a.revision for a in store.catalogue.articles()}
     records = store.chunk_records(list(live))
     assert sum(1 for r in records if live[r.article_id] == r.revision) == expected
     assert len({r.chunk_id for r in records}) == len(records)

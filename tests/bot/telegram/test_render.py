@@ -5,7 +5,7 @@ import re
 from dataclasses import replace
 from html.parser import HTMLParser
 
-from bot.render import MAX_MESSAGE, render_html, render_plain
+from bot.telegram.render import MAX_MESSAGE, render_html, render_plain
 from retrieval.types import Answer, Citation
 
 ALLOWED = {"b", "i", "a", "blockquote"}

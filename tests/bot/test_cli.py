@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.store import DataDirLock, Store, embedded_client
-from tests.conftest import rawi as run_rawi
-from tests.conftest import run, shared_path
+from retrieval.store.chunks import Store
+from retrieval.store.clients import DataDirLock, embedded_client
+from tests.auxil.helpers import rawi as run_rawi
+from tests.auxil.helpers import run, shared_path
 
 
 def rawi(*args: str, data_dir: Path, check: bool = True, env: dict[str, str] | None = None):

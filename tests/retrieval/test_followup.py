@@ -48,3 +48,11 @@ def test_a_question_that_cannot_stand_alone_is_a_followup(question: str) -> None
 )
 def test_a_question_that_names_its_subject_stands_alone(question: str) -> None:
     assert not is_followup(question)
+
+
+def test_followup_detection() -> None:
+    assert is_followup("And how many of them were children?")
+    assert is_followup("وكم منهم أطفال؟")
+    assert is_followup("ماذا عن الأردن؟")
+    assert not is_followup("Who won the regional football cup?")
+    assert not is_followup("من فاز بكأس المنطقة لكرة القدم؟")

@@ -3,8 +3,8 @@ import json
 import zipfile
 from pathlib import Path
 
-from retrieval.loaders import Loaded, article_id, load_paths, normalise_url
-from tests.conftest import shared_path
+from retrieval.ingest.loaders import Loaded, article_id, load_paths, normalise_url
+from tests.auxil.helpers import shared_path
 
 HTML = """<html><head><title>Port reopens</title>
 <meta property="og:site_name" content="Coast Daily"></head>

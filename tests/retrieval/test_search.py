@@ -7,15 +7,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval import search
-from retrieval.embeddings import Embedder, decode_parts
-from retrieval.ingest import Ingestor
-from retrieval.lexical import LexicalIndex
-from retrieval.loaders import Loaded, make_article
+from retrieval.ingest.loaders import Loaded, make_article
+from retrieval.ingest.pipeline import Ingestor
+from retrieval.model.embedder import Embedder
 from retrieval.search import Searcher, fused_score, rank
-from retrieval.store import Store, embedded_client
-from retrieval.types import Article, ChunkRecord, Hit
-from tests.conftest import MODEL_CACHE, ROOT, rawi
+from retrieval.store.chunks import Store
+from retrieval.store.clients import embedded_client
+from retrieval.store.lexical import LexicalIndex
+from retrieval.store.parts import best_sentence_cosines
+from retrieval.types import Article, ChunkRecord
+from tests.auxil.faults import crash_before_commit
+from tests.auxil.helpers import ROOT, rawi, searcher_for
 
 BODY = 2  # the founding article's long body paragraph
 
@@ -47,52 +49,43 @@ def test_unrelated_question_has_no_answer(news: Searcher) -> None:
     assert not res_ar.answerable
 
 
-@pytest.mark.parametrize("small", [True, False])
-def test_search_overlapping_its_two_sides_ranks_as_the_steps_do(
-    news: Searcher, small: bool
-) -> None:
-    # search() reads the two sides at once (a small store), or the lexical index
-    # while the query's forward pass runs on the embedding thread (a large one);
-    # either way the result is that of the same steps taken one by one
+def test_search_reading_its_two_sides_at_once_ranks_as_the_steps_do(news: Searcher) -> None:
+    # search() reads the lexical and the dense side at once: the result is that of
+    # the same steps taken one by one
     arabic = "كم مرة زار بلينكن إسرائيل منذ هجوم حماس؟"
     assert news.lexical.search(arabic, news.params.candidates)  # both sides propose
-    assert news.small  # 200-odd articles
-    news.small = small
-    try:
-        for q in (arabic, "How many times has Blinken visited Israel?"):
-            vector = news.embedder.embed_query(q)
-            steps = rank(q, news.candidates(q, vector), news.params, 5)
-            both = news.search(q, 5)
-            assert np.array_equal(both.vector, vector)
-            assert (
-                [(h.chunk_id, h.score) for h in both.hits]
-                == [(h.chunk_id, h.score) for h in steps.hits]
-                != []
-            )
-            assert both.answerable == steps.answerable
-    finally:
-        news.sync()
+    for q in (arabic, "How many times has Blinken visited Israel?"):
+        vector = news.embedder.embed_query(q)
+        steps = rank(news.candidates(q, vector), news.params, 5, news.lexical.count())
+        both = news.search(q, 5)
+        assert np.array_equal(both.vector, vector)
+        assert (
+            [(h.chunk_id, h.score) for h in both.hits]
+            == [(h.chunk_id, h.score) for h in steps.hits]
+            != []
+        )
+        assert both.answerable == steps.answerable
 
 
 def test_a_sentence_weight_ranks_by_the_best_sentence(news: Searcher) -> None:
     q = "How many Palestinians have been killed in Gaza?"
     vector = news.embedder.embed_query(q)
-    candidates = news.candidates(q, vector)
+    candidates = news.candidates(q, vector).items
     long = [c for c in candidates if len(c.hit.parts) > 1]
     assert long  # the founding article's long paragraph, at least
-    for c in long:
-        best = max(float(s @ vector) for s in sentence_vectors(c.hit))
-        assert c.sentence_cosine == pytest.approx(best, abs=1e-5)
+    best = best_sentence_cosines([c.hit for c in candidates], vector)
+    for c, b in zip(candidates, best, strict=True):
+        if c.hit.part_vectors is not None:
+            assert b == pytest.approx(float(np.max(c.hit.part_vectors @ vector)), abs=1e-5)
+        else:
+            assert b == pytest.approx(c.cosine)
     weighted = replace(news.params, sentence_weight=1.0)
-    for c in candidates:
-        alone = replace(weighted, sentence_weight=0.0)
-        by_sentence = replace(c, cosine=c.sentence_cosine)
-        assert fused_score(c, weighted) == pytest.approx(fused_score(by_sentence, alone))
-
-
-def sentence_vectors(hit: Hit) -> np.ndarray:
-    vectors = decode_parts(hit.part_vectors)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    alone = replace(weighted, sentence_weight=0.0)
+    for c, b in zip(candidates, best, strict=True):
+        by_sentence = replace(c, cosine=float(b))
+        assert fused_score(c, weighted, float(b)) == pytest.approx(
+            fused_score(by_sentence, alone, float(b))
+        )
 
 
 def test_hit_json_shape(news: Searcher) -> None:
@@ -123,7 +116,7 @@ def ids(searcher: Searcher, q: str) -> list[str]:
 
 def test_lexical_index_follows_add_replace_remove(tmp_path: Path, embedder: Embedder) -> None:
     store = Store(embedded_client(tmp_path / "db"), embedder)
-    searcher = Searcher(store, embedder, LexicalIndex(tmp_path / "lex.sqlite"))
+    searcher = searcher_for(store, embedder, tmp_path / "lex.sqlite")
     ing = Ingestor(store, embedder)
     ing.run([Loaded("a", art("a", "افتتحت البلدية مكتبة عامة جديدة في الميناء"))])
     ing.run([Loaded("b", art("b", "أمطار غزيرة تغلق الطريق الساحلي"))])
@@ -133,7 +126,7 @@ def test_lexical_index_follows_add_replace_remove(tmp_path: Path, embedder: Embe
     assert ids(searcher, "ملاعب كرة القدم") == ["a"]
     store.remove("b")
     assert ids(searcher, "الأمطار الغزيرة") == []
-    assert searcher.lexical.revisions() == {"a": store.info("a").revision}  # type: ignore[union-attr]
+    assert searcher.lexical.revisions() == {"a": store.catalogue.info("a").revision}  # type: ignore[union-attr]
     # the document frequencies kept beside the index are FTS5's own counts
     db = searcher.lexical._db
     db.execute("CREATE VIRTUAL TABLE temp.v USING fts5vocab(main, chunks, row)")
@@ -146,7 +139,7 @@ def test_lexical_index_rebuilt_when_deleted_or_stale(tmp_path: Path, embedder: E
     client = embedded_client(tmp_path / "db")
     store = Store(client, embedder)
     lex_path = tmp_path / "lex.sqlite"
-    searcher = Searcher(store, embedder, LexicalIndex(lex_path))
+    searcher = searcher_for(store, embedder, lex_path)
     Ingestor(store, embedder).run([Loaded("a", art("a", "افتتاح مكتبة الميناء العامة"))])
     searcher.lexical.close()
 
@@ -155,8 +148,8 @@ def test_lexical_index_rebuilt_when_deleted_or_stale(tmp_path: Path, embedder: E
     Ingestor(other, embedder).run([Loaded("c", art("c", "مهرجان التمور في القصيم"))])
     other.remove("a")
 
-    store.refresh()
-    again = Searcher(store, embedder, LexicalIndex(lex_path))
+    store.catalogue.refresh()
+    again = searcher_for(store, embedder, lex_path)
     assert ids(again, "مهرجان التمور") == []  # stale until synced
     assert again.sync() == (1, 1)
     assert ids(again, "مهرجان التمور") == ["c"] and ids(again, "مكتبة الميناء") == []
@@ -164,7 +157,7 @@ def test_lexical_index_rebuilt_when_deleted_or_stale(tmp_path: Path, embedder: E
 
     lex_path.unlink()  # deleted: rebuilt from Chroma
     Path(str(lex_path) + "-wal").unlink(missing_ok=True)
-    rebuilt = Searcher(store, embedder, LexicalIndex(lex_path))
+    rebuilt = searcher_for(store, embedder, lex_path)
     rebuilt.sync()
     assert ids(rebuilt, "مهرجان التمور") == ["c"]
     rebuilt.lexical.close()
@@ -172,7 +165,7 @@ def test_lexical_index_rebuilt_when_deleted_or_stale(tmp_path: Path, embedder: E
     lex_path.write_bytes(b"this is not a database" * 100)  # damaged: rebuilt too
     Path(str(lex_path) + "-wal").unlink(missing_ok=True)
     Path(str(lex_path) + "-shm").unlink(missing_ok=True)
-    damaged = Searcher(store, embedder, LexicalIndex(lex_path))
+    damaged = searcher_for(store, embedder, lex_path)
     damaged.sync()
     assert ids(damaged, "مهرجان التمور") == ["c"]
 
@@ -181,7 +174,7 @@ def test_candidates_come_from_the_local_index_and_the_store_fills_gaps(
     tmp_path: Path, embedder: Embedder
 ) -> None:
     store = Store(embedded_client(tmp_path / "db"), embedder)
-    searcher = Searcher(store, embedder, LexicalIndex(None))
+    searcher = searcher_for(store, embedder)
     Ingestor(store, embedder).run(
         [
             Loaded("a", art("a", "افتتحت البلدية مكتبة عامة جديدة في الميناء. تفتح يوميا.")),
@@ -192,7 +185,7 @@ def test_candidates_come_from_the_local_index_and_the_store_fills_gaps(
     held = searcher.lexical.records([f"{h.chunk_id}" for h in searcher.search(q).hits])
     assert {r.article_id for r in held} == {"a", "b"}
     for r in held:  # what was written: text, metadata and vector
-        assert r.meta["revision"] == r.revision == store.info(r.article_id).revision  # type: ignore[union-attr]
+        assert r.meta["revision"] == r.revision == store.catalogue.info(r.article_id).revision  # type: ignore[union-attr]
         assert r.vector is not None and r.vector.shape == (384,)
     # a hit read from the local index is the hit read from Chroma (whose copy of a
     # vector may differ from the one written in the last bit: scores to 1e-6)
@@ -213,7 +206,7 @@ def test_candidates_come_from_the_local_index_and_the_store_fills_gaps(
 def test_lexical_query_cost_is_bounded_by_dropping_the_commonest_terms(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from retrieval import lexical
+    from retrieval.store import lexical
 
     assert lexical.within_budget(["a", "b", "c"], {"a": 5, "b": 1, "c": 3}) == ["a", "b", "c"]
     monkeypatch.setattr(lexical, "POSTING_BUDGET", 4)
@@ -237,52 +230,17 @@ def test_lexical_query_cost_is_bounded_by_dropping_the_commonest_terms(
 
 def test_only_live_revisions_are_returned(tmp_path: Path, embedder: Embedder) -> None:
     store = Store(embedded_client(tmp_path / "db"), embedder)
-    searcher = Searcher(store, embedder, LexicalIndex(None))
+    searcher = searcher_for(store, embedder)
     ing = Ingestor(store, embedder)
     ing.run([Loaded("x", art("x", "The harbour reopened on Tuesday after the storm.", "Harbour"))])
     new = art("x", "Football final ends in a penalty shoot-out.", "Final")
     chunks = ing.chunk(new)
-    with pytest.raises(Exception, match="simulated"):
-        store.write(
-            new, chunks, embedder.embed_passages([c.text for c in chunks]), crash_before_commit=True
-        )
+    with pytest.raises(Exception, match="simulated"), crash_before_commit(store):
+        store.write(new, chunks, embedder.embed_passages([c.text for c in chunks]))
     # the orphaned chunks are in Chroma, and in neither result
     for q in ("football penalty shoot-out", "harbour storm"):
         res = searcher.search(q, k=5)
         assert [h.text for h in res.hits] == ["The harbour reopened on Tuesday after the storm."]
-
-
-def test_a_search_shares_the_cores_by_the_size_of_the_store(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Once the lexical side is big, it is read during the forward pass, whose
-    # workers must then leave it a core. (Two chunks stand in for many.)
-    monkeypatch.setattr(search, "SMALL_STORE_CHUNKS", 2)
-    embedder = Embedder(cache_dir=MODEL_CACHE)
-    question = "When did the harbour reopen?"
-    before = embedder.embed_query(question)
-    assert embedder.graph is not None and embedder.graph.spin
-    store = Store(embedded_client(tmp_path / "db"), embedder)
-    searcher = Searcher(store, embedder, LexicalIndex(tmp_path / "lexical.sqlite"))
-    ingestor = Ingestor(store, embedder)
-    ingestor.run([Loaded(a, make_article([t], title=a, given_id=a)) for a, t in SMALL_STORE])
-    assert embedder.graph.spin and searcher.small  # two chunks
-    harbour = make_article(["The harbour reopened on Tuesday."], title="Port", given_id="h")
-    ingestor.run([Loaded("h", harbour)])
-    assert not embedder.graph.spin and not searcher.small  # three: past the bound
-    # the rebuilt session computes the same vectors, and search goes on
-    assert float(embedder.embed_query(question) @ before) > 0.9999
-    assert searcher.search(question, 1).hits[0].article_id == "h"
-    # a process opening the big store decides before its first query
-    again = Embedder(cache_dir=MODEL_CACHE)
-    other = Searcher(Store(embedded_client(tmp_path / "db"), again), again, LexicalIndex(None))
-    other.sync()
-    assert again.graph is not None and not again.graph.spin
-    store.remove("h")
-    assert embedder.graph.spin
-
-
-SMALL_STORE = [("w", "Rain is expected over the hills."), ("f", "The final ended in penalties.")]
 
 
 @pytest.mark.slow
@@ -349,7 +307,7 @@ def test_a_paragraph_is_found_by_the_subject_its_title_names(
     # The same body under two titles: only the title tells the articles apart.
     body = "أعيد افتتاحه صباح الثلاثاء بعد ثلاثة أشهر من أعمال الصيانة."
     store = Store(embedded_client(tmp_path / "db"), embedder)
-    searcher = Searcher(store, embedder, LexicalIndex(tmp_path / "lex.sqlite"))
+    searcher = searcher_for(store, embedder, tmp_path / "lex.sqlite")
     Ingestor(store, embedder).run(
         [
             Loaded("port", art("port", body, title="ميناء بيروت")),
@@ -379,20 +337,20 @@ def test_a_store_of_a_few_chunks_is_ranked_by_the_dense_score_alone(
     tmp_path: Path, embedder: Embedder
 ) -> None:
     store = Store(embedded_client(tmp_path / "db"), embedder)
-    searcher = Searcher(store, embedder, LexicalIndex(None))
+    searcher = searcher_for(store, embedder)
     ing = Ingestor(store, embedder)
     ferry = "The harbour ferry will leave every 40 minutes from Sunday."
     ing.run([Loaded("f", art("f", ferry, title="Ferry timetable changes"))])
     q = "How often will the harbour ferry leave?"
     # one chunk: every term it holds is in all of them, and BM25 gives it no weight
     assert searcher.lexical.search(q, 5)[0].coverage < 1e-3
-    assert all(c.coverage is None for c in searcher.candidates(q, embedder.embed_query(q)))
+    assert all(c.coverage is None for c in searcher.candidates(q, embedder.embed_query(q)).items)
     assert searcher.search(q).answerable
     assert not searcher.search("Who won the Nobel Prize in Physics in 2022?").answerable
 
     others = [f"خبر رقم {i} عن افتتاح سوق جديد للخضار في الحي {i}." for i in range(9)]
     ing.run([Loaded(f"o{i}", art(f"o{i}", t)) for i, t in enumerate(others)])
     assert searcher.lexical.count() >= 10  # now the lexical side counts
-    cands = searcher.candidates(q, embedder.embed_query(q))
+    cands = searcher.candidates(q, embedder.embed_query(q)).items
     assert all(c.coverage is not None for c in cands)
     assert searcher.search(q).hits[0].article_id == "f"

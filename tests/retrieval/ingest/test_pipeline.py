@@ -9,12 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import retrieval.ingest
-from retrieval.embeddings import Embedder
-from retrieval.ingest import Ingestor, WriteBehind, interrupts_deferred, reindex
-from retrieval.loaders import Loaded, load_paths, make_article
-from retrieval.store import ModelMismatch, Store, StoreError, embedded_client
+from retrieval.ingest import pipeline
+from retrieval.ingest.loaders import Loaded, load_paths, make_article
+from retrieval.ingest.pipeline import Ingestor, WriteBehind, interrupts_deferred, reindex
+from retrieval.model.embedder import Embedder
+from retrieval.store.chunks import Store
+from retrieval.store.clients import ModelMismatch, StoreError, embedded_client
 from retrieval.types import Article
+from tests.auxil.faults import crash_before_commit
 
 
 def loaded(*articles: Article) -> list[Loaded]:
@@ -32,24 +34,24 @@ def test_ingest_reingest_replace_remove(store: Store, embedder: Embedder) -> Non
     r1 = ing.run(loaded(a, b))
     assert (sorted(r1.added), r1.updated, r1.unchanged, r1.failed) == (["a1", "b1"], [], [], [])
     chunks_before = store.count_chunks()
-    assert chunks_before == store.info("a1").chunks + store.info("b1").chunks  # type: ignore[union-attr]
+    assert chunks_before == store.catalogue.info("a1").chunks + store.catalogue.info("b1").chunks  # type: ignore[union-attr]
 
     r2 = ing.run(loaded(a, b))  # the same articles again change nothing
     assert sorted(r2.unchanged) == ["a1", "b1"] and not r2.added and not r2.updated
     assert store.count_chunks() == chunks_before
-    rev = store.info("a1").revision  # type: ignore[union-attr]
+    rev = store.catalogue.info("a1").revision  # type: ignore[union-attr]
 
     a2 = art("a1", "وصل الوزير إلى الرياض مساء الجمعة.")
     r3 = ing.run(loaded(a2))
     assert r3.updated == ["a1"]
-    assert store.info("a1").revision != rev  # type: ignore[union-attr]
-    assert store.get_article("a1") == a2
+    assert store.catalogue.info("a1").revision != rev  # type: ignore[union-attr]
+    assert store.catalogue.get_article("a1") == a2
     texts = [doc for _, doc, meta in store.iter_chunks() if meta["article_id"] == "a1"]
     assert texts == ["وصل الوزير إلى الرياض مساء الجمعة."]  # no chunk of the old text is left
 
     assert store.remove("a1")
     assert not store.remove("a1")
-    assert store.info("a1") is None
+    assert store.catalogue.info("a1") is None
     assert all(meta["article_id"] != "a1" for _, _, meta in store.iter_chunks())
     hits = store.dense(embedder.embed_query("الوزير في الرياض"), 5)
     assert [h.article_id for h in hits] == ["b1"]
@@ -59,7 +61,7 @@ def test_chunk_spans_point_into_the_article(
     store: Store, embedder: Embedder, founding_article: Article
 ) -> None:
     Ingestor(store, embedder).run(loaded(founding_article))
-    text = store.get_article(founding_article.id).text  # type: ignore[union-attr]
+    text = store.catalogue.get_article(founding_article.id).text  # type: ignore[union-attr]
     for _, doc, meta in store.iter_chunks():
         assert text[meta["start"] : meta["end"]] == doc
         assert meta["paragraph"] in (1, 2)
@@ -71,17 +73,17 @@ def test_a_crash_before_commit_leaves_the_old_revision_whole(
     ing = Ingestor(store, embedder)
     old = art("x", "The old text about the storm in the harbour.", title="Storm")
     ing.run(loaded(old))
-    old_rev = store.info("x").revision  # type: ignore[union-attr]
+    old_rev = store.catalogue.info("x").revision  # type: ignore[union-attr]
     new = art("x", "Completely different text about a football final.", title="Final")
     chunks = ing.chunk(new)
     vectors = embedder.embed_passages([c.text for c in chunks])
-    with pytest.raises(StoreError, match="simulated crash"):
-        store.write(new, chunks, vectors, crash_before_commit=True)
+    with pytest.raises(StoreError, match="simulated crash"), crash_before_commit(store):
+        store.write(new, chunks, vectors)
 
     # A fresh process sees the old revision, whole, and search returns only it.
-    store.refresh()
-    assert store.info("x").revision == old_rev  # type: ignore[union-attr]
-    assert store.get_article("x") == old
+    store.catalogue.refresh()
+    assert store.catalogue.info("x").revision == old_rev  # type: ignore[union-attr]
+    assert store.catalogue.get_article("x") == old
     hits = store.dense(embedder.embed_query("football final"), 10)
     assert hits and all(h.text == old.paragraphs[0] for h in hits)
     assert store.count_chunks() == 2  # the orphan is there, but invisible
@@ -96,12 +98,10 @@ def test_dense_search_reads_past_a_crowd_of_dead_chunks(store: Store, embedder: 
     ing.run(loaded(*reports))
     new = art("m0", *(f"Football final ends in a penalty shoot-out, round {i}." for i in range(30)))
     chunks = ing.chunk(new)
-    with pytest.raises(StoreError, match="simulated crash"):
-        store.write(
-            new, chunks, embedder.embed_passages([c.text for c in chunks]), crash_before_commit=True
-        )
+    with pytest.raises(StoreError, match="simulated crash"), crash_before_commit(store):
+        store.write(new, chunks, embedder.embed_passages([c.text for c in chunks]))
     vector = embedder.embed_query("football final penalty shoot-out")
-    live = {store.info(f"m{i}").revision for i in range(8)}  # type: ignore[union-attr]
+    live = {store.catalogue.info(f"m{i}").revision for i in range(8)}  # type: ignore[union-attr]
     # the uncommitted revision's 30 chunks are the query's nearest neighbours,
     # more than the first request's margin
     nearest = store.chunks.query(query_embeddings=[vector], n_results=30, include=["distances"])
@@ -142,7 +142,7 @@ def test_model_mismatch_is_refused_then_reindex_fixes_it(
     assert other.recorded_model()["dim"] == other_model.dim
     # a projection after pooling: sentences cannot be pooled from tokens, and get
     # their passage's vector
-    vectors, parts = other_model.embed_passages_and_parts(
+    vectors, parts, _ = other_model.embed_passages_and_parts(
         ["Port\nIt reopened. Ships came."], [[(5, 17), (18, 29)]], [(5, 29)]
     )
     assert vectors.shape == (1, 128) and parts[0].shape == (2, 128)
@@ -215,7 +215,7 @@ def test_an_interrupt_during_a_commit_waits_for_its_end() -> None:
 def test_groups_are_written_while_the_next_is_embedded_and_in_order(
     store: Store, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(retrieval.ingest, "EMBED_GROUP", 1)  # every article its own group
+    monkeypatch.setattr(pipeline, "EMBED_GROUP", 1)  # every article its own group
     first = [art(f"g{i}", f"الفقرة الأولى من الخبر رقم {i}.", title=f"خبر {i}") for i in range(5)]
     # g1 twice right behind itself (its first write still in flight), then changed
     again = art("g1", "نص جديد للخبر الأول بعد التصحيح.", title="خبر 1")
@@ -226,9 +226,9 @@ def test_groups_are_written_while_the_next_is_embedded_and_in_order(
     assert rep.added == [a.id for a in first]  # accounted for in the order written
     assert rep.unchanged == ["g1", "g3"] and rep.updated == ["g1"] and not rep.failed
     assert sum(done) == 8  # every item is reported once
-    assert store.get_article("g1") == again  # the later version won
+    assert store.catalogue.get_article("g1") == again  # the later version won
     assert rep.chunks == 6 and store.count_chunks() == 5  # g1's first revision is gone
-    assert {a.id for a in store.articles()} == {a.id for a in first}
+    assert {a.id for a in store.catalogue.articles()} == {a.id for a in first}
 
 
 def test_write_behind_keeps_one_write_in_flight_and_its_order() -> None:
@@ -282,7 +282,7 @@ def test_reindex_writes_each_group_behind_the_next_and_switches_at_the_end(
     articles = [art(f"r{i}", t, title=f"خبر {i}") for i, t in enumerate(texts)]
     Ingestor(store, embedder).run(loaded(*articles))
     before = sorted((cid, doc) for cid, doc, _ in store.iter_chunks())
-    monkeypatch.setattr(retrieval.ingest, "EMBED_GROUP", 1)  # every article its own group
+    monkeypatch.setattr(pipeline, "EMBED_GROUP", 1)  # every article its own group
 
     # A write that fails part-way: the old vectors stay live, nothing is lost.
     begin = store.begin_reindex

@@ -16,20 +16,20 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.admin import Admin, T
-from bot.app import Services
-from bot.state import ChatState
-from retrieval.answer import ExtractiveAnswerer
-from retrieval.embeddings import Embedder
-from retrieval.fetch import Fetcher
-from retrieval.ingest import Ingestor
-from retrieval.lexical import LexicalIndex
-from retrieval.loaders import Loaded, make_article
-from retrieval.search import Searcher
+from bot.telegram.context import Admin, Services
+from bot.telegram.state import ChatState
+from bot.telegram.texts import ADMIN_TEXTS
+from retrieval.answer.extractive import ExtractiveAnswerer
+from retrieval.ingest.fetch import Fetcher
+from retrieval.ingest.loaders import Loaded, make_article
+from retrieval.ingest.pipeline import Ingestor
+from retrieval.model.embedder import Embedder
 from retrieval.service import QAService
-from retrieval.store import Store, embedded_client
-from tests.fakebotapi import FakeBotAPI
-from tests.test_bot import running
+from retrieval.store.chunks import Store
+from retrieval.store.clients import embedded_client
+from tests.auxil.fakebotapi import FakeBotAPI
+from tests.auxil.helpers import searcher_for
+from tests.auxil.telegram import running
 
 ADMIN, READER = 500, 501
 ANONYMOUS_ADMIN_BOT = 1087968824  # Telegram's "GroupAnonymousBot"
@@ -52,9 +52,11 @@ class Newsroom:
 @pytest.fixture
 def newsroom(tmp_path: Path, embedder: Embedder) -> Newsroom:
     store = Store(embedded_client(tmp_path / "db"), embedder)
-    searcher = Searcher(store, embedder, LexicalIndex(tmp_path / "lexical.sqlite"))
+    searcher = searcher_for(store, embedder, tmp_path / "lexical.sqlite")
     state = ChatState(tmp_path / "chat.sqlite")
-    services = Services(QAService(searcher, ExtractiveAnswerer(embedder)), store.coverage, state)
+    services = Services(
+        QAService(searcher, ExtractiveAnswerer(embedder)), store.catalogue.coverage, state
+    )
     admin = Admin(
         admin_ids=frozenset({ADMIN}), store=store, ingestor=Ingestor(store, embedder),
         state=state, embedder=embedder, channels=frozenset({"citychannel"}),
@@ -186,12 +188,14 @@ async def test_add_by_text_reply_document_and_url_then_answered(newsroom: Newsro
         reply = await command(api, f"/add {url}")
         assert "Desert observatory opens" in reply.params["text"], reply.params["text"]
 
-        metro = newsroom.store.info(next(a.id for a in newsroom.store.articles()
+        metro = newsroom.store.catalogue.info(next(a.id for a in newsroom.store.catalogue.articles()
                                          if a.title.startswith("Metro")))  # fmt: skip
         assert metro is not None and metro.source == "City Channel"
         assert metro.url == "https://t.me/citychannel/314" and metro.published
         assert metro.published.startswith("2023-11-14")
-        observatory = next(a for a in newsroom.store.articles() if a.title.startswith("Desert o"))
+        observatory = next(
+            a for a in newsroom.store.catalogue.articles() if a.title.startswith("Desert o")
+        )
         assert observatory.url == url
 
         # readers get answers from each
@@ -202,7 +206,7 @@ async def test_add_by_text_reply_document_and_url_then_answered(newsroom: Newsro
         # a duplicate is reported as such
         reply = await command(api, PIER)
         assert reply.params["text"].startswith("Already in the coverage, unchanged")
-    assert len(newsroom.store.articles()) == 4
+    assert len(newsroom.store.catalogue.articles()) == 4
 
 
 async def test_urls_to_private_addresses_are_refused(newsroom: Newsroom) -> None:
@@ -224,7 +228,7 @@ async def test_urls_to_private_addresses_are_refused(newsroom: Newsroom) -> None
     assert site["hits"]["b"] == []  # nothing internal was ever fetched
     assert site["hits"]["a"] == ["/moved"]  # only the first hop of the redirect
     assert fetched == [f"http://127.0.0.1:{site['a']}/moved"]
-    assert newsroom.store.articles() == []
+    assert newsroom.store.catalogue.articles() == []
 
 
 async def test_an_unreachable_url_is_reported(newsroom: Newsroom) -> None:
@@ -237,29 +241,29 @@ async def test_an_unreachable_url_is_reported(newsroom: Newsroom) -> None:
     assert reply.params["text"] == (
         f"Not added: http://127.0.0.1:{port}/news is unreachable (ConnectError)"
     )
-    assert newsroom.store.articles() == []
+    assert newsroom.store.catalogue.articles() == []
 
 
 async def test_non_admins_and_anonymous_admins_are_refused(newsroom: Newsroom) -> None:
     async with running(newsroom.services, admin=newsroom.admin) as api:
         reply = await command(api, "/add Title\nSome body text here.", chat_id=READER,
                               user_id=READER)  # fmt: skip
-        assert reply.params["text"] == T["not_admin"]["en"]
+        assert reply.params["text"] == ADMIN_TEXTS["not_admin"]["en"]
         group = {"id": -4000, "type": "supergroup", "title": "Newsroom"}
         for sender in (ANONYMOUS_ADMIN_BOT, ADMIN):  # "as the group", whoever is behind it
             reply = await command(api, "/add Title\nSome body text here.", chat_id=-4000,
                                   user_id=sender, sender_chat=group)  # fmt: skip
-            assert reply.params["text"] == T["not_admin"]["en"]
+            assert reply.params["text"] == ADMIN_TEXTS["not_admin"]["en"]
         for cmd in ("/stats", "/articles", "/remove x", "/unanswered"):
             reply = await command(api, cmd, chat_id=READER, user_id=READER)
-            assert reply.params["text"] == T["not_admin"]["en"]
+            assert reply.params["text"] == ADMIN_TEXTS["not_admin"]["en"]
         scoped = [c for c in api.sent("setMyCommands") if c.params.get("scope")]
         assert {json.loads(c.params["scope"])["chat_id"] for c in scoped} == {ADMIN}
         names = {cmd["command"] for c in scoped for cmd in json.loads(c.params["commands"])}
         assert {"add", "remove", "stats", "unanswered", "articles", "help"} <= names
         unscoped = [c for c in api.sent("setMyCommands") if not c.params.get("scope")]
         assert all("add" not in c.params["commands"] for c in unscoped)
-    assert newsroom.store.articles() == []
+    assert newsroom.store.catalogue.articles() == []
 
 
 async def test_documents_too_large_or_of_the_wrong_type_are_refused(newsroom: Newsroom) -> None:
@@ -278,7 +282,7 @@ async def test_documents_too_large_or_of_the_wrong_type_are_refused(newsroom: Ne
             calls = await api.wait_for("sendMessage", count=before + 1, chat_id=ADMIN)
             assert why in calls[before].params["text"], calls[before].params["text"]
         assert api.downloads == []  # refused before downloading
-    assert newsroom.store.articles() == []
+    assert newsroom.store.catalogue.articles() == []
 
 
 async def test_channel_posts_become_articles_and_edits_replace_them(newsroom: Newsroom) -> None:
@@ -287,23 +291,23 @@ async def test_channel_posts_become_articles_and_edits_replace_them(newsroom: Ne
         api.push_channel_post("Other channel\nNot watched, so never added.",
                               username="elsewhere", message_id=6)  # fmt: skip
         for _ in range(200):
-            if newsroom.store.info("tg-citychannel-5"):
+            if newsroom.store.catalogue.info("tg-citychannel-5"):
                 break
             await asyncio.sleep(0.05)
-        info = newsroom.store.info("tg-citychannel-5")
+        info = newsroom.store.catalogue.info("tg-citychannel-5")
         assert info is not None and info.url == "https://t.me/citychannel/5"
         assert info.source == "Newsroom Channel"
         assert "40 minutes" in await ask(api, "How often will the harbour ferry leave?", 7)
 
         api.push_channel_post(FERRY.format(25), username="citychannel", message_id=5, edited=True)
         for _ in range(200):
-            current = newsroom.store.info("tg-citychannel-5")
+            current = newsroom.store.catalogue.info("tg-citychannel-5")
             if current is not None and current.revision != info.revision:
                 break
             await asyncio.sleep(0.05)
         answer = await ask(api, "How often will the harbour ferry leave?", 8)
         assert "25 minutes" in answer and "40 minutes" not in answer
-    assert [a.id for a in newsroom.store.articles()] == ["tg-citychannel-5"]
+    assert [a.id for a in newsroom.store.catalogue.articles()] == ["tg-citychannel-5"]
 
 
 def _add_many(newsroom: Newsroom, n: int) -> list[str]:
@@ -327,25 +331,25 @@ async def test_remove_asks_for_confirmation(newsroom: Newsroom) -> None:
         assert len(remove) == len(cancel) == 10 and "s01" not in remove + cancel
         api.push_callback(cancel, ask_msg.result, user_id=ADMIN)
         (edit,) = await api.wait_for("editMessageText")
-        assert edit.params["text"] == T["cancelled"]["en"]
-        assert newsroom.store.info("s01") is not None
+        assert edit.params["text"] == ADMIN_TEXTS["cancelled"]["en"]
+        assert newsroom.store.catalogue.info("s01") is not None
 
         ask_msg = await command(api, "/remove s01")
         remove = api.reply_markup(ask_msg)["inline_keyboard"][0][0]["callback_data"]
         api.push_callback(remove, ask_msg.result, user_id=READER)  # not an admin: refused
         _, refusal = await api.wait_for("answerCallbackQuery", count=2)
-        assert refusal.params["text"] == T["not_admin"]["en"]
-        assert newsroom.store.info("s01") is not None
+        assert refusal.params["text"] == ADMIN_TEXTS["not_admin"]["en"]
+        assert newsroom.store.catalogue.info("s01") is not None
         api.push_callback(remove, ask_msg.result, user_id=ADMIN)
         edits = await api.wait_for("editMessageText", count=2)
         assert edits[1].params["text"] == "Removed s01."
-        assert newsroom.store.info("s01") is None
+        assert newsroom.store.catalogue.info("s01") is None
         api.push_callback(remove, ask_msg.result, user_id=ADMIN)  # used up
         answers = await api.wait_for("answerCallbackQuery", count=4)
-        assert answers[3].params["text"] == T["expired"]["en"]
+        assert answers[3].params["text"] == ADMIN_TEXTS["expired"]["en"]
         reply = await command(api, "/remove nope")
         assert reply.params["text"] == "No article with id nope."
-    assert sorted(a.id for a in newsroom.store.articles()) == ["s00", "s02"]
+    assert sorted(a.id for a in newsroom.store.catalogue.articles()) == ["s00", "s02"]
 
 
 async def test_articles_are_listed_in_pages(newsroom: Newsroom) -> None:
@@ -424,4 +428,4 @@ async def test_a_big_document_reports_progress_in_one_message(newsroom: Newsroom
         assert all(e.params["message_id"] == str(status.result["message_id"])
                    for e in api.sent("editMessageText", chat_id=ADMIN))  # fmt: skip
         assert len(api.sent("sendMessage", chat_id=ADMIN)) == 1  # one message, edited
-    assert len(newsroom.store.articles()) == 40
+    assert len(newsroom.store.catalogue.articles()) == 40

@@ -3,8 +3,8 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from retrieval.chunking import approx_tokens, chunk_article
-from retrieval.embeddings import Embedder
+from retrieval.ingest.chunking import approx_tokens, chunk_article
+from retrieval.model.embedder import Embedder
 from retrieval.types import Article
 
 words = st.text(

@@ -20,16 +20,19 @@ def test_defaults_come_from_the_file() -> None:
     assert s.chroma.host is None
 
 
-def test_the_searchers_own_defaults_are_the_shipped_ones() -> None:
-    """Benchmarks and tests build a searcher without settings: it must search as
-    an install does (the evaluation reports the file's values)."""
+def test_every_search_setting_reaches_the_searcher() -> None:
+    """The tuned values live in the defaults file only: the composition root hands
+    each of them to the searcher."""
+    from bot.compose import search_params
     from retrieval.search import SearchParams
 
     search = tomllib.loads(DEFAULTS_FILE.read_text())["search"]
     names = {f.name for f in fields(SearchParams)}
     assert set(search) - names == {"k"}  # hits returned: the caller's choice
-    shipped = {name: search[name] for name in names & set(search)}
-    assert shipped and shipped == {name: getattr(SearchParams(), name) for name in shipped}
+    params = search_params(load_settings())
+    assert {name: getattr(params, name) for name in names & set(search)} == {
+        name: search[name] for name in names & set(search)
+    }
 
 
 def test_environment_overrides_the_file(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from bot.state import DAY, ChatState
+from bot.telegram.state import DAY, ChatState
 
 
 def log(state: ChatState, chat: int, user: int, q: str, at: float) -> int:

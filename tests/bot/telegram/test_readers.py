@@ -3,76 +3,41 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import os
 import re
 import signal
-import socket
 import sys
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.app import TEXTS, Services, Webhook, build_application, serve
-from bot.state import ChatState
-from retrieval.answer import NO_ANSWER, ExtractiveAnswerer
-from retrieval.embeddings import Embedder
-from retrieval.ingest import Ingestor
-from retrieval.lexical import LexicalIndex
-from retrieval.loaders import Loaded, make_article
+from bot.telegram.context import Services
+from bot.telegram.server import Webhook
+from bot.telegram.texts import TEXTS
+from retrieval.answer import NO_ANSWER
+from retrieval.answer.extractive import ExtractiveAnswerer
+from retrieval.ingest.loaders import Loaded, make_article
+from retrieval.ingest.pipeline import Ingestor
+from retrieval.model.embedder import Embedder
 from retrieval.search import Searcher
 from retrieval.service import QAService
-from retrieval.store import Store, embedded_client
+from retrieval.store.chunks import Store
+from retrieval.store.clients import embedded_client
 from retrieval.types import Answer, Article
-from tests.conftest import ROOT, rawi
-from tests.fakebotapi import BOT, FakeBotAPI
-
-TOKEN = "123456:TEST-token-abc"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def make_services(qa: QAService, coverage: Any, **kwargs: Any) -> Services:
-    return Services(qa, coverage, ChatState(None), **kwargs)
+from tests.auxil.fakebotapi import BOT, FakeBotAPI
+from tests.auxil.helpers import ROOT, rawi, searcher_for
+from tests.auxil.telegram import TOKEN, chat_model, free_port, make_services, running
 
 
 @pytest.fixture
 def services(news: Searcher) -> Services:
-    return make_services(QAService(news, ExtractiveAnswerer(news.embedder)), news.store.coverage)
-
-
-@contextlib.asynccontextmanager
-async def running(
-    services: Services, webhook: Webhook | None = None, grace: float = 10.0, admin: Any = None
-) -> AsyncIterator[FakeBotAPI]:
-    """The bot as `rawi serve` runs it, against a fresh fake Bot API server."""
-    api = FakeBotAPI()
-    await api.start()
-    app = build_application(TOKEN, services, api_url=api.base_url, admin=admin)
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        serve(app, services, webhook=webhook, grace=grace, stop=stop, handle_signals=False,
-              poll_timeout=1)
-    )  # fmt: skip
-    try:
-        if webhook is None:
-            await api.wait_for("deleteWebhook")  # polling has started
-        else:
-            await api.wait_for("setWebhook")
-        yield api
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
-        await api.stop()
+    return make_services(
+        QAService(news, ExtractiveAnswerer(news.embedder)), news.store.catalogue.coverage
+    )
 
 
 async def test_private_questions_in_arabic_and_english(
@@ -286,7 +251,7 @@ async def test_429_is_retried_after_the_delay(services: Services) -> None:
 
 async def test_article_markup_is_escaped_in_answers(tmp_path: Path, embedder: Embedder) -> None:
     store = Store(embedded_client(tmp_path / "db"), embedder)
-    searcher = Searcher(store, embedder, LexicalIndex(None))
+    searcher = searcher_for(store, embedder)
     nasty = make_article(
         [
             "The council approved the <b>harbour</b> budget & the <script>alert(1)</script> "
@@ -334,10 +299,10 @@ async def test_a_failure_is_logged_and_the_reader_told(
 ) -> None:
     client = embedded_client(tmp_path / "db")
     store = Store(client, embedder)
-    searcher = Searcher(store, embedder, LexicalIndex(None))
+    searcher = searcher_for(store, embedder)
     Ingestor(store, embedder).run([Loaded("t", make_article(["Some text."], given_id="a"))])
     client.delete_collection(store.chunks.name)  # the vectors vanish under the bot
-    svc = make_services(QAService(searcher, ExtractiveAnswerer(embedder)), store.coverage)
+    svc = make_services(QAService(searcher, ExtractiveAnswerer(embedder)), store.catalogue.coverage)
     async with running(svc) as api:
         api.push_message("What does the text say?", chat_id=91)
         (reply,) = await api.wait_for("sendMessage", chat_id=91)
@@ -377,7 +342,7 @@ async def test_votes_are_recorded_once_per_reader(services: Services) -> None:
 async def test_readers_are_rate_limited_politely(news: Searcher) -> None:
     svc = make_services(
         QAService(news, ExtractiveAnswerer(news.embedder)),
-        news.store.coverage,
+        news.store.catalogue.coverage,
         rate_limit_per_minute=2,
     )
     async with running(svc) as api:
@@ -418,7 +383,7 @@ class LongAnswerer:
 
 async def test_a_long_answer_is_split_into_valid_messages(news: Searcher) -> None:
     qa = QAService(news, LongAnswerer(ExtractiveAnswerer(news.embedder)))
-    svc = make_services(qa, news.store.coverage)
+    svc = make_services(qa, news.store.catalogue.coverage)
     async with running(svc) as api:
         api.push_message("How many Palestinians have been killed in Gaza?", chat_id=121)
         await api.wait_for("sendMessage", count=2, chat_id=121)
@@ -490,17 +455,16 @@ async def test_unknown_commands_get_a_pointer_to_help(services: Services) -> Non
 
 
 async def test_generated_answers_stream_into_telegram(news: Searcher) -> None:
-    from bot.app import WRITING
-    from retrieval.llm import LLMAnswerer
-    from tests.fakeopenai import FakeOpenAI, Reply
-    from tests.test_llm import chat_model
+    from bot.telegram.readers import WRITING
+    from retrieval.answer.llm import LLMAnswerer
+    from tests.auxil.fakeopenai import FakeOpenAI, Reply
 
     llm = FakeOpenAI().start()
     text = ("More than 9,000 Palestinians have been killed in Gaza, among them 3,760 children "
             "[K1]. The figures come from the health ministry in Gaza [K1][K2].")  # fmt: skip
     llm.then(*[Reply(text=text, pieces=14, chunk_delay=0.3)] * 2)
     answerer = LLMAnswerer(chat_model(llm), ExtractiveAnswerer(news.embedder))
-    svc = make_services(QAService(news, answerer), news.store.coverage)
+    svc = make_services(QAService(news, answerer), news.store.catalogue.coverage)
     try:
         async with running(svc) as api:
             question = "How many Palestinians have been killed in Gaza?"

@@ -1,0 +1,37 @@
+"""Faults injected into real parts: a Chroma collection that fails where a crash
+would stop a write."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from retrieval.store.chunks import Store
+from retrieval.store.clients import StoreError
+
+
+class FailingUpserts:
+    """A Chroma collection whose ``upsert`` fails; everything else is the real one's."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def upsert(self, *args: Any, **kwargs: Any) -> None:
+        raise StoreError("simulated crash before commit")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+@contextlib.contextmanager
+def crash_before_commit(store: Store) -> Iterator[None]:
+    """While inside, a write stops between its chunks and its commit (the
+    catalogue's upsert), as a crash there would."""
+    catalogue: Any = store.catalogue
+    real = catalogue._collection
+    catalogue._collection = FailingUpserts(real)
+    try:
+        yield
+    finally:
+        catalogue._collection = real
