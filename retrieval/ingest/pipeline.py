@@ -291,7 +291,7 @@ def reindex(store: Store, ingestor: Ingestor, on_item: ProgressHook | None = Non
             counts[article.id] = len(chunks)
             for c in chunks:
                 ids.append(chunk_id(article.id, rev, c.index))
-                metas.append(chunk_meta(article.id, rev, c, parts[pos]))
+                metas.append(chunk_meta(article, rev, c, parts[pos]))
                 pos += 1
         texts = [c.text for c in all_chunks]
 

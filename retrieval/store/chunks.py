@@ -28,7 +28,14 @@ import numpy as np
 
 from retrieval.store.catalogue import MAX_BATCH, PAGE, Catalogue
 from retrieval.store.clients import DataDirLock, ModelMismatch
-from retrieval.store.parts import ChunkParts, chunk_id, chunk_meta, read_parts, split_chunk_id
+from retrieval.store.parts import (
+    ChunkParts,
+    chunk_id,
+    chunk_meta,
+    read_parts,
+    report_meta,
+    split_chunk_id,
+)
 from retrieval.types import Article, ArticleInfo, Chunk, ChunkRecord, Hit
 
 if TYPE_CHECKING:
@@ -37,9 +44,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # What the current schema changed, for the message that asks an older store to reindex.
-SCHEMA_CHANGE = "passages are embedded after their article's title"
+SCHEMA_CHANGE = "each passage keeps its report's day and outlet"
+# The schema a store can be brought to the current one from without re-embedding
+# (`rawi reindex` adds the day and outlet to each chunk's metadata).
+METADATA_ONLY_FROM = 2
 CHUNKS_PREFIX = "rawi_chunks_"
 # The most nearest neighbours one dense query asks for, dead revisions included.
 DENSE_FETCH_MAX = 1000
@@ -198,7 +208,7 @@ class Store:
             for c, cp in zip(chunks, article_parts, strict=True):
                 ids.append(chunk_id(article.id, revision, c.index))
                 docs.append(c.text)
-                metas.append(chunk_meta(article.id, revision, c, cp))
+                metas.append(chunk_meta(article, revision, c, cp))
             vecs.append(np.asarray(vectors, dtype=np.float32))
         if not batch:
             return []
@@ -314,17 +324,36 @@ class Store:
             part_vectors=vectors,
         )
 
-    def dense_ids(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
-        """Ids and cosines of the nearest live chunks, best first. Only distances
-        come back from the index: liveness is read from the id itself, and text and
-        metadata are fetched afterwards for the few that are kept."""
+    def dense_ids(
+        self,
+        vector: np.ndarray,
+        n: int,
+        days: tuple[int, int] | None = None,
+        sources: Sequence[str] = (),
+    ) -> list[tuple[str, float]]:
+        """Ids and cosines of the nearest live chunks, best first; only those of
+        reports published within ``days`` (inclusive day numbers, YYYYMMDD) and by
+        one of ``sources``, when given. Only distances come back from the index:
+        liveness is read from the id itself, and text and metadata are fetched
+        afterwards for the few that are kept."""
+        conditions: list[dict[str, Any]] = []
+        if days is not None:
+            conditions += [{"day": {"$gte": days[0]}}, {"day": {"$lte": days[1]}}]
+        if sources:
+            conditions.append({"source": {"$in": list(sources)}})
+        where: dict[str, Any] | None = None
+        if conditions:
+            where = {"$and": conditions} if len(conditions) > 1 else conditions[0]
         # A small margin for chunks of dead revisions, which live only until an
         # article's replacement is cleaned up; when more than that are met, the
         # query is asked again for more (the index's cost grows with the count).
         fetch = n + 10
         while True:
             res = self.chunks.query(
-                query_embeddings=[vector], n_results=fetch, include=["distances"]
+                query_embeddings=[vector],
+                n_results=fetch,
+                include=["distances"],
+                where=where,
             )
             ids = res["ids"][0]
             out: list[tuple[str, float]] = []
@@ -404,6 +433,43 @@ class Store:
                 return
             offset += PAGE
 
+    # -- migrating -----------------------------------------------------------
+    def needs_metadata_only(self) -> bool:
+        """Whether this store differs from the current schema only in what a
+        chunk's metadata holds, so that `rawi reindex` need not re-embed."""
+        have, want = self.recorded_model(), self._model_meta()
+        same_model = all(have[k] == want[k] for k in want if k != "schema")
+        return same_model and have["schema"] == METADATA_ONLY_FROM
+
+    def add_report_meta(self, on_page: Callable[[int], None] | None = None) -> int:
+        """Give every chunk its report's day and outlet (from the catalogue), then
+        record the current schema. Returns how many chunks were updated."""
+        with self._write_lock:
+            meta = self.catalogue.meta()
+            chunks = self.client.get_collection(
+                str(meta["chunks_collection"]), embedding_function=None
+            )
+            live = self.catalogue.live
+            done, offset = 0, 0
+            while True:
+                page = chunks.get(include=["metadatas"], limit=PAGE, offset=offset)
+                ids, metas = page["ids"], [dict(m or {}) for m in page["metadatas"] or []]
+                for m in metas:
+                    info = live.get(str(m.get("article_id")))
+                    m.update(report_meta(info.published if info else None,
+                                         info.source if info else None))  # fmt: skip
+                if ids:
+                    chunks.update(ids=ids, metadatas=metas)  # type: ignore[arg-type]
+                done += len(ids)
+                if on_page is not None:
+                    on_page(len(ids))
+                if len(ids) < PAGE:
+                    break
+                offset += PAGE
+            self.catalogue.set_meta({**meta, "schema": SCHEMA_VERSION})
+            self._checked = False
+            return done
+
     # -- re-embedding ------------------------------------------------------
     def begin_reindex(self) -> Collection:
         """A fresh chunks collection for the configured model (not yet live)."""
@@ -430,7 +496,11 @@ def _mismatch(have: dict[str, Any], want: dict[str, Any]) -> str:
         return (
             f"this store was written with store schema {have['schema']}; this version"
             f" of rawi uses schema {want['schema']} ({SCHEMA_CHANGE}). Run"
-            " `rawi reindex` to re-embed every article."
+            + (
+                " `rawi reindex` to add them (nothing is re-embedded)."
+                if have["schema"] == METADATA_ONLY_FROM
+                else " `rawi reindex` to re-embed every article."
+            )
         )
     if {k: have[k] for k in ("model", "dim")} == {k: want[k] for k in ("model", "dim")}:
         return (

@@ -35,7 +35,9 @@ from retrieval.types import ChunkRecord
 
 log = logging.getLogger(__name__)
 
-SCHEMA = 7  # 6: a chunk's terms include its article's title; 7: whether it may be cited
+# 6: a chunk's terms include its article's title; 7: whether it may be cited;
+# 8: its report's day and outlet
+SCHEMA = 8
 MAX_QUERY_TERMS = 32
 # A term in more than this share of chunks says nothing about any of them, and its
 # posting list is the costliest to rank: such terms are left out of queries.
@@ -97,9 +99,11 @@ class LexicalIndex:
             );
             CREATE TABLE IF NOT EXISTS docs (
                 id INTEGER PRIMARY KEY, chunk_id TEXT NOT NULL UNIQUE, article_id TEXT NOT NULL,
-                text TEXT NOT NULL, meta TEXT NOT NULL, vector BLOB, citable INTEGER NOT NULL
+                text TEXT NOT NULL, meta TEXT NOT NULL, vector BLOB, citable INTEGER NOT NULL,
+                day INTEGER NOT NULL, source TEXT NOT NULL
             );
             CREATE INDEX IF NOT EXISTS docs_article ON docs (article_id);
+            CREATE INDEX IF NOT EXISTS docs_day ON docs (day);
             -- each term's document frequency, kept by apply(): FTS5's own vocabulary
             -- table counts it by reading the whole posting list
             CREATE TABLE IF NOT EXISTS df (term TEXT PRIMARY KEY, n INTEGER NOT NULL)
@@ -125,9 +129,16 @@ class LexicalIndex:
         with self._lock:
             return dict(self._db.execute("SELECT article_id, revision FROM revisions").fetchall())
 
-    def count(self) -> int:
+    def count(self, days: tuple[int, int] | None = None, sources: Sequence[str] = ()) -> int:
+        """Chunks held; with ``days`` or ``sources``, those of reports inside them."""
+        if days is None and not sources:
+            with self._lock:
+                return self._total
+        where, params = _within(days, sources)
         with self._lock:
-            return self._total
+            return int(
+                self._db.execute(f"SELECT count(*) FROM docs WHERE {where}", params).fetchone()[0]
+            )
 
     # -- updates -------------------------------------------------------------
     def follow(self, store: Any) -> None:
@@ -169,8 +180,8 @@ class LexicalIndex:
                         else np.asarray(r.vector, dtype=np.float32).tobytes()
                     )
                     cur = db.execute(
-                        "INSERT INTO docs (chunk_id, article_id, text, meta, vector, citable)"
-                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        "INSERT INTO docs (chunk_id, article_id, text, meta, vector, citable,"
+                        " day, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             r.chunk_id,
                             r.article_id,
@@ -178,6 +189,8 @@ class LexicalIndex:
                             json.dumps(r.meta),
                             vector,
                             is_citable(r.text),
+                            int(r.meta.get("day", 0)),
+                            str(r.meta.get("source", "")),
                         ),
                     )
                     chunk_terms = terms(passage_text(r.title, r.text)[0])
@@ -246,7 +259,16 @@ class LexicalIndex:
         return out
 
     # -- search --------------------------------------------------------------
-    def search(self, query: str, n: int) -> list[LexicalHit]:
+    def search(
+        self,
+        query: str,
+        n: int,
+        days: tuple[int, int] | None = None,
+        sources: Sequence[str] = (),
+    ) -> list[LexicalHit]:
+        """The ``n`` best chunks for ``query`` by BM25; only those of reports
+        published within ``days`` (inclusive day numbers, YYYYMMDD) and by one of
+        ``sources``, when given."""
         qterms = list(dict.fromkeys(terms(query)))[:MAX_QUERY_TERMS]
         if not qterms:
             return []
@@ -269,16 +291,31 @@ class LexicalIndex:
                 for t in qterms
             )
             match = " OR ".join('"' + t.replace('"', '""') + '"' for t in useful)
+            within, params = "", list[object]([match])
+            if days is not None or sources:
+                where, more = _within(days, sources)
+                within = f" AND rowid IN (SELECT id FROM docs WHERE {where})"
+                params += more
             rows = db.execute(
                 "SELECT d.chunk_id, d.article_id, -best.s FROM "
-                "(SELECT rowid, bm25(chunks) AS s FROM chunks WHERE chunks MATCH ? "
+                f"(SELECT rowid, bm25(chunks) AS s FROM chunks WHERE chunks MATCH ?{within}"
                 " ORDER BY s LIMIT ?) AS best JOIN docs d ON d.id = best.rowid ORDER BY best.s",
-                (match, n),
+                (*params, n),
             ).fetchall()
         return [
             LexicalHit(cid, aid, float(s), min(1.0, float(s) / ideal) if ideal > 0 else 0.0)
             for cid, aid, s in rows
         ]
+
+
+def _within(days: tuple[int, int] | None, sources: Sequence[str]) -> tuple[str, list[object]]:
+    """A condition on ``docs`` for reports within ``days`` and from ``sources``."""
+    low, high = days or (0, 99991231)
+    where, params = "day BETWEEN ? AND ?", list[object]([low, high])
+    if sources:
+        where += f" AND source IN ({','.join('?' * len(sources))})"
+        params += list(sources)
+    return where, params
 
 
 def within_budget(useful: list[str], df: dict[str, int]) -> list[str]:

@@ -2,10 +2,11 @@
 
 The one place that knows the layout. A chunk's id is ``article|revision|index``;
 its metadata names its article, revision, paragraph and span in the article's
-text; a chunk of several sentences also keeps each sentence's span and vector, for
-quoting the sentence that answers. Sentence vectors are never searched, only read
-with their chunk, so they are kept small: int8 values with a float32 scale per
-row, base64-encoded in the metadata, and decoded once, when a chunk is read.
+text, and its report's day and outlet; a chunk of several sentences also keeps
+each sentence's span and vector, for quoting the sentence that answers. Sentence
+vectors are never searched, only read with their chunk, so they are kept small:
+int8 values with a float32 scale per row, base64-encoded in the metadata, and
+decoded once, when a chunk is read.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.types import Chunk, Hit
+from retrieval.scope import day_of
+from retrieval.types import Article, Chunk, Hit
 
 # The encoded layout: the row count and dimension (int32), one float32 scale a
 # row, then the int8 values row by row.
@@ -44,12 +46,20 @@ class ChunkParts:
     vectors: np.ndarray
 
 
+def report_meta(published: str | None, source: str | None) -> dict[str, Any]:
+    """What a chunk keeps of its report, for searches within a window of days or
+    from one outlet: the publication day as a sortable number (YYYYMMDD, 0 when
+    unknown) and the outlet's id ("" when unknown)."""
+    return {"day": day_of(published), "source": source or ""}
+
+
 def chunk_meta(
-    article_id: str, revision: str, chunk: Chunk, parts: ChunkParts | None
+    article: Article, revision: str, chunk: Chunk, parts: ChunkParts | None
 ) -> dict[str, Any]:
     meta: dict[str, Any] = {
-        "article_id": article_id,
+        "article_id": article.id,
         "revision": revision,
+        **report_meta(article.published, article.source),
         "paragraph": chunk.paragraph,
         "start": chunk.start,
         "end": chunk.end,

@@ -330,9 +330,10 @@ def test_a_store_from_before_titles_were_embedded_asks_for_a_reindex(
     catalogue.modify(metadata={**(catalogue.metadata or {}), "schema": 1})  # vectors without titles
 
     old = Store(client, embedder)
-    with pytest.raises(ModelMismatch, match=r"store schema 1; .* schema 2 .* Run `rawi reindex`"):
+    with pytest.raises(ModelMismatch, match=r"store schema 1; .* schema 3 .* Run `rawi reindex`"):
         old.check_model()
+    assert not old.needs_metadata_only()  # vectors without titles: re-embedded
     assert reindex(old, Ingestor(old, embedder)) == 1
-    assert Store(client, embedder).recorded_model()["schema"] == 2
+    assert Store(client, embedder).recorded_model()["schema"] == 3
     hits = old.dense(embedder.embed_query("متى أعيد افتتاح الميناء؟"), 1)
     assert hits[0].article_id == "p" and hits[0].text == "أعيد افتتاحه يوم الثلاثاء."

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from retrieval.store.parts import ChunkParts, best_sentence_cosines, chunk_meta, read_parts
-from retrieval.types import Chunk, Hit
+from retrieval.types import Article, Chunk, Hit
 
 
 def hit_with(vectors: np.ndarray | None, dense: float = 0.5) -> Hit:
@@ -19,8 +19,11 @@ def test_sentence_vectors_round_trip_through_the_metadata() -> None:
     rng = np.random.default_rng(3)
     vectors = rng.normal(size=(3, 384)).astype(np.float32)
     chunk = Chunk("a", 0, 2, 10, 40, "x" * 30)
-    meta = chunk_meta("a", "r1", chunk, ChunkParts(((0, 10), (11, 20), (21, 30)), vectors))
+    article = Article("a", "T", ("p",), source="okaz", published="2015-08-04T10:00:00")
+    meta = chunk_meta(article, "r1", chunk, ChunkParts(((0, 10), (11, 20), (21, 30)), vectors))
     assert {meta["article_id"], meta["revision"], meta["paragraph"]} == {"a", "r1", 2}
+    # the report's day (sortable) and outlet, for searches within a window or an outlet
+    assert (meta["day"], meta["source"]) == (20150804, "okaz")
     spans, read = read_parts(meta)
     assert spans == ((0, 10), (11, 20), (21, 30))
     assert read is not None and read.shape == (3, 384)
@@ -28,8 +31,9 @@ def test_sentence_vectors_round_trip_through_the_metadata() -> None:
     assert np.allclose(np.linalg.norm(read, axis=1), 1.0, atol=1e-5)
     assert (read * exact).sum(axis=1).min() > 0.999  # int8 storage
     # one sentence: nothing kept but the chunk's own vector
-    alone = chunk_meta("a", "r1", chunk, ChunkParts(((0, 30),), vectors[:1]))
+    alone = chunk_meta(Article("a", "T", ("p",)), "r1", chunk, ChunkParts(((0, 30),), vectors[:1]))
     assert read_parts(alone) == ((), None) and "part_vectors" not in alone
+    assert (alone["day"], alone["source"]) == (0, "")  # undated, no outlet
 
 
 def test_best_sentence_cosines_of_many_chunks_at_once() -> None:
