@@ -6,6 +6,8 @@
   their fact, unanswerable ones refused, far and near, Arabic and English; the
   thresholds were chosen on the development set with
   :func:`bench.news.tune_thresholds`, whose choice today is reported beside;
+- questions about a date, an outlet, "the latest" or days relative to the reader's
+  today, over the 3,000-article store, through the whole service (:mod:`bench.when`);
 - the follow-up decision and the small-talk detector on their labelled sets;
 - ARCD (all 465 paragraphs searched): Arabic test questions and their English
   renderings, and the ARCD-subject unanswerable questions;
@@ -191,6 +193,7 @@ def main() -> None:
     figures["smalltalk"] = {split: smalltalk_figures(split) for split in ("dev", "dev2", "test")}
     if not args.skip_news:
         figures["news"] = news_figures(params, arcd_dev)
+        figures["when"] = when_figures()
     if not args.skip_titles:
         figures["saudinewsnet_title_recall@5"] = titles(params)
     report("eval", figures)
@@ -308,6 +311,23 @@ def news_figures(params: Any, arcd_dev: Any) -> dict[str, Any]:
             "dev": bench.figures("dev", n, params, answerer),
         }
     return out
+
+
+def when_figures() -> dict[str, Any]:
+    """Time and outlet questions (held out, and development for reading), and the
+    news set's questions asked through the service that reads them."""
+    from datetime import date
+
+    from bench import when
+
+    qa = when.service()
+    return {
+        "test": when.figures(qa, "test"),
+        "dev": when.figures(qa, "dev"),
+        "news_test_through_the_service": when.news_through_the_service(
+            qa, "test", date(2015, 8, 12)
+        ),
+    }
 
 
 def titles(params: Any, n: int = 500) -> float:

@@ -130,6 +130,9 @@ class NewsStore:
             build()
         self.n = n
         self.store = Store(embedded_client(path / "chroma"), embedder)
+        if self.store.needs_metadata_only():  # an earlier version built it: `rawi reindex`
+            print(f"news-{n}: adding each passage's date and outlet", file=sys.stderr)
+            self.store.add_report_meta()
         lexical = LexicalIndex(path / "lexical.sqlite")
         lexical.follow(self.store)
         self.searcher = Searcher(self.store, embedder, lexical, shipped())

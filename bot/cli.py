@@ -8,12 +8,14 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from bot.commands import COMMANDS, EXIT_FAILED, EXIT_USAGE, CliError
 from bot.compose import Parts
 from config.settings import Settings, SettingsError, load_settings
+from retrieval.scope import as_of_date
 from retrieval.store.clients import StoreError
 
 
@@ -51,19 +53,24 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("import", help="read articles from an exported JSONL file")
     s.add_argument("file", type=Path, metavar="FILE.jsonl")
 
+    batch_help = 'JSONL of {"id", "question"} (and "as_of": YYYY-MM-DD, that line\'s today)'
+    as_of_help = 'treat YYYY-MM-DD as today ("yesterday", "the latest"): for archives'
     s = sub.add_parser("search", help="find the passages that answer a question")
     s.add_argument("question", nargs="?", help="the question (or use --batch)")
     s.add_argument("--k", type=int, help="how many hits (default: the search.k setting)")
     s.add_argument("--json", action="store_true", help="machine-readable output")
-    s.add_argument("--batch", type=Path, metavar="FILE", help='JSONL of {"id", "question"}')
+    s.add_argument("--batch", type=Path, metavar="FILE", help=batch_help)
+    s.add_argument("--as-of", type=_as_of, metavar="YYYY-MM-DD", help=as_of_help)
 
     s = sub.add_parser("ask", help="answer a question, citing the paragraphs used")
     s.add_argument("question", nargs="?", help="the question (or use --batch)")
     s.add_argument("--json", action="store_true", help="machine-readable output")
-    s.add_argument("--batch", type=Path, metavar="FILE", help='JSONL of {"id", "question"}')
+    s.add_argument("--batch", type=Path, metavar="FILE", help=batch_help)
+    s.add_argument("--as-of", type=_as_of, metavar="YYYY-MM-DD", help=as_of_help)
 
     s = sub.add_parser("chat", help="questions from standard input, one per line, with follow-ups")
     s.add_argument("--json", action="store_true", help="one JSON answer per line")
+    s.add_argument("--as-of", type=_as_of, metavar="YYYY-MM-DD", help=as_of_help)
 
     s = sub.add_parser(
         "serve", help="run the Telegram bot (long polling, or a webhook with --webhook-url)"
@@ -81,6 +88,13 @@ def _parser() -> argparse.ArgumentParser:
         "corpus into an empty store, then chat",
     )
     return p
+
+
+def _as_of(value: str) -> date | None:
+    try:
+        return as_of_date(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:

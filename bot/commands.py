@@ -7,10 +7,12 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from bot.compose import Parts
+from retrieval.scope import as_of_date
 from retrieval.store.clients import StoreError
 from retrieval.types import Answer
 
@@ -90,6 +92,15 @@ def cmd_remove(app: Parts, args: argparse.Namespace) -> int:
 def cmd_reindex(app: Parts, args: argparse.Namespace) -> int:
     from retrieval.ingest.pipeline import reindex
 
+    if app.store.needs_metadata_only():
+        # same model: each chunk only needs its report's day and outlet
+        chunks = sum(a.chunks for a in app.store.catalogue.articles())
+        with _progress(chunks, "adding dates and outlets") as bar:
+            n = app.store.add_report_meta(on_page=bar.update)
+        app.lexical.clear()
+        app.searcher.sync()
+        print(f"{n} passages given their report's date and outlet (nothing re-embedded)")
+        return 0
     total = len(app.store.catalogue.articles())
     with _progress(total, "re-embedding") as bar:
         n = reindex(app.store, app.ingestor, on_item=bar.update)
@@ -154,8 +165,12 @@ def _batch_lines(path: Path) -> Iterator[tuple[int, Any]]:
                 yield lineno, f"line {lineno}: invalid JSON ({exc.msg})"
 
 
-def run_batch(path: Path, handle: Callable[[str], dict[str, Any]]) -> int:
-    """Answer each ``{"id", "question"}`` line with ``{"id", ...}`` (or ``{"id", "error"}``)."""
+def run_batch(
+    path: Path, handle: Callable[[str, date | None], dict[str, Any]], as_of: date | None = None
+) -> int:
+    """Answer each ``{"id", "question"}`` line with ``{"id", ...}`` (or ``{"id",
+    "error"}``); a line's ``"as_of"`` (YYYY-MM-DD) is its reader's today, over
+    ``as_of``."""
     if not path.is_file():
         raise CliError(f"no such file: {path}")
     items = list(_batch_lines(path))
@@ -171,7 +186,7 @@ def run_batch(path: Path, handle: Callable[[str], dict[str, Any]]) -> int:
                 out["error"] = f"line {lineno}: expected an object with a non-empty 'question'"
             else:
                 try:
-                    out.update(handle(question))
+                    out.update(handle(question, as_of_date(obj.get("as_of")) or as_of))
                 except (StoreError, ValueError) as exc:
                     out["error"] = str(exc)
             failed += "error" in out
@@ -186,16 +201,16 @@ def cmd_search(app: Parts, args: argparse.Namespace) -> int:
     k = args.k or app.settings.search.k
     if k <= 0:
         raise CliError("--k must be positive")
-    searcher = app.searcher
+    qa = app.qa
 
-    def handle(question: str) -> dict[str, Any]:
-        return {"hits": [h.to_json() for h in searcher.search(question, k).hits]}
+    def handle(question: str, today: date | None) -> dict[str, Any]:
+        return {"hits": [h.to_json() for h in qa.search(question, k, today).hits]}
 
     if args.batch:
-        return run_batch(args.batch, handle)
+        return run_batch(args.batch, handle, args.as_of)
     if not args.question or not args.question.strip():
         raise CliError("give a question, or --batch FILE")
-    result = searcher.search(args.question, k)
+    result = qa.search(args.question, k, args.as_of)
     if args.json:
         print(json.dumps({"hits": [h.to_json() for h in result.hits]}, ensure_ascii=False))
         return 0
@@ -218,7 +233,7 @@ def format_answer(answer: Answer) -> str:
     if answer.citations:
         lines.append("")
     for c, *_ in answer.sources():
-        meta = ", ".join(x for x in (c.source, (c.published or "")[:10]) if x)
+        meta = ", ".join(x for x in (c.outlet or c.source, (c.published or "")[:10]) if x)
         lines.append(f"[{c.n}] {c.title}{f' ({meta})' if meta else ''}, ¶{c.paragraph}")
         if c.url:
             lines.append(f"    {c.url}")
@@ -228,14 +243,14 @@ def format_answer(answer: Answer) -> str:
 def cmd_ask(app: Parts, args: argparse.Namespace) -> int:
     qa = app.qa
 
-    def handle(question: str) -> dict[str, Any]:
-        return qa.ask(question).answer.to_json()
+    def handle(question: str, today: date | None) -> dict[str, Any]:
+        return qa.ask(question, today=today).answer.to_json()
 
     if args.batch:
-        return run_batch(args.batch, handle)
+        return run_batch(args.batch, handle, args.as_of)
     if not args.question or not args.question.strip():
         raise CliError("give a question, or --batch FILE")
-    answer = qa.ask(args.question).answer
+    answer = qa.ask(args.question, today=args.as_of).answer
     print(json.dumps(answer.to_json(), ensure_ascii=False) if args.json else format_answer(answer))
     return 0
 
@@ -257,7 +272,7 @@ def cmd_chat(app: Parts, args: argparse.Namespace) -> int:
         question = line.strip()
         if not question:
             continue
-        reply = qa.ask(question, history)
+        reply = qa.ask(question, history, today=getattr(args, "as_of", None))  # not on `run`
         if reply.result is not None:  # small talk is no turn of the conversation
             turn = Turn(question, reply.answer.text, reply.topic, qa.clock())
             history = [*history, turn][-HISTORY_TURNS:]

@@ -17,6 +17,7 @@ from config.settings import Settings, SettingsError
 from retrieval.answer.extractive import ExtractiveAnswerer
 from retrieval.ingest.pipeline import Ingestor
 from retrieval.model.embedder import Embedder
+from retrieval.scope import Outlets
 from retrieval.search import Searcher, SearchParams
 from retrieval.service import QAService
 from retrieval.store.chunks import Store
@@ -72,17 +73,19 @@ class Parts:
 
     @functools.cached_property
     def qa(self) -> QAService:
-        extractive = ExtractiveAnswerer(self.embedder)
+        outlets = {k: v.model_dump() for k, v in self.settings.outlets.items()}
+        extractive = ExtractiveAnswerer(self.embedder, outlets=Outlets(outlets))
         answerer: Any = extractive
         if self.settings.answerer == "llm":
             from retrieval.answer.llm import LLMAnswerer
 
-            answerer = LLMAnswerer(chat_model(self.settings), extractive)
+            answerer = LLMAnswerer(chat_model(self.settings), extractive, outlets=Outlets(outlets))
         return QAService(
             self.searcher,
             answerer,
             k=self.settings.search.k,
             followup_window=self.settings.conversation.followup_minutes * 60,
+            outlets=outlets,
         )
 
     @functools.cached_property
@@ -166,6 +169,7 @@ def search_params(settings: Settings) -> SearchParams:
         cross_floor=s.cross_floor,
         cross_ceil=s.cross_ceil,
         sentence_weight=s.sentence_weight,
+        latest_margin=s.latest_margin,
     )
 
 

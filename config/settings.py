@@ -85,6 +85,29 @@ class SearchSettings(Section):
     sentence_weight: float = Field(
         ge=0, le=1, description="share of a chunk's dense score taken from its best sentence"
     )
+    latest_margin: float = Field(
+        ge=0,
+        le=1,
+        description="for 'the latest': how far below the best passage's score a newer"
+        " report may score and still come first",
+    )
+
+
+class OutletSettings(Section):
+    ar: str = Field(default="", description="the outlet's name in Arabic answers")
+    en: str = Field(default="", description="the outlet's name in English answers")
+    aliases: list[str] = Field(
+        default_factory=list, description="other names readers use, read anywhere in a question"
+    )
+    cued: list[str] = Field(
+        default_factory=list,
+        description="names that are also common words (الرياض), read only after"
+        " 'صحيفة', 'جريدة', 'newspaper'... (the id, ar and en names are read so too)",
+    )
+    not_after: list[str] = Field(
+        default_factory=list,
+        description="words after which a name means something else (سوق عكاظ, the market)",
+    )
 
 
 class ConversationSettings(Section):
@@ -171,6 +194,10 @@ class Settings(BaseSettings):
     telegram: TelegramSettings
     fetch: FetchSettings
     llm: LLMSettings
+    outlets: dict[str, OutletSettings] = Field(
+        default_factory=dict,
+        description="display names and aliases of the outlets, by the store's source id",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -243,8 +270,18 @@ def known_env_names() -> set[str]:
 
 def _check_env(environ: dict[str, str]) -> None:
     known = known_env_names()
+    # a table of entries keyed by name (RAWI_OUTLETS__OKAZ__EN)
+    tables = tuple(
+        f"{ENV_PREFIX}{name}__".upper()
+        for name, field in Settings.model_fields.items()
+        if getattr(field.annotation, "__origin__", None) is dict
+    )
     unknown = sorted(
-        k for k in environ if k.upper().startswith(ENV_PREFIX) and k.upper() not in known
+        k
+        for k in environ
+        if k.upper().startswith(ENV_PREFIX)
+        and k.upper() not in known
+        and not k.upper().startswith(tables)
     )
     if unknown:
         raise SettingsError(

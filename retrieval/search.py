@@ -38,6 +38,7 @@ import numpy as np
 from retrieval.asks import missing
 from retrieval.evidence import is_citable
 from retrieval.model.embedder import Embedder
+from retrieval.scope import Scope, day_of
 from retrieval.store.chunks import Store
 from retrieval.store.lexical import LexicalHit, LexicalIndex
 from retrieval.store.parts import best_sentence_cosines
@@ -79,6 +80,8 @@ class SearchParams:
     cross_ceil: float
     # Share of a chunk's dense score taken from its best sentence.
     sentence_weight: float
+    # "The latest": passages within this of the best score go first, newest first.
+    latest_margin: float
     candidates: int = CANDIDATES
 
     def thresholds(self, chunks: int) -> tuple[float, float]:
@@ -98,6 +101,7 @@ class SearchResult:
     # Why the coverage does not answer: "score" (no passage close enough), or what
     # the passages lack that the question asks for (see retrieval.asks.missing)
     refusal: str | None = None
+    scope: Scope | None = None  # the window, outlets and "latest" searched within
 
     @property
     def top_score(self) -> float:
@@ -171,16 +175,29 @@ class Searcher:
             items.append(Candidate(hit, hit.score, coverage, same_script))
         return Candidates(query, language, vector, items)
 
-    def search(self, query: str, k: int = 5, language: str | None = None) -> SearchResult:
-        """The best ``k`` passages for ``query``, and whether they answer it. The
-        query's forward pass has the cores; then the lexical and the dense side
-        are read at once."""
+    def search(
+        self,
+        query: str,
+        k: int = 5,
+        language: str | None = None,
+        scope: Scope | None = None,
+    ) -> SearchResult:
+        """The best ``k`` passages for ``query``, and whether they answer it; with a
+        ``scope``, only passages of reports inside its window and outlets, and for
+        "the latest" the newest of the relevant ones first. The query's forward
+        pass has the cores; then the lexical and the dense side are read at once."""
         n = self.params.candidates
+        days = scope.days() if scope is not None and scope.dated else None
+        sources = scope.sources if scope is not None else ()
         vector = self.embedder.embed_query(query)
-        lexical = self._side.submit(self.lexical.search, query, n)
-        dense = [cid for cid, _ in self.store.dense_ids(vector, n)]
+        lexical = self._side.submit(self.lexical.search, query, n, days, sources)
+        dense = [cid for cid, _ in self.store.dense_ids(vector, n, days, sources)]
         candidates = self.candidates(query, vector, lexical.result(), dense, language)
-        return rank(candidates, self.params, k, self.lexical.count())
+        latest = scope is not None and scope.latest
+        # the thresholds follow the number of passages searched: those in the window
+        chunks = self.lexical.count(days, sources)
+        result = rank(candidates, self.params, k, chunks, latest=latest)
+        return replace(result, scope=scope) if scope is not None else result
 
 
 @dataclass(frozen=True)
@@ -215,10 +232,14 @@ def fused_score(c: Candidate, p: SearchParams, sentence: float) -> float:
     return p.dense_weight * d + (1 - p.dense_weight) * c.coverage
 
 
-def rank(candidates: Candidates, p: SearchParams, k: int, chunks: int = 0) -> SearchResult:
+def rank(
+    candidates: Candidates, p: SearchParams, k: int, chunks: int = 0, latest: bool = False
+) -> SearchResult:
     """The best ``k`` candidates, and whether they answer: the best one must score
     above its threshold (for a store of ``chunks`` chunks), and the passages that
-    do must hold what the question asks for (a year it names, a price...)."""
+    do must hold what the question asks for (a year it names, a price...). For
+    the ``latest`` reports, the passages that score nearly as well as the best go
+    first, newest first."""
     items = candidates.items
     if p.sentence_weight:
         sentences = best_sentence_cosines([c.hit for c in items], candidates.vector).tolist()
@@ -230,6 +251,8 @@ def rank(candidates: Candidates, p: SearchParams, k: int, chunks: int = 0) -> Se
     ]
     scored.sort(key=lambda t: (-t[0], t[1].hit.chunk_id))
     same, cross = p.thresholds(chunks)
+    if latest and scored:
+        scored = newest_first(scored, scored[0][0] - p.latest_margin, same, cross)
     # only the hits returned are copied with their fused score
     best = [
         (replace(c.hit, score=score), same if c.same_script else cross) for score, c in scored[:k]
@@ -245,6 +268,21 @@ def rank(candidates: Candidates, p: SearchParams, k: int, chunks: int = 0) -> Se
         threshold=best[0][1] if best else same,
         refusal=refusal,
     )
+
+
+def newest_first(
+    scored: list[tuple[float, Candidate]], floor: float, same: float, cross: float
+) -> list[tuple[float, Candidate]]:
+    """``scored`` (best first) with the candidates that are evidence (above their
+    threshold) and score at least ``floor`` moved to the front, newest report
+    first; the rest keep their order."""
+
+    def relevant(score: float, c: Candidate) -> bool:
+        return score >= floor and score >= (same if c.same_script else cross)
+
+    front = [t for t in scored if relevant(*t)]
+    front.sort(key=lambda t: (-day_of(t[1].hit.published), -t[0]))
+    return front + [t for t in scored if not relevant(*t)]
 
 
 def why_not(query: str, best: Sequence[tuple[Hit, float]]) -> str | None:

@@ -12,10 +12,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import date, timedelta
 from typing import Any
 
-from retrieval.answer import Answerer, answer_language
+from retrieval.answer import Answerer, answer_language, nothing_within
 from retrieval.followup import is_followup
+from retrieval.scope import Outlets, Scope, read_scope
 from retrieval.search import Searcher, SearchResult
 from retrieval.smalltalk import reply as smalltalk_reply
 from retrieval.smalltalk import smalltalk_kind, without_greeting
@@ -28,6 +30,8 @@ FOLLOWUP_WINDOW = 600.0
 # An answer whose best passage scores less than this above the threshold is "weak":
 # shown to the reader, and listed for the editors beside the refusals.
 WEAK_MARGIN = 0.05
+# How often the outlets readers may name are read again from the store (seconds).
+OUTLETS_REFRESH = 30.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class QAService:
         followup_window: float = FOLLOWUP_WINDOW,
         coverage: Callable[[], Mapping[str, Any]] | None = None,
         clock: Callable[[], float] = time.time,
+        outlets: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self.searcher = searcher
         self.answerer = answerer
@@ -79,6 +84,19 @@ class QAService:
         self.followup_window = followup_window
         self.coverage = coverage or searcher.store.catalogue.coverage
         self.clock = clock
+        self._configured = dict(outlets or {})
+        self._outlets = Outlets(self._configured)
+        self._outlets_at = -OUTLETS_REFRESH
+
+    def outlets(self) -> Outlets:
+        """The outlets readers may name: the configured ones and the store's sources
+        (looked up again every :data:`OUTLETS_REFRESH` seconds: it reads every
+        article's record)."""
+        if time.monotonic() - self._outlets_at >= OUTLETS_REFRESH:
+            sources = self.coverage().get("sources") or ()
+            self._outlets = Outlets(self._configured, sorted(sources))
+            self._outlets_at = time.monotonic()
+        return self._outlets
 
     @property
     def streams(self) -> bool:
@@ -100,16 +118,39 @@ class QAService:
                 return str(rewritten), topic
         return f"{topic} {question}", topic
 
+    def scope_of(self, question: str, query: str, today: date) -> Scope:
+        """What ``question`` asks of time and outlets, with ``query`` (the question,
+        or a follow-up with its topic) as the search text, rid of the words that
+        said it. A follow-up that names no date or outlet keeps its topic's."""
+        outlets = self.outlets()
+        own = read_scope(question, today, outlets)
+        if query == question:
+            return own
+        whole = read_scope(query, today, outlets)
+        if own.filters or own.latest:
+            return replace(own, query=whole.query)
+        return whole
+
+    def search(
+        self, question: str, k: int | None = None, today: date | None = None
+    ) -> SearchResult:
+        """The passages for ``question`` (no follow-up, no answer), within what it
+        asks of time and outlets."""
+        scope = self.scope_of(question, question, today or date.fromtimestamp(self.clock()))
+        return self.searcher.search(scope.query, k or self.k, scope=scope)
+
     def ask(
         self,
         question: str,
         history: Sequence[Turn] = (),
         on_text: Callable[[str], None] | None = None,
         language: str | None = None,
+        today: date | None = None,
     ) -> Reply:
         """Search and answer. With ``on_text``, a streaming answerer reports the
         text written so far as it goes. ``language`` is the reader's, for a
-        message whose own words do not tell (an emoji)."""
+        message whose own words do not tell (an emoji). ``today``: the reader's
+        day, which "yesterday" and "the latest" count from (default: the clock's)."""
         asked = detect_language(question)
         lang = answer_language(asked if asked != "und" or language is None else language)
         kind = smalltalk_kind(question)
@@ -118,13 +159,31 @@ class QAService:
             return Reply(Answer(text, (), False, lang, kind=SMALLTALK), None, "", "")
         question = without_greeting(question)
         query, topic = self.query_for(question, history)
-        result = self.searcher.search(query, self.k, language=asked if query == question else None)
+        today = today or date.fromtimestamp(self.clock())
+        scope = self.scope_of(question, query, today)
+        searched = asked if query == question else None
+        result = self.searcher.search(scope.query, self.k, language=searched, scope=scope)
+        day = scope.since
+        if not result.answerable and day is not None and day == scope.until and day < today:
+            # A day's events are often reported the next morning: with nothing
+            # published that day, that next day's reports answer.
+            next_day = replace(scope, until=day + timedelta(days=1))
+            later = self.searcher.search(scope.query, self.k, language=searched, scope=next_day)
+            if later.answerable:
+                result = later
         if result.language != lang:  # the answer is framed in the language of the question
             result = replace(result, language=lang)
+        if not result.answerable and scope.filters:
+            # nothing inside the window or from the outlet: say where the subject is
+            wider = replace(scope, since=None, until=None, sources=(), latest=False)
+            elsewhere = self.searcher.search(scope.query, self.k, language=searched, scope=wider)
+            if elsewhere.answerable:
+                answer = nothing_within(scope, elsewhere, lang, self.outlets())
+                return Reply(answer, result, scope.query, topic)
         answerer: Any = self.answerer
         if on_text is not None and self.streams:
-            answer = answerer.stream(query, result, on_text)
+            answer = answerer.stream(scope.query, result, on_text)
         else:
-            answer = answerer.answer(query, result)
+            answer = answerer.answer(scope.query, result)
         weak = answer.grounded and result.top_score < result.threshold + WEAK_MARGIN
-        return Reply(answer, result, query, topic, weak)
+        return Reply(answer, result, scope.query, topic, weak)

@@ -149,6 +149,7 @@ class Citation:
     # want the sentences around it; ``context[quote_at:quote_at + len(quote)] == quote``.
     context: str = ""
     quote_at: int = 0
+    outlet: str = ""  # the outlet's name in the answer's language
 
     @classmethod
     def of(cls, n: int, hit: Hit, start: int, end: int, quote: str) -> Citation:
@@ -180,6 +181,7 @@ class Citation:
             "quote": self.quote,
             "title": self.title,
             "source": self.source,
+            "outlet": self.outlet or self.source,
             "published": self.published,
             "url": self.url,
         }

@@ -17,13 +17,21 @@ import pytest
 
 from retrieval.answer.extractive import ExtractiveAnswerer
 from retrieval.ingest.loaders import Loaded, load_paths
+from retrieval.ingest.pipeline import Ingestor
 from retrieval.model.embedder import Embedder
+from retrieval.scope import Outlets
 from retrieval.search import Searcher
 from retrieval.service import QAService
 from retrieval.store.chunks import Store
 from retrieval.store.clients import embedded_client
 from retrieval.types import Article
-from tests.auxil.helpers import MODEL_CACHE, searcher_for, shared_path
+from tests.auxil.helpers import (
+    GAZA_REPORTS,
+    MODEL_CACHE,
+    configured_outlets,
+    searcher_for,
+    shared_path,
+)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -93,3 +101,24 @@ def news(
 @pytest.fixture(scope="session")
 def qa(news: Searcher) -> QAService:
     return QAService(news, ExtractiveAnswerer(news.embedder))
+
+
+@pytest.fixture(scope="session")
+def gaza_store(
+    tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, distractors: list[Loaded]
+) -> Searcher:
+    """Three reports of the Gaza death toll (25 Oct 2023: 6,546, The New Arab; 2 Nov:
+    9,000, Okaz; 6 Nov: 10,022, The New Arab), an oil report of 2 November (Okaz),
+    and 60 SaudiNewsNet articles of July 2015, searchable."""
+    store = Store(embedded_client(tmp_path_factory.mktemp("gaza")), embedder)
+    searcher = searcher_for(store, embedder)
+    Ingestor(store, embedder).run([*load_paths([GAZA_REPORTS]), *distractors[:60]])
+    return searcher
+
+
+@pytest.fixture
+def gaza(gaza_store: Searcher) -> QAService:
+    """The reader's service over ``gaza_store``, outlets named as shipped."""
+    outlets = configured_outlets()
+    answerer = ExtractiveAnswerer(gaza_store.embedder, outlets=Outlets(outlets))
+    return QAService(gaza_store, answerer, outlets=outlets)

@@ -39,8 +39,16 @@ async def on_error(update: object, context: Context) -> None:
 
 
 COMMANDS = {
-    "en": [("help", "What I know and how to ask"), ("ask", "Ask a question (in groups)")],
-    "ar": [("help", "ما الذي أعرفه وكيف تسألني"), ("ask", "اطرح سؤالًا (في المجموعات)")],
+    "en": [
+        ("help", "What I know and how to ask"),
+        ("ask", "Ask a question (in groups)"),
+        ("latest", "The latest on a subject"),
+    ],
+    "ar": [
+        ("help", "ما الذي أعرفه وكيف تسألني"),
+        ("ask", "اطرح سؤالًا (في المجموعات)"),
+        ("latest", "آخر المستجدات عن موضوع"),
+    ],
 }
 
 
@@ -84,6 +92,7 @@ def build_application(
         admin_handlers.add_handlers(app)  # before the readers' catch-alls
     app.add_handler(CommandHandler(["start", "help"], readers.help_command))
     app.add_handler(CommandHandler("ask", readers.ask_command))
+    app.add_handler(CommandHandler("latest", readers.latest_command))
     app.add_handler(
         MessageHandler(
             filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE, readers.question

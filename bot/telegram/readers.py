@@ -27,6 +27,7 @@ from bot.telegram.render import render_html, render_plain
 from bot.telegram.state import ANSWERED, REFUSED, WEAK
 from bot.telegram.state import SMALLTALK as OUTCOME_SMALLTALK
 from bot.telegram.texts import TEXTS, lang_of
+from retrieval.text import detect_language
 from retrieval.types import SMALLTALK, Answer
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,8 @@ async def help_command(update: Update, context: Context) -> None:
     span = f" ({info['first']} – {info['last']})" if info.get("first") else ""
     outlets = ""
     if info.get("sources"):
-        joined = ", ".join(info["sources"][:10])
+        names = context.services.qa.outlets()
+        joined = ", ".join(names.name(s, lang) for s in info["sources"][:10])
         outlets = f" from {joined}" if lang == "en" else f" من {joined}"
     text = TEXTS["help"][lang].format(articles=info["articles"], span=span, outlets=outlets)
     await update.effective_message.reply_text(html.escape(text), parse_mode=ParseMode.HTML)
@@ -79,6 +81,19 @@ async def question(update: Update, context: Context) -> None:
 
 async def ask_command(update: Update, context: Context) -> None:
     await answer(update, context, " ".join(context.args or []))
+
+
+async def latest_command(update: Update, context: Context) -> None:
+    """``/latest TOPIC``: "what is the latest on TOPIC", in the topic's language."""
+    topic = " ".join(context.args or []).strip()
+    lang = lang_of(update)
+    if not topic:
+        if update.effective_message is not None:
+            await update.effective_message.reply_text(TEXTS["latest_usage"][lang])
+        return
+    asked = detect_language(topic)
+    lang = "ar" if asked == "ar" else "en" if asked != "und" else lang
+    await answer(update, context, TEXTS["latest"][lang].format(topic=topic))
 
 
 @dataclass(frozen=True)

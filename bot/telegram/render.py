@@ -23,7 +23,7 @@ PARAGRAPH = {"ar": "الفقرة", "en": "¶"}
 
 
 def _meta(c: Citation, lang: str) -> str:
-    parts = [p for p in (c.source, (c.published or "")[:10]) if p]
+    parts = [p for p in (c.outlet or c.source, (c.published or "")[:10]) if p]
     para = f"{PARAGRAPH[lang]} {c.paragraph}" if lang == "ar" else f"¶{c.paragraph}"
     return " · ".join([*parts, para])
 

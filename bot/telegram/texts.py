@@ -14,13 +14,31 @@ TEXTS = {
         "en": (
             "I answer questions about the news coverage I hold, and cite the exact paragraphs "
             "behind every answer.\n\nI know {articles} articles{span}{outlets}.\n\n"
-            "Ask in Arabic or English. In a group, mention me, reply to me, or use /ask."
+            "Ask in Arabic or English. In a group, mention me, reply to me, or use /ask.\n\n"
+            "You can ask about a time or an outlet:\n"
+            "• What is the latest on the Yemen truce? (or /latest Yemen truce)\n"
+            "• What happened in Aden on 6 August 2015?\n"
+            "• What did Okaz report about the Hajj?\n"
+            "• What was reported about oil prices yesterday? this week? since 3 August?"
         ),
         "ar": (
             "أجيب عن الأسئلة حول التغطية الإخبارية المتاحة لدي، وأذكر الفقرات التي استندت إليها "
             "في كل إجابة.\n\nلدي {articles} مقالًا{span}{outlets}.\n\n"
             "اسأل بالعربية أو بالإنجليزية. في المجموعات: اذكرني أو رُدّ على رسالتي أو استخدم /ask."
+            "\n\nيمكنك السؤال عن وقت أو عن صحيفة:\n"
+            "• ما آخر مستجدات الهدنة في اليمن؟ (أو /latest الهدنة في اليمن)\n"
+            "• ماذا حدث في عدن يوم 6 أغسطس 2015؟\n"
+            "• ماذا قالت عكاظ عن الحج؟\n"
+            "• ماذا نُشر عن أسعار النفط أمس؟ هذا الأسبوع؟ منذ 3 أغسطس؟"
         ),
+    },
+    "latest": {
+        "en": "What is the latest on {topic}?",
+        "ar": "ما آخر مستجدات {topic}؟",
+    },
+    "latest_usage": {
+        "en": "Send /latest and a subject, for example: /latest oil prices",
+        "ar": "أرسل /latest ثم الموضوع، مثل: /latest أسعار النفط",
     },
     "too_long": {
         "en": "That question is too long (over {limit} characters). Please shorten it.",

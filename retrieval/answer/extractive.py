@@ -1,7 +1,9 @@
 """The offline extractive answerer: it quotes the sentences of the evidence that
-best answer the question, each paragraph under its citation marker ``[n]``; the
-framing words are in the question's language, the quotes in the source's. When
-search says the coverage has no answer, it says so plainly.
+best answer the question, each paragraph under its citation marker ``[n]`` and
+introduced with its report's date and outlet; the framing words are in the
+question's language, the quotes in the source's. For "the latest", reports go
+newest first and older ones are marked as earlier. When search says the coverage
+has no answer, it says so plainly.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from retrieval.arabic import normalise, terms
 from retrieval.asks import expected_answer
 from retrieval.evidence import is_boilerplate
 from retrieval.model.embedder import Embedder
+from retrieval.scope import NO_OUTLETS, Outlets, date_of, day_of, format_day
 from retrieval.search import SearchResult
 from retrieval.text import sentence_spans
 from retrieval.types import Answer, Citation, Hit
 
 FRAMING = {"ar": "بحسب التغطية:", "en": "According to the coverage:"}
 QUOTES = {"ar": ("«", "»"), "en": ("“", "”")}
+EARLIER = {"ar": "وقبل ذلك، ", "en": "Earlier, "}
 
 
 @dataclass(frozen=True)
@@ -99,8 +103,10 @@ class ExtractiveAnswerer:
         evidence_hits: int = 5,
         relative_cutoff: float = 0.8,
         weights: SentenceWeights | None = None,
+        outlets: Outlets = NO_OUTLETS,
     ) -> None:
         self.embedder = embedder
+        self.outlets = outlets  # the names the answers give the outlets
         self.max_sentences = max_sentences
         self.max_chars = max_chars
         self.evidence_hits = evidence_hits
@@ -151,11 +157,22 @@ class ExtractiveAnswerer:
         if not ranked:
             return no_answer(lang)
         best = ranked[0]
+        latest = result.scope is not None and result.scope.latest
+        forced = None
+        if latest:
+            # the newest relevant report (search put it first) is quoted, and first
+            newest = result.hits[0].chunk_id
+            forced = next((s for s in ranked if s.hit.chunk_id == newest), None)
+            if forced is not None:
+                ranked.remove(forced)
+                ranked.insert(0, forced)
         chosen: list[Sentence] = []
         quoted: set[str] = set()
         length = 0
         for s in ranked:
-            if len(chosen) >= self.max_sentences or s.score < self.relative_cutoff * best.score:
+            if len(chosen) >= self.max_sentences:
+                break
+            if s is not forced and s.score < self.relative_cutoff * best.score:
                 break
             # No padding from a passage that would not count as evidence by itself
             # (another story that shares the question's words).
@@ -169,28 +186,54 @@ class ExtractiveAnswerer:
             chosen.append(s)
             quoted.add(key)
             length += len(s.text)
-        return compose(lang, chosen)
+        return compose(lang, chosen, self.outlets, latest)
 
 
-def compose(lang: str, chosen: Sequence[Sentence]) -> Answer:
+def report_label(hit: Hit, lang: str, outlets: Outlets = NO_OUTLETS) -> str:
+    """ "6 November 2023, Al-Araby" / "6 نوفمبر 2023، العربي الجديد": what is known
+    of when and where a passage was published."""
+    day = date_of(hit.published)
+    parts = [format_day(day, lang) if day else "", outlets.name(hit.source, lang)]
+    return ("، " if lang == "ar" else ", ").join(p for p in parts if p)
+
+
+def compose(
+    lang: str, chosen: Sequence[Sentence], outlets: Outlets = NO_OUTLETS, latest: bool = False
+) -> Answer:
     """Answer text and citations. A paragraph is one source, numbered in the order
-    of its best quote: its quoted sentences are shown together under one marker,
-    in their order in the paragraph (with an ellipsis where text between them is
-    left out); each sentence is a citation of its own exact span."""
+    of its best quote (for the ``latest``, newest report first), introduced with its
+    report's date and outlet: its quoted sentences are shown together under one
+    marker, in their order in the paragraph (with an ellipsis where text between
+    them is left out); each sentence is a citation of its own exact span."""
     open_q, close_q = QUOTES[lang]
     groups: dict[tuple[str, int], list[Sentence]] = {}
     for s in chosen:
         groups.setdefault((s.hit.article_id, s.hit.paragraph), []).append(s)
+    ordered = list(groups.values())
+    if latest:
+        ordered.sort(key=lambda g: -day_of(g[0].hit.published))  # stable: best first on a day
+    newest = day_of(ordered[0][0].hit.published) if ordered else 0
     parts = [FRAMING[lang]]
     citations: list[Citation] = []
-    for n, group in enumerate(groups.values(), start=1):
+    previous = ""
+    for n, group in enumerate(ordered, start=1):
         group.sort(key=lambda s: s.start)
         shown = group[0].text
         for prev, s in itertools.pairwise(group):
             between = s.hit.text[prev.end - s.hit.start : s.start - s.hit.start]
             adjacent = prev.hit.chunk_id == s.hit.chunk_id and not between.strip()
             shown += (" " if adjacent else " … ") + s.text
-        parts.append(f"{open_q}{shown}{close_q} [{n}]")
-        citations.extend(Citation.of(n, s.hit, s.start, s.end, s.text) for s in group)
+        hit = group[0].hit
+        label = report_label(hit, lang, outlets)
+        if latest and 0 < day_of(hit.published) < newest:
+            label = EARLIER[lang] + label
+        # a report's next paragraph goes on under the label already given
+        intro = f"{label}: " if label and hit.article_id != previous else ""
+        previous = hit.article_id
+        parts.append(f"{intro}{open_q}{shown}{close_q} [{n}]")
+        outlet = outlets.name(group[0].hit.source, lang)
+        citations.extend(
+            replace(Citation.of(n, s.hit, s.start, s.end, s.text), outlet=outlet) for s in group
+        )
     evidence = tuple(dict.fromkeys(s.hit.chunk_id for s in chosen))
     return Answer(" ".join(parts), tuple(citations), True, lang, evidence)

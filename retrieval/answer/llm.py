@@ -22,6 +22,7 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -29,6 +30,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 import prompts
 from retrieval.answer import Answerer, answer_language, no_answer
+from retrieval.scope import NO_OUTLETS, Outlets, format_day
 from retrieval.search import SearchResult
 from retrieval.types import Answer, Citation, Hit
 
@@ -63,17 +65,24 @@ def _attr(value: str | None) -> str:
 class Evidence:
     key: str
     hit: Hit
+    outlet: str = ""  # the outlet's name in the answer's language
 
     def render(self) -> str:
         h = self.hit
         return (
-            f'<passage key="{self.key}" title="{_attr(h.title)}" outlet="{_attr(h.source)}" '
-            f'date="{_attr((h.published or "")[:10])}">\n{escape_evidence(h.text)}\n</passage>'
+            f'<passage key="{self.key}" title="{_attr(h.title)}"'
+            f' outlet="{_attr(self.outlet or h.source)}"'
+            f' date="{_attr((h.published or "")[:10])}">\n{escape_evidence(h.text)}\n</passage>'
         )
 
 
-def evidence_for(result: SearchResult, n: int) -> list[Evidence]:
-    return [Evidence(f"K{i}", hit) for i, hit in enumerate(result.hits[:n], start=1)]
+def evidence_for(
+    result: SearchResult, n: int, lang: str = "en", outlets: Outlets = NO_OUTLETS
+) -> list[Evidence]:
+    return [
+        Evidence(f"K{i}", hit, outlets.name(hit.source, lang))
+        for i, hit in enumerate(result.hits[:n], start=1)
+    ]
 
 
 @dataclass(frozen=True)
@@ -102,8 +111,9 @@ def relabel(reply: str, evidence: Sequence[Evidence]) -> Checked:
     text = re.sub(r"[ \t]+([.,،؛;:!?؟])", r"\1", re.sub(r"[ \t]{2,}", " ", text)).strip()
     citations = []
     for key, n in numbers.items():
-        h = by_key[key].hit
-        citations.append(Citation.of(n, h, h.start, h.end, h.text))
+        e = by_key[key]
+        h = e.hit
+        citations.append(replace(Citation.of(n, h, h.start, h.end, h.text), outlet=e.outlet))
     return Checked(text, tuple(citations))
 
 
@@ -123,20 +133,29 @@ class LLMAnswerer:
         model: BaseChatModel,
         fallback: Answerer,
         max_evidence: int = 5,
+        outlets: Outlets = NO_OUTLETS,
     ) -> None:
         self.model = model
         self.fallback = fallback
         self.max_evidence = max_evidence
+        self.outlets = outlets
         self.prompt = prompts.load("answer")
         self.condense_prompt = prompts.load("condense")
 
     # -- prompts -------------------------------------------------------------------
-    def messages(self, question: str, language: str, evidence: Sequence[Evidence]) -> list[Any]:
+    def messages(
+        self,
+        question: str,
+        language: str,
+        evidence: Sequence[Evidence],
+        today: date | None = None,
+    ) -> list[Any]:
         system, user = self.prompt.render(
             language,
             cannot_answer=prompts.CANNOT_ANSWER,
             evidence="\n\n".join(e.render() for e in evidence),
             question=question.strip(),
+            today=format_day(today or date.today(), language),
         )
         return [SystemMessage(system), HumanMessage(user)]
 
@@ -155,8 +174,9 @@ class LLMAnswerer:
         lang = answer_language(result.language)
         if not result.answerable or not result.hits:
             return no_answer(lang)  # nothing to generate from
-        evidence = evidence_for(result, self.max_evidence)
-        messages = self.messages(question, lang, evidence)
+        evidence = evidence_for(result, self.max_evidence, lang, self.outlets)
+        today = result.scope.today if result.scope is not None else None
+        messages = self.messages(question, lang, evidence, today)
         try:
             reply = self._generate(messages, evidence, on_text)
         except Exception as exc:  # every model failure ends in the floor

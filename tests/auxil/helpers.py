@@ -73,3 +73,11 @@ def searcher_for(
     lexical = LexicalIndex(index)
     lexical.follow(store)
     return Searcher(store, embedder, lexical, params or shipped_params())
+
+
+GAZA_REPORTS = ROOT / "tests" / "auxil" / "gaza-reports.jsonl"
+
+
+def configured_outlets() -> dict[str, dict[str, object]]:
+    """The outlets' names as shipped (``[outlets]`` in ``config/default.toml``)."""
+    return {k: v.model_dump() for k, v in load_settings().outlets.items()}

@@ -7,8 +7,8 @@ import pytest
 
 from retrieval.store.chunks import Store
 from retrieval.store.clients import DataDirLock, embedded_client
+from tests.auxil.helpers import GAZA_REPORTS, run, shared_path
 from tests.auxil.helpers import rawi as run_rawi
-from tests.auxil.helpers import run, shared_path
 
 
 def rawi(*args: str, data_dir: Path, check: bool = True, env: dict[str, str] | None = None):
@@ -19,12 +19,13 @@ def rawi(*args: str, data_dir: Path, check: bool = True, env: dict[str, str] | N
 
 
 def chunk_spans(data_dir: Path, embedder) -> dict[str, list[tuple[int, int, int]]]:
-    store = Store(embedded_client(data_dir / "chroma"), embedder)
+    store = Store(embedded_client(data_dir), embedder)
     spans: dict[str, list[tuple[int, int, int]]] = {}
     for _, _, meta in store.iter_chunks():
         spans.setdefault(meta["article_id"], []).append(
             (meta["paragraph"], meta["start"], meta["end"])
         )
+    store.close()
     return {k: sorted(v) for k, v in spans.items()}
 
 
@@ -59,7 +60,8 @@ def test_ingest_list_export_import_round_trip(tmp_path: Path, embedder) -> None:
         json.loads(line) for line in rawi("articles", "--json", data_dir=b).stdout.splitlines()
     ]
     assert listed_b == listed
-    assert chunk_spans(a, embedder) == chunk_spans(b, embedder)
+    spans = chunk_spans(a, embedder)
+    assert len(spans) == 2 and spans == chunk_spans(b, embedder)
 
     # A whole SaudiNewsNet archive, as it is; the empty items are reported, not fatal.
     res = rawi("ingest", str(zip_path), data_dir=b)
@@ -116,3 +118,91 @@ def test_make_run_on_a_fresh_data_dir_then_chat_piped(tmp_path: Path) -> None:
     assert answers[1]["grounded"] and "Sunday" in answers[1]["answer"]  # the follow-up
     assert not answers[2]["grounded"] and answers[2]["citations"] == []
     assert "sample articles" not in proc.stderr  # not ingested a second time
+
+
+@pytest.mark.slow
+def test_dates_and_outlets_through_the_cli(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    rawi("ingest", str(GAZA_REPORTS), data_dir=data)
+
+    def ask(question: str, *flags: str) -> dict:
+        return json.loads(rawi("ask", "--json", *flags, question, data_dir=data).stdout)
+
+    latest = ask("What is the latest death toll in Gaza?", "--as-of", "2023-11-10")
+    first = latest["citations"][0]
+    assert first["published"].startswith("2023-11-06") and first["outlet"] == "The New Arab"
+    assert latest["answer"].startswith("According to the coverage: 6 November 2023, The New Arab:")
+    on_day = ask("كم كان عدد القتلى في غزة يوم 25 أكتوبر؟", "--as-of", "2023-11-10")
+    assert {c["published"][:10] for c in on_day["citations"]} == {"2023-10-25"}
+    okaz = ask("ماذا قالت عكاظ عن القتلى في غزة؟")
+    assert {(c["source"], c["outlet"]) for c in okaz["citations"]} == {("okaz", "عكاظ")}
+    hits = json.loads(
+        rawi(
+            "search", "--json", "--as-of", "2023-11-10", "Gaza toll on 2 November", data_dir=data
+        ).stdout
+    )["hits"]
+    assert hits and {h["published"][:10] for h in hits} == {"2023-11-02"}
+
+    batch = tmp_path / "q.jsonl"
+    lines = [
+        {"id": "y", "question": "How many were killed in Gaza yesterday?", "as_of": "2023-11-07"},
+        {"id": "y-ar", "question": "كم عدد القتلى في غزة أمس؟", "as_of": "2023-11-03"},
+        {"id": "latest-ar", "question": "ما آخر حصيلة للقتلى في غزة؟", "as_of": "2023-11-10"},
+        {"id": "on-en", "question": "Gaza death toll on 25 October 2023?", "as_of": "2023-11-10"},
+        {"id": "okaz-en", "question": "What did Okaz report about the dead in Gaza?"},
+        {
+            "id": "empty",
+            "question": "How many were killed in Gaza yesterday?",
+            "as_of": "2023-11-10",
+        },
+        {"id": "bad", "question": "Gaza yesterday", "as_of": "7 Nov"},
+    ]
+    batch.write_text("\n".join(json.dumps(x) for x in lines))
+    out = {
+        r["id"]: r
+        for r in map(
+            json.loads, rawi("ask", "--batch", str(batch), data_dir=data).stdout.split("\n")[:-1]
+        )
+    }
+    assert {c["published"][:10] for c in out["y"]["citations"]} == {"2023-11-06"}
+    assert {c["published"][:10] for c in out["y-ar"]["citations"]} == {"2023-11-02"}
+    assert out["latest-ar"]["citations"][0]["published"].startswith("2023-11-06")
+    assert out["latest-ar"]["citations"][0]["outlet"] == "العربي الجديد"
+    assert {c["published"][:10] for c in out["on-en"]["citations"]} == {"2023-10-25"}
+    assert {c["outlet"] for c in out["okaz-en"]["citations"]} == {"Okaz"}
+    assert out["empty"]["kind"] == "not_in_coverage" and "6 November 2023" in out["empty"]["answer"]
+    assert "YYYY-MM-DD" in out["bad"]["error"]
+    bad = rawi("ask", "--as-of", "yesterday", "Gaza", data_dir=data, check=False)
+    assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.slow
+def test_reindex_gives_an_old_store_its_dates_without_re_embedding(
+    tmp_path: Path, embedder
+) -> None:
+    data = tmp_path / "d"
+    rawi("ingest", str(GAZA_REPORTS), data_dir=data)
+    # the store as the previous version wrote it: schema 2, no day or outlet per chunk
+    store = Store(embedded_client(data), embedder)
+    chunks = store.chunks
+    before = chunks.get(include=["embeddings", "metadatas"])
+    chunks.update(ids=before["ids"], metadatas=[{"day": None, "source": None}] * len(before["ids"]))
+    store.catalogue.set_meta({**store.catalogue.meta(), "schema": 2})
+    store.close()
+
+    refused = rawi("ask", "ماذا قالت عكاظ عن القتلى في غزة؟", data_dir=data, check=False)
+    assert refused.returncode != 0 and "rawi reindex" in refused.stderr
+    assert "nothing is re-embedded" in refused.stderr and "Traceback" not in refused.stderr
+    done = rawi("reindex", data_dir=data)
+    assert f"{len(before['ids'])} passages given their report's date and outlet" in done.stdout
+
+    okaz = json.loads(
+        rawi("ask", "--json", "ماذا قالت عكاظ عن القتلى في غزة؟", data_dir=data).stdout
+    )
+    assert okaz["grounded"] and {c["source"] for c in okaz["citations"]} == {"okaz"}
+    store = Store(embedded_client(data), embedder)
+    after = store.chunks.get(ids=before["ids"], include=["embeddings", "metadatas"])
+    store.close()
+    assert after["ids"] == before["ids"]
+    assert (after["embeddings"] == before["embeddings"]).all()  # nothing re-embedded
+    assert {m["day"] for m in after["metadatas"]} == {20231025, 20231102, 20231106}

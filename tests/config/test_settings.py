@@ -112,3 +112,14 @@ def test_example_env_lists_every_variable() -> None:
     missing = known_env_names() - listed
     assert not missing, f"example.env lacks {sorted(missing)}"
     assert {"TELEGRAM_BOT_TOKEN", "OPENAI_API_KEY"} <= listed
+
+
+def test_outlets_named_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAWI_OUTLETS__OKAZ__EN", "Ukaz")
+    monkeypatch.setenv("RAWI_OUTLETS__NEWSROOM__AR", "غرفتنا")
+    outlets = load_settings().outlets
+    assert outlets["okaz"].en == "Ukaz" and outlets["okaz"].ar == "عكاظ"  # merged with the file
+    assert outlets["newsroom"].ar == "غرفتنا"
+    monkeypatch.setenv("RAWI_OUTLET__OKAZ__EN", "x")  # a typo is still an error
+    with pytest.raises(SettingsError, match="RAWI_OUTLET__OKAZ__EN"):
+        load_settings()

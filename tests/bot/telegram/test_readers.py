@@ -23,13 +23,14 @@ from retrieval.answer.extractive import ExtractiveAnswerer
 from retrieval.ingest.loaders import Loaded, make_article
 from retrieval.ingest.pipeline import Ingestor
 from retrieval.model.embedder import Embedder
+from retrieval.scope import Outlets
 from retrieval.search import Searcher
 from retrieval.service import QAService
 from retrieval.store.chunks import Store
 from retrieval.store.clients import embedded_client
 from retrieval.types import Answer, Article
 from tests.auxil.fakebotapi import BOT, FakeBotAPI
-from tests.auxil.helpers import ROOT, rawi, searcher_for
+from tests.auxil.helpers import ROOT, configured_outlets, rawi, searcher_for
 from tests.auxil.telegram import TOKEN, chat_model, free_port, make_services, running
 
 
@@ -499,3 +500,46 @@ async def test_generated_answers_stream_into_telegram(news: Searcher) -> None:
     assert len(api.sent("editMessageText", chat_id=151)) > len(
         api.sent("editMessageText", chat_id=-152)
     )  # groups are edited less often
+
+
+async def test_dates_outlets_and_the_latest_in_private_chats_and_groups(
+    gaza_store: Searcher,
+) -> None:
+    outlets = configured_outlets()
+    answerer = ExtractiveAnswerer(gaza_store.embedder, outlets=Outlets(outlets))
+    # the readers' clock: 7 November 2023, noon
+    qa = QAService(gaza_store, answerer, outlets=outlets, clock=lambda: 1699358400.0)
+    services = make_services(qa, gaza_store.store.catalogue.coverage)
+    async with running(services) as api:
+        api.push_message("/latest حصيلة القتلى في غزة", chat_id=61, language="ar", entities=[
+            {"type": "bot_command", "offset": 0, "length": 7}])  # fmt: skip
+        (latest,) = await api.wait_for("sendMessage", chat_id=61)
+        text = latest.params["text"]
+        assert text.index("6 نوفمبر 2023، العربي الجديد") < text.index("10022")
+        assert text.index("10022") < text.index("9000")  # the older figure comes after
+
+        ask = "/ask How many were killed in Gaza yesterday?"
+        api.push_message(ask, chat_id=-600, chat_type="supergroup", entities=[
+            {"type": "bot_command", "offset": 0, "length": 4}])  # fmt: skip
+        (yesterday,) = await api.wait_for("sendMessage", chat_id=-600)
+        assert "6 November 2023, The New Arab" in yesterday.params["text"]
+        assert "9000" not in yesterday.params["text"] and "6546" not in yesterday.params["text"]
+
+        mention = f"@{BOT['username']} ماذا قالت عكاظ عن القتلى في غزة؟"
+        api.push_message(mention, chat_id=-601, chat_type="supergroup", entities=[
+            {"type": "mention", "offset": 0, "length": len(BOT["username"]) + 1}])  # fmt: skip
+        (okaz,) = await api.wait_for("sendMessage", chat_id=-601)
+        assert "2 نوفمبر 2023، عكاظ" in okaz.params["text"] and "9000" in okaz.params["text"]
+        assert "10022" not in okaz.params["text"]
+
+        api.push_message("/latest", chat_id=62, entities=[
+            {"type": "bot_command", "offset": 0, "length": 7}])  # fmt: skip
+        (usage,) = await api.wait_for("sendMessage", chat_id=62)
+        assert usage.params["text"] == TEXTS["latest_usage"]["en"]
+
+        api.push_message("/help", chat_id=63, entities=[
+            {"type": "bot_command", "offset": 0, "length": 5}])  # fmt: skip
+        (helped,) = await api.wait_for("sendMessage", chat_id=63)
+        for example in ("/latest", "on 6 August 2015", "What did Okaz report", "yesterday"):
+            assert example in helped.params["text"]
+        assert "Okaz" in helped.params["text"] and "The New Arab" in helped.params["text"]

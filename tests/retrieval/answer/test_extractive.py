@@ -71,6 +71,7 @@ def test_answer_json_shape(qa: QAService) -> None:
         "quote",
         "title",
         "source",
+        "outlet",
         "published",
         "url",
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -16,13 +17,14 @@ from retrieval.answer.llm import NOTES, LLMAnswerer, escape_evidence
 from retrieval.ingest.loaders import Loaded, make_article
 from retrieval.ingest.pipeline import Ingestor
 from retrieval.model.embedder import Embedder
+from retrieval.scope import Outlets
 from retrieval.search import Searcher
 from retrieval.service import QAService, Turn
 from retrieval.store.chunks import Store
 from retrieval.store.clients import embedded_client
 from retrieval.types import Article
 from tests.auxil.fakeopenai import FakeOpenAI, Reply
-from tests.auxil.helpers import searcher_for
+from tests.auxil.helpers import configured_outlets, searcher_for
 from tests.auxil.telegram import chat_model
 
 KILLED = "How many Palestinians have been killed in Gaza?"
@@ -267,3 +269,21 @@ def test_rawi_ask_with_the_llm_answerer(tmp_path: Path, llm: FakeOpenAI) -> None
     assert answer["grounded"] and answer["citations"][0]["title"].startswith("Harbour FC")
     assert llm.requests[0].headers["Authorization"] == "Bearer sk-from-the-environment"
     assert "sk-from-the-environment" not in out.stderr
+
+
+def test_the_model_sees_each_reports_date_and_outlet_and_todays_date(
+    gaza_store: Searcher, llm: FakeOpenAI
+) -> None:
+    outlets = configured_outlets()
+    extractive = ExtractiveAnswerer(gaza_store.embedder, outlets=Outlets(outlets))
+    answerer = LLMAnswerer(chat_model(llm), extractive, outlets=Outlets(outlets))
+    qa = QAService(gaza_store, answerer, outlets=outlets)
+    llm.then("On 6 November 2023, The New Arab reported 10,022 dead [K1].")
+    answer = qa.ask("What is the latest death toll in Gaza?", today=date(2023, 11, 10)).answer
+    system, user = (m["content"] for m in llm.requests[0].messages)
+    assert "Today is 10 November 2023" in system
+    newest = user.index('outlet="The New Arab" date="2023-11-06"')
+    assert newest < user.index('outlet="Okaz" date="2023-11-02"')  # the latest first
+    assert answer.grounded and (answer.citations[0].published or "").startswith("2023-11-06")
+    assert answer.citations[0].outlet == "The New Arab"
+    assert answer.text == "On 6 November 2023, The New Arab reported 10,022 dead [1]."
