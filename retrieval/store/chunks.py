@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from retrieval.store import schema
 from retrieval.store.catalogue import MAX_BATCH, PAGE, Catalogue
 from retrieval.store.clients import DataDirLock, ModelMismatch
 from retrieval.store.parts import (
@@ -33,7 +34,6 @@ from retrieval.store.parts import (
     chunk_id,
     chunk_meta,
     read_parts,
-    report_meta,
     split_chunk_id,
 )
 from retrieval.types import Article, ArticleInfo, Chunk, ChunkRecord, Hit
@@ -44,12 +44,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
-# What the current schema changed, for the message that asks an older store to reindex.
-SCHEMA_CHANGE = "each passage keeps its report's day and outlet"
-# The schema a store can be brought to the current one from without re-embedding
-# (`rawi reindex` adds the day and outlet to each chunk's metadata).
-METADATA_ONLY_FROM = 2
 CHUNKS_PREFIX = "rawi_chunks_"
 # The most nearest neighbours one dense query asks for, dead revisions included.
 DENSE_FETCH_MAX = 1000
@@ -72,7 +66,7 @@ class Store:
         self.model = model
         self._lock = lock
         self._write_lock = threading.RLock()
-        self.catalogue = Catalogue(client, SCHEMA_VERSION)
+        self.catalogue = Catalogue(client, schema.VERSION)
         self._chunks: Collection | None = None
         self._checked = False
         self._listeners: list[ChangeListener] = []
@@ -101,7 +95,7 @@ class Store:
 
     def _model_meta(self) -> dict[str, Any]:
         return {
-            "schema": SCHEMA_VERSION,
+            "schema": schema.VERSION,
             "model": self.model.model_id,
             "dim": self.model.dim,
             "prompts": json.dumps(self.model.prompts, sort_keys=True),
@@ -141,7 +135,7 @@ class Store:
                 meta = self.catalogue.meta()
             have = {k: meta.get(k) for k in want}
             if have != want:
-                raise ModelMismatch(_mismatch(have, want))
+                raise ModelMismatch(schema.mismatch(have, want))
             self._chunks = self.client.get_collection(
                 str(meta["chunks_collection"]), embedding_function=None
             )
@@ -439,7 +433,7 @@ class Store:
         chunk's metadata holds, so that `rawi reindex` need not re-embed."""
         have, want = self.recorded_model(), self._model_meta()
         same_model = all(have[k] == want[k] for k in want if k != "schema")
-        return same_model and have["schema"] == METADATA_ONLY_FROM
+        return same_model and have["schema"] == schema.METADATA_ONLY_FROM
 
     def add_report_meta(self, on_page: Callable[[int], None] | None = None) -> int:
         """Give every chunk its report's day and outlet (from the catalogue), then
@@ -449,24 +443,8 @@ class Store:
             chunks = self.client.get_collection(
                 str(meta["chunks_collection"]), embedding_function=None
             )
-            live = self.catalogue.live
-            done, offset = 0, 0
-            while True:
-                page = chunks.get(include=["metadatas"], limit=PAGE, offset=offset)
-                ids, metas = page["ids"], [dict(m or {}) for m in page["metadatas"] or []]
-                for m in metas:
-                    info = live.get(str(m.get("article_id")))
-                    m.update(report_meta(info.published if info else None,
-                                         info.source if info else None))  # fmt: skip
-                if ids:
-                    chunks.update(ids=ids, metadatas=metas)  # type: ignore[arg-type]
-                done += len(ids)
-                if on_page is not None:
-                    on_page(len(ids))
-                if len(ids) < PAGE:
-                    break
-                offset += PAGE
-            self.catalogue.set_meta({**meta, "schema": SCHEMA_VERSION})
+            done = schema.add_report_meta(chunks, self.catalogue.live, on_page)
+            self.catalogue.set_meta({**meta, "schema": schema.VERSION})
             self._checked = False
             return done
 
@@ -486,30 +464,3 @@ class Store:
                 if name.startswith(CHUNKS_PREFIX) and name != new.name:
                     self.client.delete_collection(name)
             log.info("reindexed into %s (was %s)", new.name, old)
-
-
-def _mismatch(have: dict[str, Any], want: dict[str, Any]) -> str:
-    """What to say of a store written with another model, prompts or schema."""
-    if have["schema"] != want["schema"] and {k: have[k] for k in want if k != "schema"} == {
-        k: want[k] for k in want if k != "schema"
-    }:
-        return (
-            f"this store was written with store schema {have['schema']}; this version"
-            f" of rawi uses schema {want['schema']} ({SCHEMA_CHANGE}). Run"
-            + (
-                " `rawi reindex` to add them (nothing is re-embedded)."
-                if have["schema"] == METADATA_ONLY_FROM
-                else " `rawi reindex` to re-embed every article."
-            )
-        )
-    if {k: have[k] for k in ("model", "dim")} == {k: want[k] for k in ("model", "dim")}:
-        return (
-            f"this store was built with the embedding model {have['model']!r} using"
-            f" other prompts ({have['prompts']}, configured: {want['prompts']}) or"
-            " another store schema. Run `rawi reindex` to re-embed every article."
-        )
-    return (
-        f"this store was built with the embedding model {have['model']!r} "
-        f"(dimension {have['dim']}), not {want['model']!r} (dimension {want['dim']}). "
-        "Run `rawi reindex` to re-embed every article with the configured model."
-    )

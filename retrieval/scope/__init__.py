@@ -12,86 +12,33 @@ the reader's clock, which callers may set (``--as-of``). dateparser was measured
 first: it reads neither "4 آب 2015" nor "الجمعة الماضية" nor "أول أمس", and its
 search finds "أكتوبر" but not the day in "يوم 25 أكتوبر".
 
-Words that are also outlet names ("اليوم", "الرياض", "المدينة") are read as an
-outlet only after a word that names one ("صحيفة الرياض"); an outlet's distinctive
-names (عكاظ, Okaz) are read anywhere.
+The words themselves are in :mod:`retrieval.scope.names`, the outlets readers
+name in :mod:`retrieval.scope.outlets`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from functools import cache
-from typing import Any
 
-from babel.dates import format_date, get_day_names, get_month_names
+from babel.dates import format_date
 
-# -- names -----------------------------------------------------------------
-
-_DIGITS = str.maketrans(
-    {**{chr(0x0660 + i): str(i) for i in range(10)}, **{chr(0x06F0 + i): str(i) for i in range(10)}}
+from retrieval.scope.names import (
+    _AR_PREFIX,
+    _B,
+    _DIGITS,
+    _E,
+    _NUMBER_WORDS,
+    _alternation,
+    _fold,
+    _months,
+    _number,
+    _weekdays,
+    loose,
 )
-_LOOSE = {"ا": "[اأإآ]", "أ": "[اأإآ]", "إ": "[اأإآ]", "آ": "[اأإآ]", "ة": "[ةه]", "ه": "[ةه]",
-          "ى": "[ىي]", "ي": "[ىي]"}  # fmt: skip
-# an Arabic word may carry a joined conjunction or preposition (و، ب، ل، ف)
-_AR_PREFIX = r"(?:[وفبل]{1,2})?"
-_B = r"(?<![\w])"  # a word's start
-_E = r"(?![\w])"  # a word's end
-
-
-def loose(word: str) -> str:
-    """A pattern for ``word`` that accepts the usual variants of its Arabic letters
-    (alef forms, taa marbuta, alef maqsura) and any case."""
-    return "".join(_LOOSE.get(ch, re.escape(ch)) for ch in word.lower())
-
-
-def _alternation(names: Iterable[str]) -> str:
-    return "|".join(loose(n) for n in sorted(set(names), key=len, reverse=True))
-
-
-def _fold(word: str) -> str:
-    return word.lower().translate(str.maketrans("أإآةى", "اااهي"))
-
-
-@cache
-def _months() -> dict[str, int]:
-    names: dict[str, int] = {}
-    for locale in ("en", "ar", "ar_SY"):
-        for width in ("wide", "abbreviated"):
-            for n, name in get_month_names(width, locale=locale).items():
-                names[_fold(name.rstrip("."))] = int(n)
-    names[_fold("sept")] = 9
-    names[_fold("اغسطس")] = 8  # a common spelling CLDR lacks
-    names[_fold("ابريل")] = 4
-    names.pop(_fold("may"), None)  # "may" is read only beside a day or a year (below)
-    return names
-
-
-@cache
-def _weekdays() -> dict[str, int]:
-    names: dict[str, int] = {}
-    for locale in ("en", "ar"):
-        for n, name in get_day_names("wide", locale=locale).items():
-            names[_fold(name)] = int(n)  # Monday = 0
-    return names
-
-
-_NUMBER_WORDS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "ten": 10, "واحد": 1, "يومين": 2, "اثنين": 2, "ثلاثة": 3, "ثلاث": 3, "اربعة": 4,
-    "اربع": 4, "خمسة": 5, "خمس": 5, "ستة": 6, "ست": 6, "سبعة": 7, "سبع": 7, "عشرة": 10,
-    "الثلاثة": 3, "الاربعة": 4, "الخمسة": 5, "السبعة": 7, "العشرة": 10,
-}  # fmt: skip
-
-
-def _number(word: str) -> int | None:
-    word = _fold(word)
-    if word.isdigit():
-        return int(word)
-    return next((n for w, n in _NUMBER_WORDS.items() if _fold(w) == word), None)
-
+from retrieval.scope.outlets import NO_OUTLETS, Outlets
 
 # -- the scope -------------------------------------------------------------
 
@@ -157,102 +104,6 @@ def date_of(published: str | None) -> date | None:
     n = day_of(published)
     return date(n // 10000, n // 100 % 100, n % 100) if n else None
 
-
-# -- outlets ---------------------------------------------------------------
-
-# Words before an outlet's name that make it one: "صحيفة الرياض", "قالت الرياض"
-# (a paper "says" in the feminine), "the paper Al Riyadh"; and in English the
-# verb after it: "what did X say".
-_CUE = (
-    r"(?:"
-    + _AR_PREFIX
-    + r"(?:صحيفة|صحيفه|جريدة|جريده|موقع)|(?:ماذا\s+)?(?:قالت|ذكرت|نشرت|أوردت|اوردت|أفادت|افادت)"
-    + r"|newspaper|paper)\s+"
-)
-_SAYS = r"(?=\s+(?:say|said|report|reported|write|wrote|publish|published|cover|covered)\b)"
-_ACCORDING = (
-    r"(?:according\s+to|as\s+reported\s+by|reported\s+by|"
-    + _AR_PREFIX
-    + r"حسب|بحسب|وفق(?:ا|اً)?\s*ل|حسبما\s+(?:ذكرت|نشرت|قالت))\s+"
-)
-
-
-@dataclass(frozen=True)
-class Outlet:
-    id: str
-    ar: str = ""
-    en: str = ""
-    names: tuple[str, ...] = ()  # read anywhere
-    cued: tuple[str, ...] = ()  # read only after "صحيفة", "newspaper"...
-    not_after: tuple[str, ...] = ()  # words that make a name something else (سوق عكاظ)
-
-    def name(self, lang: str) -> str:
-        return (self.ar if lang == "ar" else self.en) or self.en or self.ar or self.id
-
-
-class Outlets:
-    """The outlets readers may name: the configured ones (display names and
-    aliases in Arabic and English) and any other source the store holds, by its id.
-    An id ("was", "alyaum") may be a common word: it is read only where a cue
-    says an outlet is meant."""
-
-    def __init__(self, configured: Mapping[str, Mapping[str, Any]], sources: Iterable[str] = ()):
-        self.by_id: dict[str, Outlet] = {}
-        for oid, spec in configured.items():
-            ar, en = str(spec.get("ar", "")), str(spec.get("en", ""))
-            names = tuple(str(a) for a in spec.get("aliases", ()) if a)
-            cued = tuple(n for n in (oid, ar, en, *map(str, spec.get("cued", ()))) if n)
-            not_after = tuple(str(w) for w in spec.get("not_after", ()))
-            self.by_id[oid] = Outlet(oid, ar, en, names, cued, not_after)
-        for s in sources:
-            if s and s not in self.by_id:
-                self.by_id[s] = Outlet(s, cued=(s,))
-        anywhere: dict[str, str] = {}
-        after_cue: dict[str, str] = {}
-        for o in self.by_id.values():
-            for n in o.names:
-                anywhere[_fold(n)] = o.id
-            for n in o.cued:
-                after_cue[_fold(n)] = o.id
-        self._anywhere, self._after_cue = anywhere, after_cue
-        any_name = _alternation(anywhere)
-        cue_name = _alternation({**after_cue, **anywhere})
-        parts = []
-        if cue_name:
-            parts.append(
-                rf"(?:{_ACCORDING}|(?:{_ACCORDING})?{_CUE})(?:ال)?(?P<cued>{cue_name}){_E}"
-            )
-            parts.append(rf"(?<=did )(?:the\s+)?(?P<says>{cue_name}){_SAYS}")
-        if any_name:
-            parts.append(rf"(?:{_ACCORDING})?{_B}{_AR_PREFIX}(?P<any>{any_name}){_E}")
-        self._pattern = re.compile("|".join(parts), re.IGNORECASE) if parts else None
-
-    def name(self, source: str | None, lang: str) -> str:
-        if not source:
-            return ""
-        outlet = self.by_id.get(source)
-        return outlet.name(lang) if outlet else source
-
-    def find(self, text: str) -> list[tuple[int, int, str]]:
-        """(start, end, outlet id) of every outlet named in ``text``."""
-        if self._pattern is None:
-            return []
-        out = []
-        for m in self._pattern.finditer(text):
-            word = _fold(m.group("cued") or m.group("says") or m.group("any"))
-            oid = self._anywhere.get(word) or self._after_cue.get(word)
-            if oid is None and word.startswith("ال"):
-                oid = self._anywhere.get(word[2:]) or self._after_cue.get(word[2:])
-            if oid is None:
-                continue
-            before = text[: m.start()].split()[-1:]
-            if before and _fold(before[0]) in {_fold(w) for w in self.by_id[oid].not_after}:
-                continue
-            out.append((m.start(), m.end(), oid))
-        return out
-
-
-NO_OUTLETS = Outlets({})
 
 # -- dates -----------------------------------------------------------------
 
