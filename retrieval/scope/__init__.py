@@ -19,24 +19,24 @@ name in :mod:`retrieval.scope.outlets`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cache
 
 from babel.dates import format_date
 
 from retrieval.scope.names import (
-    _AR_PREFIX,
-    _B,
-    _DIGITS,
-    _E,
-    _NUMBER_WORDS,
-    _alternation,
-    _fold,
-    _months,
-    _number,
-    _weekdays,
+    AR_PREFIX,
+    DIGITS,
+    NUMBER_WORDS,
+    WORD_END,
+    WORD_START,
+    alternation,
+    fold,
     loose,
+    month_names,
+    number,
+    weekday_names,
 )
 from retrieval.scope.outlets import NO_OUTLETS, Outlets
 
@@ -53,7 +53,6 @@ class Scope:
     until: date | None = None
     latest: bool = False
     sources: tuple[str, ...] = ()
-    said: tuple[str, ...] = field(default=(), compare=False)  # the words that said so
     today: date | None = field(default=None, compare=False)  # the reader's day
 
     @property
@@ -71,19 +70,6 @@ class Scope:
             day_number(self.since) if self.since else 0,
             day_number(self.until) if self.until else 99991231,
         )
-
-    def holds(self, published: str | None, source: str | None) -> bool:
-        """Whether a report of that date and outlet is inside the scope."""
-        if self.sources and (source or "") not in self.sources:
-            return False
-        if self.dated:
-            low, high = self.days()
-            return low <= day_of(published) <= high
-        return True
-
-    def undated(self) -> Scope:
-        """The same scope without its window (to find the nearest coverage)."""
-        return replace(self, since=None, until=None)
 
 
 def day_number(d: date) -> int:
@@ -114,23 +100,23 @@ _YEAR = r"(?P<{}>(?:19|20)\d\d)"
 def _date_pattern() -> str:
     """One date: ISO, day/month/year, "27 July [2015]", "July 27[, 2015]"; an
     optional weekday before it ("يوم الاثنين 27 تموز")."""
-    months = _alternation(_months()) + "|may"
-    weekday = _alternation(_weekdays())
+    months = alternation(month_names()) + "|may"
+    weekday = alternation(weekday_names())
     day = r"(?P<{}>[0-3]?\d)(?:st|nd|rd|th)?"
     return (
         rf"(?:(?:{loose('يوم')}\s+)?(?:{weekday})\s*[،,]?\s*)?"
         r"(?:"
         rf"{_YEAR.format('iy')}[-/.](?P<im>[01]?\d)[-/.](?P<id>[0-3]?\d)"
         rf"|(?P<nd>[0-3]?\d)[/.](?P<nm>[01]?\d)[/.]{_YEAR.format('ny')}"
-        rf"|{day.format('dd')}\s+(?:of\s+)?(?P<dm>{months}){_E}(?:\s*[،,]?\s*{_YEAR.format('dy')})?"
-        rf"|(?P<md>{months})\s+{day.format('mdd')}{_E}(?:\s*,?\s*{_YEAR.format('mdy')})?"
+        rf"|{day.format('dd')}\s+(?:of\s+)?(?P<dm>{months}){WORD_END}(?:\s*[،,]?\s*{_YEAR.format('dy')})?"
+        rf"|(?P<md>{months})\s+{day.format('mdd')}{WORD_END}(?:\s*,?\s*{_YEAR.format('mdy')})?"
         r")"
     )
 
 
 def _date_from(m: re.Match[str], prefix: str, today: date) -> date | None:
     g = m.groupdict()
-    months = _months()
+    months = month_names()
     try:
         if g.get(prefix + "iy"):
             return date(int(g[prefix + "iy"]), int(g[prefix + "im"]), int(g[prefix + "id"]))
@@ -142,7 +128,7 @@ def _date_from(m: re.Match[str], prefix: str, today: date) -> date | None:
             d, mon, y = g[prefix + "mdd"], g[prefix + "md"], g.get(prefix + "mdy")
         else:
             return None
-        month = 5 if _fold(mon) == "may" else months[_fold(mon)]
+        month = 5 if fold(mon) == "may" else months[fold(mon)]
         if y:
             return date(int(y), month, int(d))
         # no year: the latest such day up to today
@@ -157,31 +143,31 @@ def _prefixed(pattern: str, prefix: str) -> str:
     return re.sub(r"\(\?P<(\w+)>", lambda m: f"(?P<{prefix}{m.group(1)}>", pattern)
 
 
-_ON = r"(?:(?:on|dated|of)\s+|" + _AR_PREFIX + r"(?:يوم|في|بتاريخ|تاريخ)\s+)?"
+_ON = r"(?:(?:on|dated|of)\s+|" + AR_PREFIX + r"(?:يوم|في|بتاريخ|تاريخ)\s+)?"
 
 
 @cache
 def _date_rules() -> list[tuple[re.Pattern[str], str]]:
     one = _date_pattern()
     a, b = _prefixed(one, "a_"), _prefixed(one, "b_")
-    months = _alternation(_months())
-    between = rf"(?:between|from|{_AR_PREFIX}(?:بين|من))\s+"
+    months = alternation(month_names())
+    between = rf"(?:between|from|{AR_PREFIX}(?:بين|من))\s+"
     joint = r"\s*(?:and|to|until|till|-|–|و|إلى|الى|حتى|ل)\s*"
     rules = [
         # "between 6 and 8 August", "من 6 إلى 8 أغسطس"
         (
             rf"(?:{between})?(?P<r1>[0-3]?\d){joint}(?P<r2>[0-3]?\d)\s+(?P<rm>{months}|may)"
-            rf"(?:\s*[،,]?\s*{_YEAR.format('ry')})?{_E}",
+            rf"(?:\s*[،,]?\s*{_YEAR.format('ry')})?{WORD_END}",
             "short-range",
         ),
         (rf"{between}{a}{joint}{b}", "range"),
-        (rf"(?:since|from|{_AR_PREFIX}(?:منذ|من))\s+{a}", "since"),
-        (rf"(?:after|{_AR_PREFIX}بعد)\s+{a}", "after"),
-        (rf"(?:before|prior\s+to|{_AR_PREFIX}قبل)\s+{a}", "before"),
-        (rf"(?:until|till|up\s+to|by|{_AR_PREFIX}(?:حتى|لغاية|لغايه))\s+{a}", "until"),
+        (rf"(?:since|from|{AR_PREFIX}(?:منذ|من))\s+{a}", "since"),
+        (rf"(?:after|{AR_PREFIX}بعد)\s+{a}", "after"),
+        (rf"(?:before|prior\s+to|{AR_PREFIX}قبل)\s+{a}", "before"),
+        (rf"(?:until|till|up\s+to|by|{AR_PREFIX}(?:حتى|لغاية|لغايه))\s+{a}", "until"),
         (rf"{_ON}{a}", "on"),
     ]
-    return [(re.compile(f"{_B}(?:{p})", re.IGNORECASE), kind) for p, kind in rules]
+    return [(re.compile(f"{WORD_START}(?:{p})", re.IGNORECASE), kind) for p, kind in rules]
 
 
 # -- relative days -----------------------------------------------------------
@@ -191,24 +177,24 @@ _WEEKDAY_AR_CUE = loose("يوم")
 
 @cache
 def _relative_rules() -> list[tuple[re.Pattern[str], str]]:
-    en_days = "|".join(n for n in _weekdays() if n.isascii())
-    ar_days = _alternation(n for n in _weekdays() if not n.isascii())
-    n_word = r"(?P<n>\d+|" + _alternation(_NUMBER_WORDS) + ")"
+    en_days = "|".join(n for n in weekday_names() if n.isascii())
+    ar_days = alternation(n for n in weekday_names() if not n.isascii())
+    n_word = r"(?P<n>\d+|" + alternation(NUMBER_WORDS) + ")"
     days_word = r"(?:days?|" + loose("ايام") + "|" + loose("يوم") + "|" + loose("يوما") + ")"
     past = loose("الماضيه") + "|" + loose("الماضي") + "|" + loose("الفائت") + "|" + loose("الفائته")
     rules = [
         (r"(?:the\s+)?day\s+before\s+yesterday|" + loose("اول") + r"\s+(?:من\s+)?" + loose("امس"),
          "days-2"),
-        (r"yesterday|" + _AR_PREFIX + "(?:ال)?" + loose("امس") + "|" + loose("البارحه"), "days-1"),
+        (r"yesterday|" + AR_PREFIX + "(?:ال)?" + loose("امس") + "|" + loose("البارحه"), "days-1"),
         (r"today|" + loose("اليوم") + "|" + loose("هذا اليوم"), "days-0"),
         (loose("قبل") + r"\s+" + loose("يومين"), "ago-2"),
         (rf"{n_word}\s+days?\s+ago|{loose('قبل')}\s+{n_word.replace('<n>', '<n2>')}\s+{days_word}",
          "ago"),
         (rf"(?:(?:in|over|during)\s+)?(?:the\s+)?(?:last|past)\s+{n_word}\s+days"
-         rf"|(?:{_AR_PREFIX}(?:خلال|في)\s+)?(?:{loose('الايام')}|{loose('اخر')})\s+"
+         rf"|(?:{AR_PREFIX}(?:خلال|في)\s+)?(?:{loose('الايام')}|{loose('اخر')})\s+"
          rf"{n_word.replace('<n>', '<n2>')}(?:\s+{days_word})?(?:\s+(?:{past}))?",
          "last-n"),
-        (rf"(?:{_AR_PREFIX}(?:خلال|في)\s+)?{loose('اليومين')}\s+(?:{past}|{loose('الماضيين')}"
+        (rf"(?:{AR_PREFIX}(?:خلال|في)\s+)?{loose('اليومين')}\s+(?:{past}|{loose('الماضيين')}"
          rf"|{loose('الاخيرين')})|(?:in|over)\s+the\s+(?:last|past)\s+(?:two|2)\s+days",
          "last-2"),
         (r"this\s+week|" + loose("هذا الاسبوع") + "|" + loose("الاسبوع الحالي") + "|"
@@ -221,7 +207,9 @@ def _relative_rules() -> list[tuple[re.Pattern[str], str]]:
         (rf"(?:last|this\s+past|past)\s+(?P<wd>{en_days})", "weekday"),
         (rf"(?:{_WEEKDAY_AR_CUE}\s+)?(?P<wd>{ar_days})\s+(?:{past})", "weekday"),
     ]  # fmt: skip
-    return [(re.compile(f"{_B}(?:{p}){_E}", re.IGNORECASE), kind) for p, kind in rules]
+    return [
+        (re.compile(f"{WORD_START}(?:{p}){WORD_END}", re.IGNORECASE), kind) for p, kind in rules
+    ]
 
 
 def _relative(kind: str, m: re.Match[str], today: date) -> tuple[date, date] | None:
@@ -233,7 +221,7 @@ def _relative(kind: str, m: re.Match[str], today: date) -> tuple[date, date] | N
         return d, d
     if kind in ("ago", "last-n"):
         g = m.groupdict()
-        n = _number(g.get("n") or g.get("n2") or "")
+        n = number(g.get("n") or g.get("n2") or "")
         if not n or n > 366:
             return None
         if kind == "ago":
@@ -253,7 +241,7 @@ def _relative(kind: str, m: re.Match[str], today: date) -> tuple[date, date] | N
         return last.replace(day=1), last
     if kind == "weekday":
         name = m.groupdict().get("wd") or ""
-        wd = _weekdays().get(_fold(name))
+        wd = weekday_names().get(fold(name))
         if wd is None:
             return None
         back = (today.weekday() - wd) % 7 or 7  # the last one before today
@@ -272,8 +260,8 @@ _LATEST_EN = re.compile(
     re.IGNORECASE,
 )
 _LATEST_AR = re.compile(
-    _B
-    + _AR_PREFIX
+    WORD_START
+    + AR_PREFIX
     + "(?:"
     + "|".join(
         loose(w)
@@ -283,12 +271,12 @@ _LATEST_AR = re.compile(
         )
     )
     + ")"
-    + _E
+    + WORD_END
 )  # fmt: skip
 # "آخر موعد" is a deadline, "آخر يوم" a last day: not the newest report
 _AKHIR = re.compile(
-    _B
-    + _AR_PREFIX
+    WORD_START
+    + AR_PREFIX
     + loose("آخر")
     + r"(?=\s+[^\W\d_])(?!\s+(?:"
     + "|".join(loose(w) for w in ("موعد", "أجل", "يوم", "مهلة", "العام", "السنة", "الشهر"))
@@ -296,8 +284,7 @@ _AKHIR = re.compile(
 )
 # "آخر" after these is "the latest"; after a noun it is "another" (شخص آخر)
 _BEFORE_AKHIR = {
-    _fold(w)
-    for w in "ما ماهو ماهي هو هي وش ايش شو عن في على حول بشأن بخصوص الى إلى من ماذا".split()
+    fold(w) for w in "ما ماهو ماهي هو هي وش ايش شو عن في على حول بشأن بخصوص الى إلى من ماذا".split()
 }
 
 
@@ -306,7 +293,7 @@ def _latest(text: str) -> list[tuple[int, int]]:
     spans += [m.span() for m in _LATEST_EN.finditer(text)]
     for m in _AKHIR.finditer(text):
         before = text[: m.start()].split()
-        if not before or _fold(before[-1].strip("؟?،,")) in _BEFORE_AKHIR:
+        if not before or fold(before[-1].strip("؟?،,")) in _BEFORE_AKHIR:
             spans.append(m.span())
     return spans
 
@@ -316,7 +303,7 @@ def _latest(text: str) -> list[tuple[int, int]]:
 
 def read_scope(question: str, today: date, outlets: Outlets = NO_OUTLETS) -> Scope:
     """The scope of ``question`` on the day ``today``."""
-    text = question.translate(_DIGITS)
+    text = question.translate(DIGITS)
     taken: list[tuple[int, int]] = []
 
     def free(a: int, b: int) -> bool:
@@ -353,7 +340,6 @@ def read_scope(question: str, today: date, outlets: Outlets = NO_OUTLETS) -> Sco
             latest = True
     if not taken:
         return Scope(question, today=today)
-    said = tuple(text[a:b].strip() for a, b in sorted(taken))
     rest = text
     for a, b in sorted(taken, reverse=True):
         rest = rest[:a] + " " + rest[b:]
@@ -363,14 +349,14 @@ def read_scope(question: str, today: date, outlets: Outlets = NO_OUTLETS) -> Sco
     since, until = window if window else (None, None)
     if latest and until is None:
         until = today  # nothing after the reader's today is "the latest"
-    return Scope(rest, since, until, latest, tuple(dict.fromkeys(sources)), said, today)
+    return Scope(rest, since, until, latest, tuple(dict.fromkeys(sources)), today)
 
 
 def _absolute(kind: str, m: re.Match[str], today: date) -> tuple[date | None, date | None] | None:
     g = m.groupdict()
     if kind == "short-range":
         mon = g["rm"]
-        month = 5 if _fold(mon) == "may" else _months()[_fold(mon)]
+        month = 5 if fold(mon) == "may" else month_names()[fold(mon)]
         year = int(g["ry"]) if g.get("ry") else None
         try:
             last = date(year or today.year, month, int(g["r2"]))
@@ -402,7 +388,7 @@ def _absolute(kind: str, m: re.Match[str], today: date) -> tuple[date | None, da
 
 def format_day(d: date, lang: str) -> str:
     """ "6 November 2023" / "6 نوفمبر 2023" (Western digits, as the bot writes)."""
-    return format_date(d, "d MMMM y", locale="ar" if lang == "ar" else "en").translate(_DIGITS)
+    return format_date(d, "d MMMM y", locale="ar" if lang == "ar" else "en").translate(DIGITS)
 
 
 def describe(scope: Scope, lang: str) -> str:

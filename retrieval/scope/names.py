@@ -10,15 +10,15 @@ from functools import cache
 
 from babel.dates import get_day_names, get_month_names
 
-_DIGITS = str.maketrans(
+DIGITS = str.maketrans(
     {**{chr(0x0660 + i): str(i) for i in range(10)}, **{chr(0x06F0 + i): str(i) for i in range(10)}}
 )
 _LOOSE = {"ا": "[اأإآ]", "أ": "[اأإآ]", "إ": "[اأإآ]", "آ": "[اأإآ]", "ة": "[ةه]", "ه": "[ةه]",
           "ى": "[ىي]", "ي": "[ىي]"}  # fmt: skip
 # an Arabic word may carry a joined conjunction or preposition (و، ب، ل، ف)
-_AR_PREFIX = r"(?:[وفبل]{1,2})?"
-_B = r"(?<![\w])"  # a word's start
-_E = r"(?![\w])"  # a word's end
+AR_PREFIX = r"(?:[وفبل]{1,2})?"
+WORD_START = r"(?<![\w])"  # a word's start
+WORD_END = r"(?![\w])"  # a word's end
 
 
 def loose(word: str) -> str:
@@ -27,38 +27,38 @@ def loose(word: str) -> str:
     return "".join(_LOOSE.get(ch, re.escape(ch)) for ch in word.lower())
 
 
-def _alternation(names: Iterable[str]) -> str:
+def alternation(names: Iterable[str]) -> str:
     return "|".join(loose(n) for n in sorted(set(names), key=len, reverse=True))
 
 
-def _fold(word: str) -> str:
+def fold(word: str) -> str:
     return word.lower().translate(str.maketrans("أإآةى", "اااهي"))
 
 
 @cache
-def _months() -> dict[str, int]:
+def month_names() -> dict[str, int]:
     names: dict[str, int] = {}
     for locale in ("en", "ar", "ar_SY"):
         for width in ("wide", "abbreviated"):
             for n, name in get_month_names(width, locale=locale).items():
-                names[_fold(name.rstrip("."))] = int(n)
-    names[_fold("sept")] = 9
-    names[_fold("اغسطس")] = 8  # a common spelling CLDR lacks
-    names[_fold("ابريل")] = 4
-    names.pop(_fold("may"), None)  # "may" is read only beside a day or a year (below)
+                names[fold(name.rstrip("."))] = int(n)
+    names[fold("sept")] = 9
+    names[fold("اغسطس")] = 8  # a common spelling CLDR lacks
+    names[fold("ابريل")] = 4
+    names.pop(fold("may"), None)  # "may" is read only beside a day or a year (below)
     return names
 
 
 @cache
-def _weekdays() -> dict[str, int]:
+def weekday_names() -> dict[str, int]:
     names: dict[str, int] = {}
     for locale in ("en", "ar"):
         for n, name in get_day_names("wide", locale=locale).items():
-            names[_fold(name)] = int(n)  # Monday = 0
+            names[fold(name)] = int(n)  # Monday = 0
     return names
 
 
-_NUMBER_WORDS = {
+NUMBER_WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
     "ten": 10, "واحد": 1, "يومين": 2, "اثنين": 2, "ثلاثة": 3, "ثلاث": 3, "اربعة": 4,
     "اربع": 4, "خمسة": 5, "خمس": 5, "ستة": 6, "ست": 6, "سبعة": 7, "سبع": 7, "عشرة": 10,
@@ -66,8 +66,8 @@ _NUMBER_WORDS = {
 }  # fmt: skip
 
 
-def _number(word: str) -> int | None:
-    word = _fold(word)
+def number(word: str) -> int | None:
+    word = fold(word)
     if word.isdigit():
         return int(word)
-    return next((n for w, n in _NUMBER_WORDS.items() if _fold(w) == word), None)
+    return next((n for w, n in NUMBER_WORDS.items() if fold(w) == word), None)

@@ -12,21 +12,21 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from retrieval.scope.names import _AR_PREFIX, _B, _E, _alternation, _fold
+from retrieval.scope.names import AR_PREFIX, WORD_END, WORD_START, alternation, fold
 
 # Words before an outlet's name that make it one: "صحيفة الرياض", "قالت الرياض"
 # (a paper "says" in the feminine), "the paper Al Riyadh"; and in English the
 # verb after it: "what did X say".
 _CUE = (
     r"(?:"
-    + _AR_PREFIX
+    + AR_PREFIX
     + r"(?:صحيفة|صحيفه|جريدة|جريده|موقع)|(?:ماذا\s+)?(?:قالت|ذكرت|نشرت|أوردت|اوردت|أفادت|افادت)"
     + r"|newspaper|paper)\s+"
 )
 _SAYS = r"(?=\s+(?:say|said|report|reported|write|wrote|publish|published|cover|covered)\b)"
 _ACCORDING = (
     r"(?:according\s+to|as\s+reported\s+by|reported\s+by|"
-    + _AR_PREFIX
+    + AR_PREFIX
     + r"حسب|بحسب|وفق(?:ا|اً)?\s*ل|حسبما\s+(?:ذكرت|نشرت|قالت))\s+"
 )
 
@@ -65,20 +65,20 @@ class Outlets:
         after_cue: dict[str, str] = {}
         for o in self.by_id.values():
             for n in o.names:
-                anywhere[_fold(n)] = o.id
+                anywhere[fold(n)] = o.id
             for n in o.cued:
-                after_cue[_fold(n)] = o.id
+                after_cue[fold(n)] = o.id
         self._anywhere, self._after_cue = anywhere, after_cue
-        any_name = _alternation(anywhere)
-        cue_name = _alternation({**after_cue, **anywhere})
+        any_name = alternation(anywhere)
+        cue_name = alternation({**after_cue, **anywhere})
         parts = []
         if cue_name:
             parts.append(
-                rf"(?:{_ACCORDING}|(?:{_ACCORDING})?{_CUE})(?:ال)?(?P<cued>{cue_name}){_E}"
+                rf"(?:{_ACCORDING}|(?:{_ACCORDING})?{_CUE})(?:ال)?(?P<cued>{cue_name}){WORD_END}"
             )
             parts.append(rf"(?<=did )(?:the\s+)?(?P<says>{cue_name}){_SAYS}")
         if any_name:
-            parts.append(rf"(?:{_ACCORDING})?{_B}{_AR_PREFIX}(?P<any>{any_name}){_E}")
+            parts.append(rf"(?:{_ACCORDING})?{WORD_START}{AR_PREFIX}(?P<any>{any_name}){WORD_END}")
         self._pattern = re.compile("|".join(parts), re.IGNORECASE) if parts else None
 
     def name(self, source: str | None, lang: str) -> str:
@@ -93,14 +93,14 @@ class Outlets:
             return []
         out = []
         for m in self._pattern.finditer(text):
-            word = _fold(m.group("cued") or m.group("says") or m.group("any"))
+            word = fold(m.group("cued") or m.group("says") or m.group("any"))
             oid = self._anywhere.get(word) or self._after_cue.get(word)
             if oid is None and word.startswith("ال"):
                 oid = self._anywhere.get(word[2:]) or self._after_cue.get(word[2:])
             if oid is None:
                 continue
             before = text[: m.start()].split()[-1:]
-            if before and _fold(before[0]) in {_fold(w) for w in self.by_id[oid].not_after}:
+            if before and fold(before[0]) in {fold(w) for w in self.by_id[oid].not_after}:
                 continue
             out.append((m.start(), m.end(), oid))
         return out
