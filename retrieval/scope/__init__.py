@@ -267,7 +267,7 @@ _LATEST_AR = re.compile(
         loose(w)
         for w in (
             "آخر المستجدات", "آخر مستجدات", "آخر التطورات", "آخر تطورات", "آخر الأخبار",
-            "آخر أخبار", "أحدث", "المستجدات", "مستجدات", "جديد", "مؤخرا", "مؤخراً", "أخيرا",
+            "آخر أخبار", "أحدث", "المستجدات", "مستجدات", "مؤخرا", "مؤخراً", "أخيرا",
         )
     )
     + ")"
@@ -320,6 +320,8 @@ def read_scope(question: str, today: date, outlets: Outlets = NO_OUTLETS) -> Sco
         for m in pattern.finditer(text):
             if window is not None or not free(*m.span()):
                 continue
+            if _AHEAD.match(text, m.end()):
+                continue  # "26 فبراير المقبل": a day ahead, the date of an event
             found = _absolute(kind, m, today)
             if found is not None:
                 window = found
@@ -350,6 +352,14 @@ def read_scope(question: str, today: date, outlets: Outlets = NO_OUTLETS) -> Sco
     if latest and until is None:
         until = today  # nothing after the reader's today is "the latest"
     return Scope(rest, since, until, latest, tuple(dict.fromkeys(sources)), today)
+
+
+_AHEAD = re.compile(
+    r"\s*(?:"
+    + "|".join(loose(w) for w in ("المقبل", "المقبلة", "القادم", "القادمة"))
+    + r")"
+    + WORD_END
+)
 
 
 def _absolute(kind: str, m: re.Match[str], today: date) -> tuple[date | None, date | None] | None:

@@ -145,6 +145,8 @@ def test_outlets_named_as_readers_name_them(
         "جاء شخص آخر إلى الاجتماع",  # "another", not "the latest"
         "ما موضوع خطبة الجمعة في الحرم؟",  # Friday prayers, not last Friday
         "من سيلتقي بلينكن يوم الجمعة؟",  # the day of an event, ahead
+        "متى انتخابات الفيفا في 26 فبراير المقبل؟",  # a date ahead ("next")
+        "شبح النازية يخيم على القصر من جديد",  # "again", not "the latest"
         "Who will Blinken meet on Friday?",
         "What may happen to oil prices?",
         "Who won the 2022 World Cup?",  # a year the question is about, not a window
