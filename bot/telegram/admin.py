@@ -28,7 +28,7 @@ from telegram import (
     MessageOriginChannel,
     Update,
 )
-from telegram.constants import ParseMode
+from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
     CallbackQueryHandler,
@@ -84,6 +84,13 @@ def admins_only(
 ) -> Callable[[Update, Context], Any]:
     async def guarded(update: Update, context: Context) -> None:
         if context.admin.is_admin(update):
+            chat = update.effective_chat
+            message = update.effective_message
+            if chat is not None and chat.type != ChatType.PRIVATE and message is not None:
+                # what admins see (readers' questions, the store) stays out of groups
+                pointer = text("private_only", lang_of(update), bot=context.bot.username)
+                await message.reply_text(pointer)
+                return
             await handler(update, context)
             return
         log.info("refused an admin command from a non-admin")

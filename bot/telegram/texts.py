@@ -87,6 +87,10 @@ def lang_of(update: Update, text: str = "") -> str:
 
 # What the bot says to admins.
 ADMIN_TEXTS = {
+    "private_only": {
+        "en": "Admin commands work in a private chat with me: @{bot}",
+        "ar": "أوامر الإدارة تعمل في المحادثة الخاصة معي: ‎@{bot}",
+    },
     "not_admin": {
         "en": "This command is for the newsroom's admins.",
         "ar": "هذا الأمر لمشرفي غرفة الأخبار فقط.",

@@ -27,7 +27,7 @@ from retrieval.model.embedder import Embedder
 from retrieval.service import QAService
 from retrieval.store.chunks import Store
 from retrieval.store.clients import embedded_client
-from tests.auxil.fakebotapi import FakeBotAPI
+from tests.auxil.fakebotapi import BOT, FakeBotAPI
 from tests.auxil.helpers import searcher_for
 from tests.auxil.telegram import running
 
@@ -264,6 +264,22 @@ async def test_non_admins_and_anonymous_admins_are_refused(newsroom: Newsroom) -
         unscoped = [c for c in api.sent("setMyCommands") if not c.params.get("scope")]
         assert all("add" not in c.params["commands"] for c in unscoped)
     assert newsroom.store.catalogue.articles() == []
+
+
+async def test_admin_commands_in_a_group_point_to_the_private_chat(newsroom: Newsroom) -> None:
+    _add_many(newsroom, 1)
+    async with running(newsroom.services, admin=newsroom.admin) as api:
+        await ask(api, "Who won the national football league this year?", 21)  # a private question
+        for cmd, lang in (("/unanswered", "en"), ("/stats", "ar"), ("/articles", "en"),
+                          ("/add Title\nSome body text here.", "ar")):  # fmt: skip
+            reply = await command(api, cmd, chat_id=-4100, language=lang)
+            pointer = ADMIN_TEXTS["private_only"][lang].format(bot=BOT["username"])
+            assert reply.params["text"] == pointer
+            assert "football" not in reply.params["text"]
+        assert not api.sent("sendPhoto", chat_id=-4100)  # no stats chart in the group
+        reply = await command(api, "/unanswered")  # the same admin, privately
+        assert "football" in reply.params["text"]
+    assert len(newsroom.store.catalogue.articles()) == 1  # nothing added from the group
 
 
 async def test_documents_too_large_or_of_the_wrong_type_are_refused(newsroom: Newsroom) -> None:
