@@ -181,15 +181,18 @@ class Searcher:
         k: int = 5,
         language: str | None = None,
         scope: Scope | None = None,
+        vector: np.ndarray | None = None,
     ) -> SearchResult:
         """The best ``k`` passages for ``query``, and whether they answer it; with a
         ``scope``, only passages of reports inside its window and outlets, and for
-        "the latest" the newest of the relevant ones first. The query's forward
-        pass has the cores; then the lexical and the dense side are read at once."""
+        "the latest" the newest of the relevant ones first (``vector``: the query's
+        embedding, when an earlier search of it has one). The query's forward pass
+        has the cores; then the lexical and the dense side are read at once."""
         n = self.params.candidates
         days = scope.days() if scope is not None and scope.dated else None
         sources = scope.sources if scope is not None else ()
-        vector = self.embedder.embed_query(query)
+        if vector is None:
+            vector = self.embedder.embed_query(query)
         lexical = self._side.submit(self.lexical.search, query, n, days, sources)
         dense = [cid for cid, _ in self.store.dense_ids(vector, n, days, sources)]
         candidates = self.candidates(query, vector, lexical.result(), dense, language)

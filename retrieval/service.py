@@ -136,8 +136,23 @@ class QAService:
     ) -> SearchResult:
         """The passages for ``question`` (no follow-up, no answer), within what it
         asks of time and outlets."""
-        scope = self.scope_of(question, question, today or date.fromtimestamp(self.clock()))
-        return self.searcher.search(scope.query, k or self.k, scope=scope)
+        today = today or date.fromtimestamp(self.clock())
+        return self._search(self.scope_of(question, question, today), k or self.k, None, today)
+
+    def _search(self, scope: Scope, k: int, language: str | None, today: date) -> SearchResult:
+        """Search within ``scope``. A day's events are often reported the next
+        morning: a one-day window with nothing that answers takes the next day's
+        reports too."""
+        result = self.searcher.search(scope.query, k, language=language, scope=scope)
+        day = scope.since
+        if not result.answerable and day is not None and day == scope.until and day < today:
+            next_day = replace(scope, until=day + timedelta(days=1))
+            later = self.searcher.search(
+                scope.query, k, language=language, scope=next_day, vector=result.vector
+            )
+            if later.answerable:
+                return later
+        return result
 
     def ask(
         self,
@@ -162,21 +177,15 @@ class QAService:
         today = today or date.fromtimestamp(self.clock())
         scope = self.scope_of(question, query, today)
         searched = asked if query == question else None
-        result = self.searcher.search(scope.query, self.k, language=searched, scope=scope)
-        day = scope.since
-        if not result.answerable and day is not None and day == scope.until and day < today:
-            # A day's events are often reported the next morning: with nothing
-            # published that day, that next day's reports answer.
-            next_day = replace(scope, until=day + timedelta(days=1))
-            later = self.searcher.search(scope.query, self.k, language=searched, scope=next_day)
-            if later.answerable:
-                result = later
+        result = self._search(scope, self.k, searched, today)
         if result.language != lang:  # the answer is framed in the language of the question
             result = replace(result, language=lang)
         if not result.answerable and scope.filters:
             # nothing inside the window or from the outlet: say where the subject is
             wider = replace(scope, since=None, until=None, sources=(), latest=False)
-            elsewhere = self.searcher.search(scope.query, self.k, language=searched, scope=wider)
+            elsewhere = self.searcher.search(
+                scope.query, self.k, language=searched, scope=wider, vector=result.vector
+            )
             if elsewhere.answerable:
                 answer = nothing_within(scope, elsewhere, lang, self.outlets())
                 return Reply(answer, result, scope.query, topic)
