@@ -44,7 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("remove", help="remove articles by id")
     s.add_argument("ids", nargs="+", metavar="ID")
 
-    sub.add_parser("reindex", help="re-embed every article with the configured model")
+    sub.add_parser(
+        "reindex",
+        help="re-embed every article with the configured model (a store that only lacks"
+        " its passages' dates and outlets gets them without re-embedding)",
+    )
     sub.add_parser("resync", help="delete chunks left behind by interrupted writes")
 
     s = sub.add_parser("export", help="write every article to a JSONL file")
