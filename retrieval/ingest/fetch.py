@@ -63,20 +63,20 @@ class Fetcher:
     async def check(self, url: str) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
-            raise FetchRefused(f"only http and https addresses can be added (got {url!r})")
+            raise FetchRefused("only_http", url=url)
         if not parts.hostname:
-            raise FetchRefused(f"no host in {url!r}")
+            raise FetchRefused("no_host", url=url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
         if self.allow_private or (parts.hostname, port) in self.trusted:
             return
         try:
             addresses = await self.resolver(parts.hostname, port)
         except OSError as exc:
-            raise FetchFailed(f"cannot resolve {parts.hostname}: {exc}") from exc
+            raise FetchFailed("cannot_resolve", host=parts.hostname) from exc
         blocked = [a for a in addresses if not is_public(a)]
         if not addresses or blocked:
             raise FetchRefused(
-                f"{parts.hostname} resolves to a non-public address ({', '.join(blocked)}); refused"
+                "private_address", host=parts.hostname, addresses=", ".join(blocked) or "-"
             )
 
     async def fetch(self, url: str) -> tuple[str, str, str]:
@@ -94,31 +94,29 @@ class Fetcher:
                         if response.is_redirect:
                             location = response.headers.get("location")
                             if not location:
-                                raise FetchFailed(f"{url} redirects nowhere")
+                                raise FetchFailed("redirects_nowhere", url=url)
                             url = urljoin(url, location)
                             continue
                         if response.status_code >= 400:
-                            raise FetchFailed(f"{url} answered HTTP {response.status_code}")
+                            raise FetchFailed("http_status", url=url, status=response.status_code)
                         kind = response.headers.get("content-type", "").split(";")[0].strip()
                         if kind not in ("text/html", "application/xhtml+xml", "text/plain"):
-                            raise FetchRefused(f"{url} is {kind or 'of unknown type'}, not a page")
+                            raise FetchRefused("not_a_page", url=url, kind=kind or "?")
                         declared = int(response.headers.get("content-length") or 0)
                         if declared > self.max_bytes:
-                            raise FetchRefused(f"{url} is too large ({declared:,} bytes)")
+                            raise FetchRefused("page_too_large", url=url, limit=self.max_bytes)
                         body = bytearray()
                         async for piece in response.aiter_bytes():
                             body += piece
                             if len(body) > self.max_bytes:
-                                raise FetchRefused(
-                                    f"{url} is too large (over {self.max_bytes:,} bytes)"
-                                )
+                                raise FetchRefused("page_too_large", url=url, limit=self.max_bytes)
                         encoding = response.encoding or "utf-8"
                         return str(response.url), kind, bytes(body).decode(encoding, "replace")
                 except httpx.TimeoutException as exc:
-                    raise FetchFailed(f"{url} did not answer within {self.timeout:g} s") from exc
+                    raise FetchFailed("timeout", url=url, seconds=self.timeout) from exc
                 except httpx.HTTPError as exc:
-                    raise FetchFailed(f"{url} is unreachable ({type(exc).__name__})") from exc
-        raise FetchRefused(f"too many redirects (more than {self.max_redirects})")
+                    raise FetchFailed("unreachable", url=url, why=type(exc).__name__) from exc
+        raise FetchRefused("too_many_redirects", limit=self.max_redirects)
 
     async def article(self, url: str) -> Article:
         final, kind, text = await self.fetch(url)

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from retrieval.ingest.reasons import Reason
 from retrieval.text import clean_paragraph, detect_language, split_blank_lines, split_lines
 from retrieval.types import Article
 
@@ -27,7 +28,11 @@ TITLE_FALLBACK_CHARS = 80
 
 
 class LoadError(ValueError):
-    """An item cannot become an article; the message says why."""
+    """An item cannot become an article; ``reason`` says why (see :mod:`.reasons`)."""
+
+    def __init__(self, code: str, **details: Any) -> None:
+        self.reason = Reason(code, **details)
+        super().__init__(self.reason)
 
 
 @dataclass(frozen=True)
@@ -99,7 +104,7 @@ def make_article(
     paragraphs = [p for p in (clean_paragraph(p) for p in paragraphs) if p]
     title = clean_paragraph(title or "")
     if not paragraphs:
-        raise LoadError("no text")
+        raise LoadError("no_text")
     if not title:
         first = paragraphs[0]
         title = first if len(first) <= TITLE_FALLBACK_CHARS else first[:TITLE_FALLBACK_CHARS] + "…"
@@ -120,13 +125,13 @@ def make_article(
 def article_from_record(record: Any) -> Article:
     """A JSON object: ``text`` or ``content`` (or ``paragraphs``) and optional metadata."""
     if not isinstance(record, dict):
-        raise LoadError(f"expected an object, got {type(record).__name__}")
+        raise LoadError("not_object", kind=type(record).__name__)
     if isinstance(record.get("paragraphs"), list):
         paragraphs = [str(p) for p in record["paragraphs"]]
     else:
         body = record.get("text") or record.get("content")
         if not isinstance(body, str) or not body.strip():
-            raise LoadError("no text (expected a 'text' or 'content' field)")
+            raise LoadError("no_text_field")
         paragraphs = split_lines(body)
     return make_article(
         paragraphs,
@@ -141,14 +146,16 @@ def article_from_record(record: Any) -> Article:
 
 
 def article_from_text(text: str, **meta: Any) -> Article:
-    """Plain text: the first non-empty line is the title; blank lines separate paragraphs."""
+    """Plain text: the first non-empty line is the title; blank lines separate
+    paragraphs. A text of one line (a breaking-news post) is its own title and body."""
     text = text.replace("\r\n", "\n").lstrip("\ufeff")
     lines = text.split("\n")
     for i, line in enumerate(lines):
         if line.strip():
             title = line.strip().lstrip("#").strip()
-            return make_article(split_blank_lines("\n".join(lines[i + 1 :])), title=title, **meta)
-    raise LoadError("empty file")
+            body = split_blank_lines("\n".join(lines[i + 1 :])) or [title]
+            return make_article(body, title=title, **meta)
+    raise LoadError("empty_file")
 
 
 # Shorter extractions are navigation or boilerplate, not an article.
@@ -168,14 +175,26 @@ def article_from_html(html: str, url: str | None = None) -> Article:
     import trafilatura
 
     doc = trafilatura.bare_extraction(
-        html, url=url, with_metadata=True, favor_precision=True, config=_trafilatura_config()
+        html,
+        url=url,
+        with_metadata=True,
+        favor_precision=True,
+        config=_trafilatura_config(),
+        # the page's own metadata only: no date guessed from "Copyright 2015" or
+        # any other year in the text
+        date_extraction_params={"extensive_search": False, "original_date": True},
     )
     body = getattr(doc, "text", None) if doc is not None else None
     if not body or not body.strip():
-        raise LoadError("no main text found in the HTML")
+        raise LoadError("no_main_text")
+    title = getattr(doc, "title", None)
+    paragraphs = split_lines(body)
+    # the page's headline is its title, not paragraph 1 (citations count from the text)
+    while paragraphs and title and clean_paragraph(paragraphs[0]) == clean_paragraph(title):
+        paragraphs = paragraphs[1:]
     return make_article(
-        split_lines(body),
-        title=getattr(doc, "title", None),
+        paragraphs,
+        title=title,
         url=url or getattr(doc, "url", None),
         source=getattr(doc, "sitename", None) or getattr(doc, "hostname", None),
         published=getattr(doc, "date", None),
@@ -187,7 +206,7 @@ def _decode(data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise LoadError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        raise LoadError("not_utf8", why=exc.reason, at=exc.start) from exc
 
 
 def load_bytes(name: str, data: bytes) -> Iterator[Loaded]:
@@ -205,21 +224,21 @@ def load_bytes(name: str, data: bytes) -> Iterator[Loaded]:
         elif suffix == ".json":
             yield from _load_json(name, _decode(data))
         else:
-            yield Loaded(name, error=f"unsupported file type {suffix or '(none)'}")
+            yield Loaded(name, error=Reason("unsupported_type", suffix=suffix or "(none)"))
     except LoadError as exc:
-        yield Loaded(name, error=str(exc))
+        yield Loaded(name, error=exc.reason)
 
 
 def _load_json(name: str, text: str) -> Iterator[Loaded]:
     if not text.strip():
-        raise LoadError("empty file")
+        raise LoadError("empty_file")
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise LoadError(f"invalid JSON: {exc.msg} (line {exc.lineno})") from exc
+        raise LoadError("invalid_json", why=exc.msg, line=exc.lineno) from exc
     items = value if isinstance(value, list) else [value]
     if not items:
-        raise LoadError("empty JSON array")
+        raise LoadError("empty_array")
     for i, item in enumerate(items):
         origin = f"{name}#{i + 1}" if isinstance(value, list) else name
         yield _from_record(origin, item)
@@ -234,18 +253,18 @@ def _load_jsonl(name: str, text: str) -> Iterator[Loaded]:
         try:
             item = json.loads(line)
         except json.JSONDecodeError as exc:
-            yield Loaded(f"{name}:{lineno}", error=f"invalid JSON: {exc.msg}")
+            yield Loaded(f"{name}:{lineno}", error=Reason("invalid_json", why=exc.msg, line=lineno))
             continue
         yield _from_record(f"{name}:{lineno}", item)
     if not seen:
-        raise LoadError("empty file")
+        raise LoadError("empty_file")
 
 
 def _from_record(origin: str, item: Any) -> Loaded:
     try:
         return Loaded(origin, article_from_record(item))
     except LoadError as exc:
-        return Loaded(origin, error=str(exc))
+        return Loaded(origin, error=exc.reason)
 
 
 def _load_zip(name: str, data: bytes) -> Iterator[Loaded]:
@@ -253,7 +272,7 @@ def _load_zip(name: str, data: bytes) -> Iterator[Loaded]:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = [m for m in archive.infolist() if not m.is_dir()]
     except (zipfile.BadZipFile, OSError) as exc:
-        raise LoadError(f"not a readable zip archive ({exc})") from exc
+        raise LoadError("bad_zip", why=exc) from exc
     for member in members:
         inner = f"{name}:{member.filename}"
         suffix = PurePosixPath(member.filename).suffix.lower()
@@ -262,7 +281,7 @@ def _load_zip(name: str, data: bytes) -> Iterator[Loaded]:
         try:
             content = archive.read(member)
         except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            yield Loaded(inner, error=f"damaged archive member ({exc})")
+            yield Loaded(inner, error=Reason("bad_member", why=exc))
             continue
         yield from load_bytes(inner, content)
 
@@ -277,7 +296,7 @@ def iter_files(paths: Iterable[Path]) -> Iterator[Path | Loaded]:
         elif path.is_file():
             yield path
         else:
-            yield Loaded(str(path), error="no such file or folder")
+            yield Loaded(str(path), error=Reason("no_such_path"))
 
 
 def load_paths(paths: Iterable[Path]) -> Iterator[Loaded]:
@@ -288,6 +307,6 @@ def load_paths(paths: Iterable[Path]) -> Iterator[Loaded]:
         try:
             data = item.read_bytes()
         except OSError as exc:
-            yield Loaded(str(item), error=f"cannot read: {exc.strerror}")
+            yield Loaded(str(item), error=Reason("cannot_read", why=exc.strerror))
             continue
         yield from load_bytes(str(item), data)

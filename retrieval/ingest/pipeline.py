@@ -26,6 +26,7 @@ import numpy as np
 
 from retrieval.ingest.chunking import chunk_article
 from retrieval.ingest.loaders import Loaded
+from retrieval.ingest.reasons import Reason
 from retrieval.model.embedder import Embedder
 from retrieval.store.chunks import Store
 from retrieval.store.parts import ChunkParts, chunk_id, chunk_meta
@@ -126,7 +127,7 @@ class Ingestor:
         try:
             for item in items:
                 if item.article is None:
-                    report.failed.append((item.origin, item.error or "unreadable"))
+                    report.failed.append((item.origin, item.error or Reason("unreadable")))
                     if on_item:
                         on_item(1)
                     continue
@@ -145,7 +146,7 @@ class Ingestor:
                     chunks = self.chunk(article)
                 except Exception as exc:  # a bug on odd text must not stop the run
                     log.exception("chunking %s failed", item.origin)
-                    report.failed.append((item.origin, f"chunking failed: {exc}"))
+                    report.failed.append((item.origin, Reason("chunking_failed", why=exc)))
                     continue
                 pending.append((item.origin, article, chunks))
                 pending_ids.add(article.id)
@@ -199,7 +200,7 @@ class Ingestor:
         except Exception as exc:
             log.exception("writing a batch of %d articles failed", len(writes))
             for origin, _, _ in batch:
-                report.failed.append((origin, f"store write failed: {exc}"))
+                report.failed.append((origin, Reason("store_failed", why=exc)))
             return
         for article, chunks, _ in writes:
             report.chunks += len(chunks)

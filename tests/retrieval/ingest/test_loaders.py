@@ -1,9 +1,17 @@
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 
-from retrieval.ingest.loaders import Loaded, article_id, load_paths, normalise_url
+from retrieval.ingest.loaders import (
+    Loaded,
+    article_from_html,
+    article_id,
+    load_bytes,
+    load_paths,
+    normalise_url,
+)
 from tests.auxil.helpers import shared_path
 
 HTML = """<html><head><title>Port reopens</title>
@@ -154,3 +162,35 @@ def test_saudinewsnet_zip_ingests_as_it_is() -> None:
     assert all(a.source for a in good)
     # single-newline articles become several paragraphs
     assert max(len(a.paragraphs) for a in good) > 5
+
+
+PAGE = """<html><head><title>Harbour pier reopens | City News</title>{meta}</head><body>
+<nav>Home News Sport</nav>
+<article><h1>Harbour pier reopens</h1>
+<p>The north pier of Oasis harbour reopened on Monday after repairs that cost 40 million
+riyals, the port authority said.</p>
+<p>Ferries will use the pier from next week, and the old timetable returns in the spring
+after the works end.</p></article>
+<footer>Copyright 2015 City News. All rights reserved.</footer></body></html>"""
+
+
+def test_an_html_headline_is_the_title_and_a_date_is_never_guessed() -> None:
+    article = article_from_html(PAGE.format(meta=""))
+    assert article.title == "Harbour pier reopens"
+    assert len(article.paragraphs) == 2  # the <h1> is not paragraph 1
+    assert article.paragraphs[0].startswith("The north pier")
+    assert article.published is None  # not 2015-01-01 from "Copyright 2015"
+    meta = '<meta property="article:published_time" content="2015-07-23T10:00:00+03:00">'
+    assert (article_from_html(PAGE.format(meta=meta)).published or "").startswith("2015-07-23")
+
+
+def test_every_reason_reads_in_arabic_and_english() -> None:
+    from retrieval.ingest.reasons import REASONS, Reason
+
+    items = load_bytes("bad.json", b'{"title": ')
+    (item,) = list(items)
+    assert isinstance(item.error, Reason) and item.error == "invalid JSON: Expecting value (line 1)"
+    assert item.error.say("ar") == "JSON غير صالح (السطر 1)"
+    for code, (en, ar) in REASONS.items():  # the same details fill both languages
+        names = {n.split(":")[0] for n in re.findall(r"{(\w+(?::[^}]*)?)}", en)}
+        assert names >= {n.split(":")[0] for n in re.findall(r"{(\w+(?::[^}]*)?)}", ar)}, code
