@@ -12,12 +12,12 @@ import asyncio
 import html
 import logging
 import re
-import secrets
 import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 from telegram import (
     BotCommand,
@@ -38,40 +38,45 @@ from telegram.ext import (
 )
 
 from bot.telegram.context import Admin, Context, RawiApplication
-from bot.telegram.insights import chart_png, group_questions, last_days
+from bot.telegram.insights import CHART_LABELS, chart_png, group_questions, last_days
 from bot.telegram.render import pack
-from bot.telegram.texts import lang_of, text
-from retrieval.ingest.loaders import (
-    HTML_SUFFIXES,
-    JSON_SUFFIXES,
-    TEXT_SUFFIXES,
-    Loaded,
-    LoadError,
-    article_from_text,
-    load_bytes,
+from bot.telegram.texts import (
+    count,
+    day,
+    day_month,
+    day_span,
+    lang_of,
+    listing,
+    number,
+    percent,
+    text,
 )
+from retrieval.arabic import normalise as fold
+from retrieval.ingest.fetch import FetchFailed
+from retrieval.ingest.loaders import SUPPORTED, Loaded, LoadError, article_from_text, load_bytes
 from retrieval.ingest.pipeline import IngestReport
-from retrieval.types import Article
+from retrieval.ingest.reasons import say
+from retrieval.types import Article, ArticleInfo
 
 log = logging.getLogger(__name__)
 
-URL_ONLY = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://\S+$")
-DOCUMENT_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSON_SUFFIXES
+URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://\S+$")
 PAGE_SIZE = 10
-PROGRESS_EVERY = 2.0  # seconds between progress edits
-CONFIRM_TTL = 600.0  # seconds a removal button stays valid
+PROGRESS_EVERY = 4.0  # seconds between progress edits (Telegram allows about one a second)
+SUMMARY_LINES = 20  # items listed after a big ingest; the rest are counted
+NOTICE_DELAY = 3.0  # seconds channel posts are gathered before the admins hear of them
 
 ADMIN_COMMANDS = {
     "en": [
         ("add", "Add an article: text, a reply, a document or a URL"),
-        ("articles", "List the articles"),
+        ("articles", "List the articles, or find them: /articles WORDS"),
         ("remove", "Remove an article by id"),
         ("stats", "Coverage and readers, with a chart"),
         ("unanswered", "What readers asked that the coverage could not answer"),
     ],
     "ar": [
         ("add", "أضف مقالًا: نصًا أو ردًا أو ملفًا أو رابطًا"),
-        ("articles", "قائمة المقالات"),
+        ("articles", "قائمة المقالات، أو ابحث فيها: ‎/articles‎ كلمات"),
         ("remove", "احذف مقالًا بمعرّفه"),
         ("stats", "التغطية والقرّاء، مع رسم بياني"),
         ("unanswered", "ما سأل عنه القرّاء ولم تجب عنه التغطية"),
@@ -84,6 +89,7 @@ def admins_only(
 ) -> Callable[[Update, Context], Any]:
     async def guarded(update: Update, context: Context) -> None:
         if context.admin.is_admin(update):
+            context.admin.heard_from(update)
             chat = update.effective_chat
             message = update.effective_message
             if chat is not None and chat.type != ChatType.PRIVATE and message is not None:
@@ -106,62 +112,92 @@ def admins_only(
 
 
 def _describe(article: Article, status: str, lang: str) -> str:
+    paragraphs = count(len(article.paragraphs), "paragraph", lang)
     return (
         f"{text(status, lang)}: <code>{html.escape(article.id)}</code> — "
-        f"{html.escape(article.title)} ({len(article.paragraphs)} {text('paragraphs', lang)})"
+        f"{html.escape(article.title)} ({paragraphs})"
     )
 
 
-def _report_line(report: IngestReport, articles: dict[str, Article], lang: str) -> list[str]:
+def _report_lines(report: IngestReport, articles: dict[str, Article], lang: str) -> list[str]:
     lines = []
     for status, ids in (("added", report.added), ("updated", report.updated),
                         ("duplicate", report.unchanged)):  # fmt: skip
         lines += [_describe(articles[i], status, lang) for i in ids if i in articles]
     lines += [
-        f"{text('refused', lang)}: {html.escape(origin)} — {html.escape(reason)}"
+        f"{text('refused', lang)}: {html.escape(origin)} — {html.escape(say(reason, lang))}"
         for origin, reason in report.failed
     ]
     return lines
 
 
-async def ingest(message: Message, items: list[Loaded], admin: Admin, lang: str) -> IngestReport:
-    """Ingest in a worker thread; for more than a handful of items, one status
-    message is edited with the progress."""
+def _summary(report: IngestReport, lang: str) -> str:
+    return text(
+        "summary", lang, added=number(len(report.added), lang),
+        updated=number(len(report.updated), lang),
+        unchanged=number(len(report.unchanged), lang), failed=number(len(report.failed), lang),
+    )  # fmt: skip
+
+
+def _at_most(lines: list[str], limit: int, lang: str) -> list[str]:
+    if len(lines) <= limit:
+        return lines
+    return [*lines[:limit], html.escape(text("more", lang, n=number(len(lines) - limit, lang)))]
+
+
+async def ingest(
+    message: Message,
+    items: list[Loaded],
+    admin: Admin,
+    lang: str,
+    *,
+    status: Message | None = None,
+    note: str = "",
+) -> IngestReport:
+    """Ingest in a worker thread. For more than a handful of items one status
+    message shows the progress, edited at least every :data:`PROGRESS_EVERY` seconds."""
     articles = {i.article.id: i.article for i in items if i.article is not None}
     loop = asyncio.get_running_loop()
     done = [0]
-    status: Message | None = None
-    if len(items) > 5:
-        status = await message.reply_text(text("progress", lang, done=0, total=len(items)))
+    big = len(items) > 5
+    started = time.monotonic()
+
+    def progress() -> str:
+        seconds = number(round(time.monotonic() - started), lang)
+        total = number(len(items), lang)
+        return text("progress", lang, done=number(done[0], lang), total=total, seconds=seconds)
+
+    if big:
+        if status is None:
+            status = await message.reply_text(progress())
+        else:
+            await _edit(status, progress())
 
     def on_item(n: int) -> None:
         done[0] += n
 
-    async def show_progress(task: asyncio.Future[IngestReport]) -> None:
-        shown = 0
-        while not task.done():
-            await asyncio.wait({task}, timeout=PROGRESS_EVERY)
-            if status is not None and not task.done() and done[0] != shown:
-                shown = done[0]
-                try:
-                    await status.edit_text(text("progress", lang, done=shown, total=len(items)))
-                except TelegramError as exc:  # progress is a courtesy; never fail on it
-                    log.debug("progress edit failed: %s", exc)
-
     async with admin.ingest_lock:  # one ingest at a time; readers are not blocked
         task = loop.run_in_executor(None, admin.ingestor.run, items, on_item)
-        await show_progress(task)
+        while big and not task.done():
+            await asyncio.wait({task}, timeout=PROGRESS_EVERY)
+            if not task.done():
+                await _edit(status, progress())
         report = await task
-    lines = _report_line(report, articles, lang)
-    if status is not None:
-        summary = text(
-            "summary", lang, added=len(report.added), updated=len(report.updated),
-            unchanged=len(report.unchanged), failed=len(report.failed),
-        )  # fmt: skip
-        lines = [html.escape(summary), *lines[:20]]
-    body = "\n".join(lines) or text("empty", lang)
+    lines = _report_lines(report, articles, lang)
+    if big:
+        lines = [html.escape(_summary(report, lang)), *_at_most(lines, SUMMARY_LINES, lang)]
+    body = "\n".join([*lines, *([html.escape(note)] if note else [])]) or text("empty", lang)
     await _reply_long(message, body, status)
     return report
+
+
+async def _edit(status: Message | None, body: str) -> None:
+    if status is None:
+        return
+    try:
+        await status.edit_text(body)
+    except TelegramError as exc:  # progress is a courtesy; never fail on it
+        log.debug("progress edit failed: %s", exc)
 
 
 async def _reply_long(message: Message, body: str, status: Message | None = None) -> None:
@@ -187,6 +223,18 @@ def _from_message(message: Message) -> Article:
     return article_from_text(body, **_channel_source(message))
 
 
+async def _from_url(admin: Admin, url: str, words: str, lang: str) -> tuple[Article, str]:
+    """The page at ``url``; when it cannot be fetched (not refused) and the admin
+    sent words after the link, those words with the link, and a note saying so."""
+    try:
+        return await admin.fetcher.article(url), ""
+    except FetchFailed as exc:
+        if not words.strip():
+            raise
+        article = article_from_text(words, url=url, source=urlsplit(url).hostname)
+        return article, text("url_text_kept", lang, why=say(exc.reason, lang))
+
+
 @admins_only
 async def add_command(update: Update, context: Context) -> None:
     message = update.effective_message
@@ -198,11 +246,15 @@ async def add_command(update: Update, context: Context) -> None:
         return
     raw = message.text or ""
     rest = raw.split(maxsplit=1)[1] if len(raw.split(maxsplit=1)) > 1 else ""
+    note = ""
+    body = rest.strip()
+    first = body.split(maxsplit=1)[0] if body else ""
     try:
-        if URL_ONLY.match(rest.strip()):
-            article = await admin.fetcher.article(rest.strip())
-            origin = rest.strip()
-        elif rest.strip():
+        if URL.match(first):
+            words = body[len(first) :].strip()
+            article, note = await _from_url(admin, first, words, lang)
+            origin = first
+        elif body:
             article = article_from_text(rest)
             origin = "text"
         elif message.reply_to_message is not None:
@@ -216,9 +268,9 @@ async def add_command(update: Update, context: Context) -> None:
             await message.reply_text(text("add_usage", lang))
             return
     except LoadError as exc:
-        await message.reply_text(f"{text('refused', lang)}: {exc}")
+        await message.reply_text(f"{text('refused', lang)}: {say(exc.reason, lang)}")
         return
-    await ingest(message, [Loaded(origin, article)], admin, lang)
+    await ingest(message, [Loaded(origin, article)], admin, lang, note=note)
 
 
 async def add_document(
@@ -229,22 +281,32 @@ async def add_document(
     assert doc is not None
     name = doc.file_name or "document"
     suffix = PurePosixPath(name).suffix.lower()
-    if suffix not in DOCUMENT_SUFFIXES:
-        reason = text("unsupported", lang, suffix=suffix or name)
+
+    async def refuse(reason: str) -> None:
         await reply_to.reply_text(f"{text('refused', lang)}: {reason}")
+
+    if suffix not in SUPPORTED:
+        await refuse(text("unsupported", lang, suffix=suffix or name))
         return
+    limit = number(admin.max_document_bytes, lang)
     if (doc.file_size or 0) > admin.max_document_bytes:
-        reason = text("too_large", lang, size=doc.file_size or 0, limit=admin.max_document_bytes)
-        await reply_to.reply_text(f"{text('refused', lang)}: {reason}")
+        await refuse(text("too_large", lang, size=number(doc.file_size or 0, lang), limit=limit))
         return
-    file = await doc.get_file()
-    data = bytes(await file.download_as_bytearray())
+    status = await reply_to.reply_text(text("reading", lang, name=name))
+    try:
+        file = await doc.get_file()
+        data = bytes(await file.download_as_bytearray())
+    except TelegramError as exc:
+        await _edit(status, f"{text('refused', lang)}: {text('no_document', lang, why=exc)}")
+        return
     if len(data) > admin.max_document_bytes:
-        reason = text("too_large", lang, size=len(data), limit=admin.max_document_bytes)
-        await reply_to.reply_text(f"{text('refused', lang)}: {reason}")
+        size = number(len(data), lang)
+        await _edit(
+            status, f"{text('refused', lang)}: {text('too_large', lang, size=size, limit=limit)}"
+        )
         return
     items = await asyncio.to_thread(lambda: list(load_bytes(name, data)))
-    await ingest(reply_to, items, admin, lang)
+    await ingest(reply_to, items, admin, lang, status=status)
 
 
 # -- channels --------------------------------------------------------------------------
@@ -254,6 +316,8 @@ def channel_article(post: Message) -> Article:
     chat = post.chat
     where = chat.username or str(chat.id)
     url = f"https://t.me/{chat.username}/{post.message_id}" if chat.username else None
+    if not (post.text or post.caption or "").strip():
+        raise LoadError("no_text")  # a photo or a poll without words
     return article_from_text(
         post.text or post.caption or "",
         given_id=f"tg-{where}-{post.message_id}",
@@ -264,44 +328,82 @@ def channel_article(post: Message) -> Article:
 
 
 async def channel_post(update: Update, context: Context) -> None:
-    """A new or edited post in a watched channel becomes (or replaces) an article."""
+    """A new or edited post in a watched channel becomes (or replaces) an article;
+    the admins hear what it did (posts arriving together, in one message)."""
     post = update.channel_post or update.edited_channel_post
     admin = context.admin
     if post is None or not admin.watches(post.chat):
         return
+    channel = post.chat.title or post.chat.username or str(post.chat.id)
     try:
         article = channel_article(post)
     except LoadError as exc:
         log.info("channel post %s not added: %s", post.message_id, exc)
-        return
-    async with admin.ingest_lock:
-        report = await asyncio.to_thread(admin.ingestor.run, [Loaded("channel", article)])
-    log.info("channel post %s: %s", article.id, report.summary())
+        admin.notices.append((channel, None, exc.reason))
+    else:
+        async with admin.ingest_lock:
+            report = await asyncio.to_thread(admin.ingestor.run, [Loaded("channel", article)])
+        log.info("channel post %s: %s", article.id, report.summary())
+        admin.notices.append((channel, article, report))
+    if admin.notices_task is None or admin.notices_task.done():
+        admin.notices_task = context.application.create_task(_tell_admins(context.bot, admin))
 
 
-# -- listing and removing ----------------------------------------------------------------
+async def _tell_admins(bot: Any, admin: Admin) -> None:
+    """After a short pause (posts often come in a burst), one message per admin,
+    in that admin's language, listing what the channel posts did."""
+    await asyncio.sleep(NOTICE_DELAY)
+    notices, admin.notices = admin.notices, []
+    for admin_id in sorted(admin.admin_ids):
+        lang = admin.languages.get(admin_id, "ar")
+        lines: list[str] = []
+        for channel in dict.fromkeys(c for c, _, _ in notices):
+            lines.append(f"<b>{html.escape(text('channel_head', lang, channel=channel))}</b>")
+            for c, article, outcome in notices:
+                if c != channel:
+                    continue
+                if isinstance(outcome, IngestReport):
+                    lines += _report_lines(outcome, {article.id: article} if article else {}, lang)
+                else:
+                    lines.append(f"{text('refused', lang)}: {html.escape(say(outcome, lang))}")
+        try:
+            for part in pack(_at_most(lines, SUMMARY_LINES, lang), separator="\n"):
+                await bot.send_message(admin_id, part, parse_mode=ParseMode.HTML)
+        except TelegramError as exc:  # e.g. the admin never started a chat with the bot
+            log.warning("could not tell admin %s about channel posts: %s", admin_id, exc)
 
 
-def _page(admin: Admin, page: int, lang: str) -> tuple[str, InlineKeyboardMarkup | None]:
-    articles = sorted(
-        admin.store.catalogue.articles(),
-        key=lambda a: (a.published or "", a.updated_at),
-        reverse=True,
+# -- listing, finding and removing ------------------------------------------------------
+
+
+def _newest_first(articles: list[ArticleInfo]) -> list[ArticleInfo]:
+    return sorted(articles, key=lambda a: (a.published or "", a.updated_at), reverse=True)
+
+
+def _line(a: ArticleInfo, lang: str, names: Any, n: int | None = None) -> str:
+    meta = " · ".join(
+        p for p in (names.name(a.source, lang), a.published and day(a.published, lang)) if p
     )
+    return (
+        (f"{number(n, lang)}. " if n is not None else "")
+        + f"<code>{html.escape(a.id)}</code> {html.escape(a.title[:80])}"
+        + (f" — {html.escape(meta)}" if meta else "")
+    )
+
+
+def _page(
+    admin: Admin, names: Any, page: int, lang: str
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    articles = _newest_first(admin.store.catalogue.articles())
     if not articles:
         return text("no_articles", lang), None
     pages = (len(articles) + PAGE_SIZE - 1) // PAGE_SIZE
     page = max(0, min(page, pages - 1))
     shown = articles[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
-    head = text("page", lang, first=page * PAGE_SIZE + 1,
-                last=page * PAGE_SIZE + len(shown), total=len(articles))  # fmt: skip
-    lines = [f"<b>{html.escape(head)}</b>"]
-    for a in shown:
-        meta = " · ".join(p for p in (a.source, (a.published or "")[:10]) if p)
-        lines.append(
-            f"<code>{html.escape(a.id)}</code> {html.escape(a.title[:80])}"
-            + (f" — {html.escape(meta)}" if meta else "")
-        )
+    head = text("page", lang, first=number(page * PAGE_SIZE + 1, lang),
+                last=number(page * PAGE_SIZE + len(shown), lang),
+                total=number(len(articles), lang))  # fmt: skip
+    lines = [f"<b>{html.escape(head)}</b>", *(_line(a, lang, names) for a in shown)]
     buttons = []
     if page > 0:
         buttons.append(InlineKeyboardButton("◀", callback_data=f"ap{page - 1:06d}"))
@@ -310,11 +412,48 @@ def _page(admin: Admin, page: int, lang: str) -> tuple[str, InlineKeyboardMarkup
     return "\n".join(lines), InlineKeyboardMarkup([buttons]) if buttons else None
 
 
+def find_articles(articles: list[ArticleInfo], words: str) -> list[ArticleInfo]:
+    """Articles whose title or id holds every word (Arabic letter forms and case
+    folded), newest first."""
+    wanted = [fold(w) for w in words.split() if w.strip()]
+    return _newest_first(
+        [a for a in articles if all(w in fold(f"{a.title} {a.id}") for w in wanted)]
+    )
+
+
+def _found(
+    admin: Admin, names: Any, words: str, user_id: int, lang: str
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    hits = find_articles(admin.store.catalogue.articles(), words)
+    if not hits:
+        return html.escape(text("found_none", lang, words=words)), None
+    shown = hits[:PAGE_SIZE]
+    head = text("found", lang, hits=count(len(hits), "article", lang), words=words)
+    lines = [f"<b>{html.escape(head)}</b>"]
+    buttons = []
+    for n, a in enumerate(shown, start=1):
+        lines.append(_line(a, lang, names, n))
+        token = admin.offer(a.id, user_id)
+        buttons.append(
+            InlineKeyboardButton(text("remove_n", lang, n=n), callback_data=f"rq{token}")
+        )
+    if len(hits) > len(shown):
+        lines.append(html.escape(text("more", lang, n=number(len(hits) - len(shown), lang))))
+    rows = [buttons[i : i + 5] for i in range(0, len(buttons), 5)]
+    return "\n".join(lines), InlineKeyboardMarkup(rows)
+
+
 @admins_only
 async def articles_command(update: Update, context: Context) -> None:
-    assert update.effective_message is not None
-    body, markup = await asyncio.to_thread(_page, context.admin, 0, lang_of(update))
-    await update.effective_message.reply_text(body, parse_mode=ParseMode.HTML, reply_markup=markup)
+    message, user = update.effective_message, update.effective_user
+    assert message is not None and user is not None
+    names, lang = context.services.qa.outlets(), lang_of(update)
+    if context.args:
+        words = " ".join(context.args)
+        body, markup = await asyncio.to_thread(_found, context.admin, names, words, user.id, lang)
+    else:
+        body, markup = await asyncio.to_thread(_page, context.admin, names, 0, lang)
+    await message.reply_text(body, parse_mode=ParseMode.HTML, reply_markup=markup)
 
 
 @admins_only
@@ -322,13 +461,31 @@ async def articles_page(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     page = int(query.data[2:])
-    body, markup = await asyncio.to_thread(_page, context.admin, page, lang_of(update))
+    names, lang = context.services.qa.outlets(), lang_of(update)
+    body, markup = await asyncio.to_thread(_page, context.admin, names, page, lang)
     await query.answer()
     try:
         await query.edit_message_text(body, parse_mode=ParseMode.HTML, reply_markup=markup)
     except BadRequest as exc:
         if "not modified" not in str(exc).lower():
             raise
+
+
+async def _confirm(
+    message: Message, admin: Admin, article_id: str, user_id: int, lang: str
+) -> None:
+    info = admin.store.catalogue.info(article_id)
+    if info is None:
+        await message.reply_text(text("already_removed", lang, id=article_id))
+        return
+    token = admin.offer(article_id, user_id)
+    markup = InlineKeyboardMarkup(
+        [[InlineKeyboardButton(text("yes_remove", lang), callback_data=f"rm{token}"),
+          InlineKeyboardButton(text("cancel", lang), callback_data=f"rc{token}")]]
+    )  # fmt: skip
+    await message.reply_text(
+        text("confirm_remove", lang, title=info.title[:100], id=article_id), reply_markup=markup
+    )
 
 
 @admins_only
@@ -340,73 +497,84 @@ async def remove_command(update: Update, context: Context) -> None:
         await message.reply_text(text("remove_usage", lang))
         return
     article_id = context.args[0]
-    info = admin.store.catalogue.info(article_id)
-    if info is None:
+    if admin.store.catalogue.info(article_id) is None:
         await message.reply_text(text("unknown_article", lang, id=article_id))
         return
-    now = time.monotonic()
-    for token in [t for t, (_, _, at) in admin.pending.items() if now - at > CONFIRM_TTL]:
-        del admin.pending[token]
-    token = secrets.token_hex(4)  # callback data stays short and fixed-size
-    admin.pending[token] = (article_id, user.id, now)
-    markup = InlineKeyboardMarkup(
-        [[InlineKeyboardButton(text("yes_remove", lang), callback_data=f"rm{token}"),
-          InlineKeyboardButton(text("cancel", lang), callback_data=f"rc{token}")]]
-    )  # fmt: skip
-    await message.reply_text(
-        text("confirm_remove", lang, title=info.title[:100], id=article_id), reply_markup=markup
-    )
+    await _confirm(message, admin, article_id, user.id, lang)
 
 
 @admins_only
 async def remove_button(update: Update, context: Context) -> None:
+    """A search result's remove button asks to confirm; the confirmation removes.
+    A button pressed again after its article is gone says so."""
     query = update.callback_query
     assert query is not None and query.data is not None
     admin, lang = context.admin, lang_of(update)
-    token = query.data[2:]
-    pending = admin.pending.pop(token, None)
-    if pending is None or time.monotonic() - pending[2] > CONFIRM_TTL:
+    action, token = query.data[:2], query.data[2:]
+    article_id = admin.offered(token)
+    if article_id is None:
         await query.answer(text("expired", lang), show_alert=True)
         return
-    article_id = pending[0]
-    await query.answer()
-    if query.data.startswith("rc"):
-        await query.edit_message_text(text("cancelled", lang))
+    if action != "rc" and admin.store.catalogue.info(article_id) is None:
+        await query.answer(text("already_removed", lang, id=article_id), show_alert=True)
         return
-    async with admin.ingest_lock:
-        await asyncio.to_thread(admin.store.remove, article_id)
-    await query.edit_message_text(text("removed", lang, id=article_id))
+    await query.answer()
+    if action == "rq":
+        assert query.message is not None and update.effective_user is not None
+        await _confirm(query.message, admin, article_id, update.effective_user.id, lang)  # type: ignore[arg-type]
+    elif action == "rc":
+        admin.withdraw(token)
+        await query.edit_message_text(text("cancelled", lang))
+    else:
+        async with admin.ingest_lock:
+            await asyncio.to_thread(admin.store.remove, article_id)
+        await query.edit_message_text(text("removed", lang, id=article_id))
 
 
 # -- watching --------------------------------------------------------------------------
 
 
-def _stats(admin: Admin, lang: str) -> tuple[str, bytes]:
+def _stats(admin: Admin, names: Any, lang: str) -> tuple[str, bytes]:
     info = admin.store.catalogue.coverage()
     totals = admin.state.totals()
     days = last_days(30)
     daily = admin.state.daily(30)
     added: dict[str, int] = {}
     for a in admin.store.catalogue.articles():
-        day = time.strftime("%Y-%m-%d", time.gmtime(a.updated_at))
-        added[day] = added.get(day, 0) + 1
+        when = time.strftime("%Y-%m-%d", time.gmtime(a.updated_at))
+        added[when] = added.get(when, 0) + 1
     questions = [daily.get(d, (0, 0))[0] for d in days]
     answered = [daily.get(d, (0, 0))[1] for d in days]
-    share = f"{totals['answered'] / totals['questions']:.0%}" if totals["questions"] else "—"
-    span = f"{info['first']} – {info['last']}" if info.get("first") else "—"
+    share = percent(totals["answered"] / totals["questions"], lang) if totals["questions"] else "—"
+    span = day_span(info["first"], info["last"], lang) if info.get("first") else "—"
+    sources = info.get("sources") or []
+    outlets = ""
+    if sources:
+        shown = listing([names.name(s, lang) for s in sources[:10]], lang)
+        more = " …" if len(sources) > 10 else ""
+        outlets = count(len(sources), "outlet", lang) + f" ({shown}{more})"
+        outlets = text("from_outlets", lang, outlets=outlets)
     body = text(
-        "stats", lang, articles=info["articles"], chunks=admin.store.count_chunks(),
-        outlets=len(info.get("sources") or []), span=span, questions=totals["questions"],
-        share=share, weak=totals["weak"], refused=totals["refused"],
-        smalltalk=totals["smalltalk"], up=totals["up"], down=totals["down"],
+        "stats", lang, articles=count(info["articles"], "article", lang),
+        chunks=count(admin.store.count_chunks(), "passage", lang), outlets=outlets, span=span,
+        questions=number(totals["questions"], lang), share=share,
+        weak=number(totals["weak"], lang), refused=number(totals["refused"], lang),
+        smalltalk=number(totals["smalltalk"], lang), up=number(totals["up"], lang),
+        down=number(totals["down"], lang),
     )  # fmt: skip
-    return body, chart_png(days, questions, answered, [added.get(d, 0) for d in days])
+    labels = {k: text(f"chart_{k}", lang, days=len(days)) for k in CHART_LABELS}
+    png = chart_png(
+        days, questions, answered, [added.get(d, 0) for d in days], labels=labels,
+        rtl=lang == "ar", day_label=lambda d: day_month(d, lang),
+    )  # fmt: skip
+    return body, png
 
 
 @admins_only
 async def stats_command(update: Update, context: Context) -> None:
     assert update.effective_message is not None
-    body, png = await asyncio.to_thread(_stats, context.admin, lang_of(update))
+    names, lang = context.services.qa.outlets(), lang_of(update)
+    body, png = await asyncio.to_thread(_stats, context.admin, names, lang)
     await update.effective_message.reply_photo(png, caption=body)
 
 
@@ -418,9 +586,12 @@ def _unanswered(admin: Admin, lang: str) -> str:
     lines = [f"<b>{html.escape(text('unanswered_head', lang))}</b>"]
     for g in groups:
         whys = Counter(gaps[i].why for i in g.members)
-        sep = "، " if lang == "ar" else ", "
-        why = sep.join(f"{text('why_' + w, lang)} {n}" for w, n in whys.most_common())
-        lines.append(f"{g.count}× {html.escape(g.example)} <i>({html.escape(why)})</i>")
+        why = listing(
+            [f"{text('why_' + w, lang)} {number(n, lang)}" for w, n in whys.most_common()], lang
+        )
+        lines.append(
+            f"{number(g.count, lang)}× {html.escape(g.example)} <i>({html.escape(why)})</i>"
+        )
         lines += [f"    · {html.escape(o)}" for o in g.others]
     return "\n".join(lines)
 
@@ -464,5 +635,5 @@ def add_handlers(application: RawiApplication) -> None:
     application.add_handler(CommandHandler("stats", stats_command))
     application.add_handler(CommandHandler("unanswered", unanswered_command))
     application.add_handler(CallbackQueryHandler(articles_page, pattern=r"^ap\d{6}$"))
-    application.add_handler(CallbackQueryHandler(remove_button, pattern=r"^r[mc][0-9a-f]{8}$"))
+    application.add_handler(CallbackQueryHandler(remove_button, pattern=r"^r[mcq][0-9a-f]{8}$"))
     application.add_handler(MessageHandler(filters.UpdateType.CHANNEL_POSTS, channel_post))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +59,9 @@ class Services:
         return self.in_flight == 0
 
 
+BUTTON_TTL = 3600.0  # seconds an admin's button stays valid
+
+
 @dataclass
 class Admin:
     """What the admin handlers need, built once by the composition root."""
@@ -69,8 +74,39 @@ class Admin:
     fetcher: Fetcher = field(default_factory=Fetcher)
     channels: frozenset[str] = frozenset()
     max_document_bytes: int = 10_000_000
+    # buttons' tokens: token -> (article id, admin, when offered)
     pending: dict[str, tuple[str, int, float]] = field(default_factory=dict)
     ingest_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    languages: dict[int, str] = field(default_factory=dict)  # each admin's, last heard
+    # what channel posts did, until the admins are told: (channel, article, outcome)
+    notices: list[tuple[str, Any, Any]] = field(default_factory=list)
+    notices_task: asyncio.Task[None] | None = None
+
+    def heard_from(self, update: Update) -> None:
+        user = update.effective_user
+        if user is not None:
+            self.languages[user.id] = "ar" if (user.language_code or "").startswith("ar") else "en"
+
+    def offer(self, article_id: str, user_id: int) -> str:
+        """A short token for a button acting on ``article_id`` (callback data is
+        limited to 64 bytes; ids are not)."""
+        now = time.monotonic()
+        for token in [t for t, (_, _, at) in self.pending.items() if now - at > BUTTON_TTL]:
+            del self.pending[token]
+        token = secrets.token_hex(4)
+        self.pending[token] = (article_id, user_id, now)
+        return token
+
+    def offered(self, token: str) -> str | None:
+        """The article a button's token names, while the button is valid (a used
+        button stays valid, so a second press can say what became of it)."""
+        got = self.pending.get(token)
+        if got is None or time.monotonic() - got[2] > BUTTON_TTL:
+            return None
+        return got[0]
+
+    def withdraw(self, token: str) -> None:
+        self.pending.pop(token, None)
 
     def is_admin(self, update: Update) -> bool:
         message, user = update.effective_message, update.effective_user

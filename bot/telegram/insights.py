@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -18,35 +18,55 @@ def last_days(days: int, today: datetime | None = None) -> list[str]:
     return [(today - timedelta(days=i)).strftime("%Y-%m-%d") for i in range(days - 1, -1, -1)]
 
 
+CHART_LABELS = ("title", "questions", "answered", "added")
+
+
 def chart_png(
     days: Sequence[str],
     questions: Sequence[int],
     answered: Sequence[int],
     added: Sequence[int],
+    *,
+    labels: Mapping[str, str] | None = None,
+    rtl: bool = False,
+    day_label: Callable[[str], str] = lambda d: d[5:],
 ) -> bytes:
-    """A small three-panel PNG: questions per day, the share answered, articles added."""
+    """A small three-panel PNG: questions per day, the share answered, articles
+    added. ``labels`` name the panels (:data:`CHART_LABELS`) in the reader's
+    language; ``rtl`` lays the chart out right to left (time runs leftwards, the
+    axis labels on the right). Matplotlib shapes Arabic text itself (libraqm)."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
+    label = {"title": f"Last {len(days)} days (UTC)", "questions": "questions",
+             "answered": "answered", "added": "articles added", **(labels or {})}  # fmt: skip
     fig = Figure(figsize=(7, 5.2), dpi=100)
     axes = fig.subplots(3, 1, sharex=True)
     x = np.arange(len(days))
     share = [a / q if q else np.nan for q, a in zip(questions, answered, strict=True)]
     axes[0].bar(x, questions, color="#3b6ea5")
-    axes[0].set_ylabel("questions")
+    axes[0].set_ylabel(label["questions"])
     axes[1].plot(x, share, marker="o", markersize=3, color="#2e8b57")
     axes[1].set_ylim(0, 1.05)
-    axes[1].set_ylabel("answered")
+    axes[1].set_ylabel(label["answered"])
     axes[2].bar(x, added, color="#b5651d")
-    axes[2].set_ylabel("articles added")
+    axes[2].set_ylabel(label["added"])
     ticks = list(range(0, len(days), max(1, len(days) // 6)))
-    axes[2].set_xticks(ticks, [days[i][5:] for i in ticks])
+    axes[2].set_xticks(ticks, [day_label(days[i]) for i in ticks])
     for ax in axes:
         ax.grid(axis="y", alpha=0.3)
-        ax.spines[["top", "right"]].set_visible(False)
-    fig.suptitle(f"Last {len(days)} days (UTC)")
+        if rtl:
+            ax.yaxis.tick_right()
+            ax.yaxis.set_label_position("right")
+            ax.yaxis.label.set(rotation=-90, verticalalignment="bottom")  # reads downwards
+            ax.spines[["top", "left"]].set_visible(False)
+        else:
+            ax.spines[["top", "right"]].set_visible(False)
+    if rtl:
+        axes[2].invert_xaxis()  # shared: every panel's time runs right to left
+    fig.suptitle(label["title"])
     fig.tight_layout()
     out = io.BytesIO()
     fig.savefig(out, format="png")

@@ -26,7 +26,7 @@ from bot.telegram.context import Context, Services
 from bot.telegram.render import render_html, render_plain
 from bot.telegram.state import ANSWERED, REFUSED, WEAK
 from bot.telegram.state import SMALLTALK as OUTCOME_SMALLTALK
-from bot.telegram.texts import TEXTS, lang_of
+from bot.telegram.texts import TEXTS, count, day_span, lang_of, listing
 from retrieval.text import detect_language
 from retrieval.types import SMALLTALK, Answer
 
@@ -40,13 +40,14 @@ async def help_command(update: Update, context: Context) -> None:
         return
     lang = lang_of(update)
     info = await asyncio.to_thread(context.services.coverage)
-    span = f" ({info['first']} – {info['last']})" if info.get("first") else ""
+    span = f" ({day_span(info['first'], info['last'], lang)})" if info.get("first") else ""
     outlets = ""
     if info.get("sources"):
         names = context.services.qa.outlets()
-        joined = ", ".join(names.name(s, lang) for s in info["sources"][:10])
+        joined = listing([names.name(s, lang) for s in info["sources"][:10]], lang)
         outlets = f" from {joined}" if lang == "en" else f" من {joined}"
-    text = TEXTS["help"][lang].format(articles=info["articles"], span=span, outlets=outlets)
+    articles = count(info["articles"], "article", lang)
+    text = TEXTS["help"][lang].format(articles=articles, span=span, outlets=outlets)
     await update.effective_message.reply_text(html.escape(text), parse_mode=ParseMode.HTML)
 
 

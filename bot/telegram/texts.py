@@ -3,8 +3,14 @@ message is in."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import date
 from typing import Any
 
+from babel import Locale
+from babel.dates import format_date, format_interval, format_skeleton
+from babel.lists import format_list
+from babel.numbers import format_decimal, format_percent
 from telegram import Update
 
 from retrieval.text import detect_language
@@ -13,7 +19,7 @@ TEXTS = {
     "help": {
         "en": (
             "I answer questions about the news coverage I hold, and cite the exact paragraphs "
-            "behind every answer.\n\nI know {articles} articles{span}{outlets}.\n\n"
+            "behind every answer.\n\nI know {articles}{span}{outlets}.\n\n"
             "Ask in Arabic or English. In a group, mention me, reply to me, or use /ask.\n\n"
             "You can ask about a time or an outlet:\n"
             "• What is the latest on the Yemen truce? (or /latest Yemen truce)\n"
@@ -23,7 +29,7 @@ TEXTS = {
         ),
         "ar": (
             "أجيب عن الأسئلة حول التغطية الإخبارية المتاحة لدي، وأذكر الفقرات التي استندت إليها "
-            "في كل إجابة.\n\nلدي {articles} مقالًا{span}{outlets}.\n\n"
+            "في كل إجابة.\n\nلدي {articles}{span}{outlets}.\n\n"
             "اسأل بالعربية أو بالإنجليزية. في المجموعات: اذكرني أو رُدّ على رسالتي أو استخدم /ask."
             "\n\nيمكنك السؤال عن وقت أو عن صحيفة:\n"
             "• ما آخر مستجدات الهدنة في اليمن؟ (أو /latest الهدنة في اليمن)\n"
@@ -96,11 +102,12 @@ ADMIN_TEXTS = {
         "ar": "هذا الأمر لمشرفي غرفة الأخبار فقط.",
     },
     "add_usage": {
-        "en": "To add an article: /add followed by a title line and the text; or reply /add "
-        "to a message; or send a document (.txt .md .html .json .jsonl) with the caption "
-        "/add; or /add https://…",
-        "ar": "لإضافة مقال: ‎/add‎ ثم سطر العنوان والنص؛ أو رُدّ بـ ‎/add‎ على رسالة؛ أو أرسل "
-        "ملفًا (.txt .md .html .json .jsonl) مع التعليق ‎/add‎؛ أو ‎/add https://…",
+        "en": "To add an article: /add followed by a title line and the text (one line is "
+        "enough for a short item); or reply /add to a message; or send a document (.txt .md "
+        ".html .json .jsonl, or a .zip of those) with the caption /add; or /add https://…",
+        "ar": "لإضافة مقال: ‎/add‎ ثم سطر العنوان والنص (يكفي سطر واحد للخبر القصير)؛ أو رُدّ "
+        "بـ ‎/add‎ على رسالة؛ أو أرسل ملفًا (‎.txt .md .html .json .jsonl‎ أو ملف ‎.zip‎ "
+        "يضمها) مع التعليق ‎/add‎؛ أو ‎/add https://…",
     },
     "added": {"en": "Added", "ar": "أُضيف"},
     "updated": {"en": "Updated", "ar": "حُدِّث"},
@@ -108,46 +115,74 @@ ADMIN_TEXTS = {
         "en": "Already in the coverage, unchanged",
         "ar": "موجود في التغطية دون تغيير",
     },
-    "paragraphs": {"en": "paragraphs", "ar": "فقرات"},
     "refused": {"en": "Not added", "ar": "لم يُضف"},
     "too_large": {
-        "en": "the file is too large ({size:,} bytes; the limit is {limit:,})",
-        "ar": "الملف كبير جدًا ({size:,} بايت؛ الحد {limit:,})",
+        "en": "the file is too large ({size} bytes; the limit is {limit})",
+        "ar": "الملف كبير جدًا ({size} بايت؛ الحد {limit})",
     },
     "unsupported": {
-        "en": "unsupported file type {suffix!r} (use .txt .md .html .json .jsonl)",
-        "ar": "نوع ملف غير مدعوم {suffix!r} (استخدم ‎.txt .md .html .json .jsonl‎)",
+        "en": "unsupported file type {suffix} (use .txt .md .html .json .jsonl or .zip)",
+        "ar": "نوع ملف غير مدعوم {suffix} (استخدم ‎.txt .md .html .json .jsonl‎ أو ‎.zip‎)",
+    },
+    "no_document": {
+        "en": "the file could not be downloaded from Telegram ({why}); please send it again",
+        "ar": "تعذّر تنزيل الملف من تيليجرام ({why})؛ أرسله مرة أخرى من فضلك",
+    },
+    "url_text_kept": {
+        "en": "The page could not be fetched ({why}), so the words you sent were added with "
+        "its link.",
+        "ar": "تعذّر جلب الصفحة ({why})، فأُضيف النص الذي أرسلته مع رابطها.",
     },
     "empty": {"en": "there is no text to add", "ar": "لا يوجد نص لإضافته"},
+    "reading": {"en": "Reading {name}…", "ar": "جارٍ قراءة {name}…"},
     "progress": {
-        "en": "Adding articles: {done}/{total}…",
-        "ar": "جارٍ إضافة المقالات: {done}/{total}…",
+        "en": "Adding articles: {done} of {total}… ({seconds} s)",
+        "ar": "جارٍ إضافة المقالات: {done} من {total}… ({seconds} ث)",
     },
     "summary": {
-        "en": "{added} added, {updated} updated, {unchanged} unchanged, {failed} failed",
-        "ar": "أُضيف {added}، حُدِّث {updated}، دون تغيير {unchanged}، فشل {failed}",
+        "en": "{added} added, {updated} updated, {unchanged} unchanged, {failed} not added",
+        "ar": "أُضيف {added}، وحُدِّث {updated}، ودون تغيير {unchanged}، ولم يُضف {failed}",
+    },
+    "more": {"en": "…and {n} more", "ar": "…و{n} غيرها"},
+    "from_outlets": {"en": " from {outlets}", "ar": " من {outlets}"},
+    "channel_head": {
+        "en": "From the channel {channel}:",
+        "ar": "من القناة {channel}:",
     },
     "no_articles": {"en": "The coverage is empty.", "ar": "التغطية فارغة."},
     "page": {
         "en": "Articles {first}–{last} of {total}",
         "ar": "المقالات {first}–{last} من {total}",
     },
+    "found": {
+        "en": "Search for “{words}”: {hits}, newest first",
+        "ar": "نتائج البحث عن «{words}»: {hits}، الأحدث أولًا",
+    },
+    "found_none": {
+        "en": "No article title or id contains “{words}”.",
+        "ar": "لا يوجد مقال يحتوي عنوانه أو معرّفه على «{words}».",
+    },
     "remove_usage": {"en": "Usage: /remove ARTICLE_ID", "ar": "الاستخدام: ‎/remove معرّف_المقال"},
     "unknown_article": {"en": "No article with id {id}.", "ar": "لا يوجد مقال بالمعرّف {id}."},
     "confirm_remove": {"en": "Remove “{title}” ({id})?", "ar": "حذف «{title}» ({id})؟"},
     "yes_remove": {"en": "Remove", "ar": "احذف"},
+    "remove_n": {"en": "🗑 {n}", "ar": "🗑 {n}"},
     "cancel": {"en": "Cancel", "ar": "إلغاء"},
     "removed": {"en": "Removed {id}.", "ar": "حُذف {id}."},
+    "already_removed": {
+        "en": "{id} is already removed.",
+        "ar": "المقال {id} محذوف من قبل.",
+    },
     "cancelled": {"en": "Cancelled; nothing removed.", "ar": "أُلغي؛ لم يُحذف شيء."},
     "expired": {
         "en": "This button has expired; send /remove again.",
         "ar": "انتهت صلاحية هذا الزر؛ أرسل ‎/remove‎ من جديد.",
     },
     "stats": {
-        "en": "Articles: {articles} ({chunks} passages) from {outlets} outlets, {span}\n"
+        "en": "Coverage: {articles} ({chunks}){outlets}, {span}\n"
         "Questions: {questions}, answered {share} (weak {weak}), not in the coverage {refused}"
         "\nSmall talk: {smalltalk}\nVotes: 👍 {up} · 👎 {down}",
-        "ar": "المقالات: {articles} ({chunks} مقطعًا) من {outlets} مصادر، {span}\n"
+        "ar": "التغطية: {articles} ({chunks}){outlets}، {span}\n"
         "الأسئلة: {questions}، أُجيب {share} (بإجابة ضعيفة {weak})، ليست في التغطية {refused}"
         "\nدردشة: {smalltalk}\nالتقييمات: 👍 {up} · 👎 {down}",
     },
@@ -164,9 +199,87 @@ ADMIN_TEXTS = {
     "why_refused": {"en": "not in the coverage", "ar": "ليس في التغطية"},
     "why_weak": {"en": "weak answer", "ar": "إجابة ضعيفة"},
     "why_disliked": {"en": "voted 👎", "ar": "قُيّمت 👎"},
+    # the /stats chart
+    "chart_title": {"en": "Last {days} days (UTC)", "ar": "آخر {days} يومًا (بتوقيت UTC)"},
+    "chart_questions": {"en": "questions", "ar": "الأسئلة"},
+    "chart_answered": {"en": "answered", "ar": "نسبة الإجابة"},
+    "chart_added": {"en": "articles added", "ar": "المقالات المضافة"},
 }
 
 
 def text(key: str, lang: str, **values: Any) -> str:
     """An admin text in ``lang`` (Arabic or, for any other, English)."""
     return ADMIN_TEXTS[key]["ar" if lang == "ar" else "en"].format(**values)
+
+
+# -- numbers, counts, dates and lists as each language writes them (CLDR, by Babel) --
+
+# Arabic nouns take a form by CLDR plural category: 0, 1, 2, 3–10, 11–99, 100…
+NOUNS: dict[str, dict[str, dict[str, str]]] = {
+    "article": {
+        "en": {"one": "{n} article", "other": "{n} articles"},
+        "ar": {"zero": "لا مقالات", "one": "مقال واحد", "two": "مقالان", "few": "{n} مقالات",
+               "many": "{n} مقالًا", "other": "{n} مقال"},
+    },
+    "paragraph": {
+        "en": {"one": "{n} paragraph", "other": "{n} paragraphs"},
+        "ar": {"zero": "لا فقرات", "one": "فقرة واحدة", "two": "فقرتان", "few": "{n} فقرات",
+               "many": "{n} فقرة", "other": "{n} فقرة"},
+    },
+    "passage": {
+        "en": {"one": "{n} passage", "other": "{n} passages"},
+        "ar": {"zero": "لا مقاطع", "one": "مقطع واحد", "two": "مقطعان", "few": "{n} مقاطع",
+               "many": "{n} مقطعًا", "other": "{n} مقطع"},
+    },
+    "outlet": {
+        "en": {"one": "{n} outlet", "other": "{n} outlets"},
+        "ar": {"zero": "لا مصادر", "one": "مصدر واحد", "two": "مصدرين", "few": "{n} مصادر",
+               "many": "{n} مصدرًا", "other": "{n} مصدر"},
+    },
+    "question": {
+        "en": {"one": "{n} question", "other": "{n} questions"},
+        "ar": {"zero": "لا أسئلة", "one": "سؤال واحد", "two": "سؤالان", "few": "{n} أسئلة",
+               "many": "{n} سؤالًا", "other": "{n} سؤال"},
+    },
+}  # fmt: skip
+
+
+def _locale(lang: str) -> str:
+    return "ar" if lang == "ar" else "en"
+
+
+def number(n: int, lang: str) -> str:
+    return format_decimal(n, locale=_locale(lang))
+
+
+def percent(share: float, lang: str) -> str:
+    return format_percent(share, locale=_locale(lang))
+
+
+def count(n: int, noun: str, lang: str) -> str:
+    """``n`` with ``noun`` in the form ``lang`` gives that number ("11 مقالًا")."""
+    forms = NOUNS[noun][_locale(lang)]
+    form = Locale(_locale(lang)).plural_form(n)
+    return forms.get(form, forms["other"]).format(n=number(n, lang))
+
+
+def day(iso: str, lang: str) -> str:
+    """An ISO date (or datetime) as ``lang`` writes a day: "23 يوليو 2015", "July 23, 2015"."""
+    return format_date(date.fromisoformat(iso[:10]), "long", locale=_locale(lang))
+
+
+def day_month(iso: str, lang: str) -> str:
+    """A day without its year, for a chart's axis: "23 يوليو", "Jul 23"."""
+    return format_skeleton("MMMd", date.fromisoformat(iso[:10]), locale=_locale(lang))
+
+
+def day_span(first: str, last: str, lang: str) -> str:
+    """Two ISO dates as one range, collapsed where they share a month or a day."""
+    start, end = date.fromisoformat(first[:10]), date.fromisoformat(last[:10])
+    return format_interval(start, end, "yMMMd", locale=_locale(lang))
+
+
+def listing(items: Iterable[str], lang: str) -> str:
+    """A list as ``lang`` writes one: "Okaz, Riyadh, and Alyaum", "عكاظ والرياض واليوم"."""
+    listed = [i for i in items if i]
+    return format_list(listed, locale=_locale(lang)) if listed else ""

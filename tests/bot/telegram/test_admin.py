@@ -158,7 +158,7 @@ async def test_add_by_text_reply_document_and_url_then_answered(newsroom: Newsro
         # by text
         reply = await command(api, PIER)
         assert reply.params["text"].startswith("Added: <code>")
-        assert "Harbour pier reopens (1 paragraphs)" in reply.params["text"]
+        assert "Harbour pier reopens (1 paragraph)" in reply.params["text"]
         # by reply to a forwarded channel post
         post = {
             "message_id": 77, "date": 1_700_000_000, "chat": {"id": ADMIN, "type": "private"},
@@ -172,7 +172,7 @@ async def test_add_by_text_reply_document_and_url_then_answered(newsroom: Newsro
                     "twelve stations between the port and the university.",
         }  # fmt: skip
         reply = await command(api, "/add", reply_to_message=post)
-        assert "Metro line opens in March (1 paragraphs)" in reply.params["text"]
+        assert "Metro line opens in March (1 paragraph)" in reply.params["text"]
         # by document
         festival = (
             b"Desert festival draws crowds\n\nThe desert festival drew 30,000 visitors over "
@@ -180,13 +180,17 @@ async def test_add_by_text_reply_document_and_url_then_answered(newsroom: Newsro
         )
         doc = api.add_file("festival-doc", festival)
         push_document(api, doc, "f.txt")
-        (reply,) = (await api.wait_for("sendMessage", count=3, chat_id=ADMIN))[2:]
-        assert "Desert festival draws crowds" in reply.params["text"]
+        (status,) = (await api.wait_for("sendMessage", count=3, chat_id=ADMIN))[2:]
+        assert status.params["text"] == "Reading f.txt…"
+        (reply,) = await api.wait_for("editMessageText", chat_id=ADMIN)
+        assert reply.params["message_id"] == str(status.result["message_id"])
+        assert "Desert festival draws crowds (1 paragraph)" in reply.params["text"]
         assert api.downloads == ["documents/festival-doc"]
         # by URL
         url = f"http://127.0.0.1:{site['a']}/article"
         reply = await command(api, f"/add {url}")
-        assert "Desert observatory opens" in reply.params["text"], reply.params["text"]
+        # the page's <h1> is its title, not its first paragraph
+        assert "Desert observatory opens (2 paragraphs)" in reply.params["text"]
 
         metro = newsroom.store.catalogue.info(next(a.id for a in newsroom.store.catalogue.articles()
                                          if a.title.startswith("Metro")))  # fmt: skip
@@ -285,7 +289,7 @@ async def test_admin_commands_in_a_group_point_to_the_private_chat(newsroom: New
 async def test_documents_too_large_or_of_the_wrong_type_are_refused(newsroom: Newsroom) -> None:
     async with running(newsroom.services, admin=newsroom.admin) as api:
         for name, data, why in (
-            ("report.pdf", b"%PDF-1.4 ...", "unsupported file type '.pdf'"),
+            ("report.pdf", b"%PDF-1.4 ...", "unsupported file type .pdf"),
             (
                 "big.txt",
                 b"Title\n\n" + b"word " * 1000,
@@ -360,9 +364,9 @@ async def test_remove_asks_for_confirmation(newsroom: Newsroom) -> None:
         edits = await api.wait_for("editMessageText", count=2)
         assert edits[1].params["text"] == "Removed s01."
         assert newsroom.store.catalogue.info("s01") is None
-        api.push_callback(remove, ask_msg.result, user_id=ADMIN)  # used up
+        api.push_callback(remove, ask_msg.result, user_id=ADMIN)  # pressed again
         answers = await api.wait_for("answerCallbackQuery", count=4)
-        assert answers[3].params["text"] == ADMIN_TEXTS["expired"]["en"]
+        assert answers[3].params["text"] == "s01 is already removed."
         reply = await command(api, "/remove nope")
         assert reply.params["text"] == "No article with id nope."
     assert sorted(a.id for a in newsroom.store.catalogue.articles()) == ["s00", "s02"]
@@ -408,7 +412,8 @@ async def test_stats_with_a_chart_and_unanswered_questions(newsroom: Newsroom) -
         png = photo.params["photo"]
         assert isinstance(png, bytes) and png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
         caption = photo.params["caption"]
-        assert "Articles: 3 (3 passages)" in caption and "Questions: 5, answered 40%" in caption
+        assert "Coverage: 3 articles (3 passages), Jan 1\u2009–\u20093, 2024" in caption
+        assert "Questions: 5, answered 40%" in caption
         assert "not in the coverage 3" in caption and "Small talk: 1" in caption
         assert "👎 1" in caption
 
@@ -433,15 +438,214 @@ async def test_a_big_document_reports_progress_in_one_message(newsroom: Newsroom
         doc = api.add_file("bulk", "\n".join(lines).encode())
         push_document(api, doc, "b.jsonl")
         (status,) = await api.wait_for("sendMessage", chat_id=ADMIN)
-        assert status.params["text"] == "Adding articles: 0/41…"
+        assert status.params["text"] == "Reading b.jsonl…"
         for _ in range(600):
             edits = api.sent("editMessageText", chat_id=ADMIN)
             if edits and "added" in edits[-1].params["text"]:
                 break
             await asyncio.sleep(0.05)
         final = api.sent("editMessageText", chat_id=ADMIN)[-1]
-        assert final.params["text"].startswith("40 added, 0 updated, 0 unchanged, 1 failed")
+        assert final.params["text"].startswith("40 added, 0 updated, 0 unchanged, 1 not added")
+        # 41 lines of detail: the first 20, and a count of the rest
+        assert final.params["text"].endswith("…and 21 more")
+        edits = api.sent("editMessageText", chat_id=ADMIN)
+        assert any(e.params["text"].startswith("Adding articles: ") and " of 41… (" in
+                   e.params["text"] for e in edits)  # fmt: skip
         assert all(e.params["message_id"] == str(status.result["message_id"])
                    for e in api.sent("editMessageText", chat_id=ADMIN))  # fmt: skip
         assert len(api.sent("sendMessage", chat_id=ADMIN)) == 1  # one message, edited
     assert len(newsroom.store.catalogue.articles()) == 40
+
+
+async def test_an_arabic_admin_reads_arabic_counts_reasons_dates_and_names(
+    newsroom: Newsroom,
+) -> None:
+    _add_many(newsroom, 3)
+    qa = newsroom.services.qa  # an outlet with display names, as the settings give them
+    outlets = {"citynews": {"ar": "أخبار المدينة", "en": "City News"}}
+    newsroom.services.qa = QAService(qa.searcher, qa.answerer, outlets=outlets)
+    newsroom.admin.ingestor.run([Loaded("t", make_article(
+        ["قال الدفاع المدني إن زلزالًا بقوة 5 درجات ضرب المدينة فجرًا.",
+         "ولم تُسجَّل أي إصابات بحسب البيان."],
+        title="زلزال يضرب المدينة", given_id="quake", source="citynews",
+        published="2024-01-04"))])  # fmt: skip
+    async with running(newsroom.services, admin=newsroom.admin) as api:
+
+        async def arabic(line: str, **extra: Any) -> str:
+            return str((await command(api, line, language="ar", **extra)).params["text"])
+
+        reply = await arabic("/add عاجل: حريق في سوق المدينة")  # one line: title and body
+        assert reply.startswith("أُضيف: <code>") and reply.endswith("(فقرة واحدة)"), reply
+        reply = await arabic("/add http://127.0.0.1:9/admin")
+        assert reply == "لم يُضف: الموقع 127.0.0.1 يشير إلى عنوان داخلي غير عام (127.0.0.1)؛ رُفض"
+        reply = await arabic("/articles زلزال")
+        assert "زلزال يضرب المدينة — أخبار المدينة · 4 يناير 2024" in reply, reply
+        assert reply.startswith("<b>نتائج البحث عن «زلزال»: مقال واحد، الأحدث أولًا</b>")
+        reply = await arabic("/articles")
+        assert reply.startswith("<b>المقالات 1–5 من 5</b>")
+        photo = await command(api, "/stats", method="sendPhoto", language="ar")
+        caption = photo.params["caption"]
+        assert caption.startswith("التغطية: 5 مقالات (6 مقاطع) من مصدر واحد (أخبار المدينة)،")
+        assert "1–4 يناير 2024" in caption and "الأسئلة: 0،" in caption
+
+        doc = api.add_file("bad-json", b'{"title": "x", "text": ')
+        add = [{"type": "bot_command", "offset": 0, "length": 4}]
+        api.push(message(ADMIN, ADMIN, caption="/add", language="ar", caption_entities=add,
+                         document={**doc, "file_name": "bad.json"}))  # fmt: skip
+        (edit,) = await api.wait_for("editMessageText", chat_id=ADMIN)
+        assert edit.params["text"] == "لم يُضف: bad.json — JSON غير صالح (السطر 1)"
+
+        reply = await command(api, "/add http://127.0.0.1:9/admin")  # the same, in English
+        assert reply.params["text"] == (
+            "Not added: 127.0.0.1 resolves to a non-public address (127.0.0.1); refused"
+        )
+
+
+def test_arabic_plural_forms_follow_cldr() -> None:
+    from bot.telegram.texts import count
+
+    forms = {n: count(n, "article", "ar") for n in (0, 1, 2, 3, 10, 11, 99, 100, 101, 1303)}
+    assert forms == {
+        0: "لا مقالات", 1: "مقال واحد", 2: "مقالان", 3: "3 مقالات", 10: "10 مقالات",
+        11: "11 مقالًا", 99: "99 مقالًا", 100: "100 مقال", 101: "101 مقال",
+        1303: "1,303 مقالات",
+    }  # fmt: skip
+    assert [count(n, "paragraph", "en") for n in (1, 2)] == ["1 paragraph", "2 paragraphs"]
+
+
+def test_the_chart_speaks_the_admins_language() -> None:
+    from bot.telegram.admin import CHART_LABELS
+    from bot.telegram.insights import chart_png, last_days
+    from bot.telegram.texts import day_month, text
+
+    days = last_days(30)
+    series = [i % 4 for i in range(30)]
+    pngs = {}
+    for lang in ("en", "ar"):
+        labels = {k: text(f"chart_{k}", lang, days=30) for k in CHART_LABELS}
+        pngs[lang] = chart_png(days, series, series, series, labels=labels, rtl=lang == "ar",
+                               day_label=lambda d, lang=lang: day_month(d, lang))  # fmt: skip
+    assert all(p.startswith(b"\x89PNG") for p in pngs.values())
+    assert pngs["ar"] != pngs["en"]
+    assert text("chart_title", "ar", days=30) == "آخر 30 يومًا (بتوقيت UTC)"
+    assert day_month("2015-07-23", "ar") == "23 يوليو"
+
+
+async def test_channel_posts_one_liners_included_reach_the_admins_once(
+    newsroom: Newsroom,
+) -> None:
+    async with running(newsroom.services, admin=newsroom.admin) as api:
+        await command(api, "/articles", language="en")  # the admin's language is known
+        api.push_channel_post("عاجل: زلزال بقوة 5 درجات", username="citychannel", message_id=11)
+        api.push_channel_post(FERRY.format(40), username="citychannel", message_id=12)
+        api.push({"channel_post": {
+            "message_id": 13, "date": 1_700_000_000,
+            "chat": {"id": -1009999, "type": "channel", "title": "Newsroom Channel",
+                     "username": "citychannel"},
+            "photo": [{"file_id": "p", "file_unique_id": "p", "width": 9, "height": 9}],
+        }})  # fmt: skip
+        notices = await api.wait_for("sendMessage", count=2, chat_id=ADMIN, within=30)
+        body = notices[1].params["text"]
+        assert body.startswith("<b>From the channel Newsroom Channel:</b>"), body
+        assert (
+            "Added: <code>tg-citychannel-11</code> — عاجل: زلزال بقوة 5 درجات (1 paragraph)" in body
+        )
+        assert "tg-citychannel-12" in body and "Not added: no text" in body
+        await asyncio.sleep(NOTICE_WAIT)
+        assert len(api.sent("sendMessage", chat_id=ADMIN)) == 2  # one notice for the burst
+    quake = newsroom.store.catalogue.info("tg-citychannel-11")
+    assert quake is not None and quake.paragraphs == 1
+
+
+NOTICE_WAIT = 4.0  # longer than the admins' notice delay
+
+
+async def test_articles_found_by_words_and_removed_from_the_results(newsroom: Newsroom) -> None:
+    _add_many(newsroom, 23)
+    async with running(newsroom.services, admin=newsroom.admin) as api:
+        found = await command(api, "/articles session 1")
+        lines = found.params["text"].split("\n")
+        # Sessions 01, 10–19 and 21: newest first, ten shown, the others counted
+        assert lines[0] == "<b>Search for “session 1”: 12 articles, newest first</b>"
+        assert lines[1].startswith("1. <code>s21</code> Session 21 — January 22, 2024")
+        assert lines[10].startswith("10. <code>s11</code>") and lines[11] == "…and 2 more"
+        buttons = [b for row in api.reply_markup(found)["inline_keyboard"] for b in row]
+        assert [b["text"] for b in buttons] == [f"🗑 {n}" for n in range(1, 11)]
+        api.push_callback(buttons[0]["callback_data"], found.result, user_id=ADMIN)
+        confirm = (await api.wait_for("sendMessage", count=2, chat_id=ADMIN))[1]
+        assert confirm.params["text"] == "Remove “Session 21” (s21)?"
+        yes = api.reply_markup(confirm)["inline_keyboard"][0][0]["callback_data"]
+        api.push_callback(yes, confirm.result, user_id=ADMIN)
+        (done,) = await api.wait_for("editMessageText", chat_id=ADMIN)
+        assert done.params["text"] == "Removed s21."
+        assert newsroom.store.catalogue.info("s21") is None
+        api.push_callback(buttons[0]["callback_data"], found.result, user_id=ADMIN)
+        answers = await api.wait_for("answerCallbackQuery", count=3)
+        assert answers[2].params["text"] == "s21 is already removed."
+        none = await command(api, "/articles budget of mars")
+        assert none.params["text"] == "No article title or id contains “budget of mars”."
+
+
+async def test_a_zip_document_and_a_title_only_add_and_a_link_with_words(
+    newsroom: Newsroom,
+) -> None:
+    import io
+    import zipfile
+
+    newsroom.admin.max_document_bytes = 100_000
+    newsroom.admin.fetcher = Fetcher(allow_private=True, timeout=3)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        archive.writestr("a.txt", "Dates harvest begins\n\nFarmers began the dates harvest early.")
+        archive.writestr("news/b.md", "# Library opens\n\nThe new library opens on Sunday.")
+        archive.writestr("notes.pdf", b"%PDF")  # not an article: skipped
+    async with running(newsroom.services, admin=newsroom.admin) as api:
+        push_document(api, api.add_file("zip", buf.getvalue()), "batch.zip")
+        (edit,) = await api.wait_for("editMessageText", chat_id=ADMIN)
+        assert "Dates harvest begins (1 paragraph)" in edit.params["text"]
+        assert "Library opens (1 paragraph)" in edit.params["text"]
+
+        reply = await command(api, "/add Road closed tonight")
+        assert reply.params["text"].endswith("— Road closed tonight (1 paragraph)")
+
+        with socket.socket() as s:  # a port nothing listens on
+            s.bind(("127.0.0.1", 0))
+            closed = s.getsockname()[1]
+        url = f"http://127.0.0.1:{closed}/story"
+        reply = await command(api, f"/add {url} Port strike ends\nDockers returned to work.")
+        text = reply.params["text"]
+        assert "Port strike ends (1 paragraph)" in text
+        assert text.endswith("so the words you sent were added with its link."), text
+        reply = await command(api, f"/add {url}")  # no words: nothing to fall back on
+        assert reply.params["text"].startswith(f"Not added: {url} is unreachable")
+    strike = next(a for a in newsroom.store.catalogue.articles() if a.title == "Port strike ends")
+    assert strike.url == url
+    assert len(newsroom.store.catalogue.articles()) == 4
+
+
+async def test_a_slow_ingest_edits_its_progress_every_few_seconds(
+    newsroom: Newsroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.telegram import admin as admin_module
+
+    monkeypatch.setattr(admin_module, "PROGRESS_EVERY", 0.25)
+    newsroom.admin.max_document_bytes = 1_000_000
+    run = newsroom.admin.ingestor.run
+
+    def slow_run(*args: Any, **kwargs: Any) -> Any:  # a big archive's first minutes
+        time.sleep(1.5)
+        return run(*args, **kwargs)
+
+    monkeypatch.setattr(newsroom.admin.ingestor, "run", slow_run)
+    lines = [json.dumps({"id": f"k{i}", "title": f"Notice {i}", "text": f"Notice {i} text."})
+             for i in range(8)]  # fmt: skip
+    async with running(newsroom.services, admin=newsroom.admin) as api:
+        push_document(api, api.add_file("k", "\n".join(lines).encode()), "k.jsonl")
+        for _ in range(400):
+            edits = api.sent("editMessageText", chat_id=ADMIN)
+            if edits and "added" in edits[-1].params["text"]:
+                break
+            await asyncio.sleep(0.05)
+    progress = [e for e in edits if e.params["text"].startswith("Adding articles: 0 of 8…")]
+    assert len(progress) >= 4  # nothing was done yet, and still the message moved
+    assert len({e.params["text"] for e in progress}) >= 2  # the seconds count up
