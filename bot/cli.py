@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -14,9 +15,10 @@ from typing import Any
 
 from bot.commands import COMMANDS, EXIT_FAILED, EXIT_USAGE, CliError
 from bot.compose import Parts
+from bot.control import BESIDE_THE_BOT, NotRunning, absolute_paths, run_in_bot
 from config.settings import Settings, SettingsError, load_settings
 from retrieval.scope import as_of_date
-from retrieval.store.clients import StoreError
+from retrieval.store.clients import DataDirLock, StoreError
 
 
 # -- argument parsing -----------------------------------------------------
@@ -87,6 +89,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
 
     sub.add_parser(
+        "health",
+        help="whether the bot serving this data dir is well: one line, and exit code 0 "
+        "(healthy) or 1",
+    )
+
+    sub.add_parser(
         "run",
         help="what `make run` does: the bot when a token is set; otherwise the sample "
         "corpus into an empty store, then chat",
@@ -137,6 +145,9 @@ def _errors_reported() -> Iterator[None]:
     except BrokenPipeError:  # `rawi articles | head`
         sys.stderr.close()
         raise SystemExit(0) from None
+    except ConnectionError as exc:  # the bot went away mid-command
+        print(f"rawi: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_FAILED) from None
     except KeyboardInterrupt:
         print(
             "rawi: interrupted; what was committed stays (an ingest run again continues "
@@ -153,6 +164,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
     if args.command != "serve":  # serve stops gracefully on its own
         signal.signal(signal.SIGTERM, _interrupt)
@@ -172,11 +184,38 @@ def main(argv: list[str] | None = None) -> int:
                 if secret is not None
             ]
         )
+        if (
+            args.command in BESIDE_THE_BOT
+            and not settings.chroma.host
+            and DataDirLock(settings.data_dir).held()
+        ):
+            # a bot is serving this data dir: it runs the command
+            with contextlib.suppress(NotRunning):
+                return run_in_bot(settings.data_dir, argv)
         app = Parts(settings)
         try:
             return COMMANDS[args.command](app, args)
         finally:
             app.close()
+
+
+def run_here(app: Parts, argv: list[str], cwd: Path) -> int:
+    """A command sent to the bot by ``rawi`` beside it (see :mod:`bot.control`),
+    run on the bot's own parts; errors read as they would in a terminal."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # argparse has printed why
+        return int(exc.code or 0)
+    if args.command not in BESIDE_THE_BOT:
+        print(f"rawi: {args.command} needs the store to itself: stop the bot first",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_FAILED
+    absolute_paths(args, cwd)
+    try:
+        return COMMANDS[args.command](app, args)
+    except (StoreError, CliError) as exc:
+        print(f"rawi: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -297,11 +297,21 @@ def ingest_sample_if_empty(app: Parts) -> None:
     print(f"sample corpus: {report.summary()}", file=sys.stderr)
 
 
+def cmd_health(app: Parts, args: argparse.Namespace) -> int:
+    from bot.control import health
+
+    ok, line = health(app.settings.data_dir)
+    print(line if ok else f"unhealthy: {line}")
+    return 0 if ok else EXIT_FAILED
+
+
 def cmd_serve(app: Parts, args: argparse.Namespace) -> int:
     import asyncio
 
+    from bot.cli import run_here
     from bot.compose import redact_secrets
-    from bot.telegram.server import Webhook, serve
+    from bot.control import ControlServer
+    from bot.telegram.server import Webhook, bot_health, serve
 
     tg = app.settings.telegram
     if tg.token is None or not tg.token.get_secret_value().strip():
@@ -319,9 +329,19 @@ def cmd_serve(app: Parts, args: argparse.Namespace) -> int:
     app.embedder.warm()  # load the model before taking updates
     application, services = app.bot()
     where = f"webhook {hook.url} (listening on {hook.listen}:{hook.port})" if hook else "polling"
+    admin = application.bot_data.admin
+    # `rawi health`, and on the embedded store every other rawi command, go through us
+    control = ControlServer(
+        app.settings.data_dir,
+        run=lambda argv, cwd: run_here(app, argv, cwd),
+        health=lambda: bot_health(application, app.store, where),
+        lock=admin.ingest_lock if admin is not None else None,
+    )
     print(f"rawi is answering on Telegram ({where}); Ctrl-C stops it", file=sys.stderr)
     try:
-        asyncio.run(serve(application, services, webhook=hook, grace=tg.shutdown_grace))
+        asyncio.run(
+            serve(application, services, webhook=hook, grace=tg.shutdown_grace, control=control)
+        )
     finally:
         services.state.close()
     return 0
@@ -351,4 +371,5 @@ COMMANDS: dict[str, Callable[[Parts, argparse.Namespace], int]] = {
     "ask": cmd_ask,
     "chat": cmd_chat,
     "serve": cmd_serve,
+    "health": cmd_health,
 }

@@ -12,11 +12,13 @@ import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from telegram import Update
 
+from bot.control import ControlServer
 from bot.telegram.application import register_commands
 from bot.telegram.context import RawiApplication, Services
 
@@ -71,6 +73,22 @@ async def start_webhook_server(application: RawiApplication, hook: Webhook) -> w
     return runner
 
 
+async def bot_health(application: RawiApplication, store: Any, where: str) -> tuple[bool, str]:
+    """Whether the bot takes updates, Telegram answers and the store is readable:
+    (healthy, one line) for ``rawi health``."""
+    if not application.running:
+        return False, "the bot is not taking updates"
+    try:
+        me = await asyncio.wait_for(application.bot.get_me(), 10)
+    except Exception as exc:
+        return False, f"Telegram does not answer ({type(exc).__name__}: {exc})"
+    try:
+        passages = await asyncio.to_thread(store.count_chunks)
+    except Exception as exc:
+        return False, f"the store cannot be read ({type(exc).__name__}: {exc})"
+    return True, f"ok: @{me.username} is answering ({where}); {passages:,} passages"
+
+
 async def follow_store(services: Services, stop: asyncio.Event) -> None:
     """Every ``follow_interval`` seconds, pick up what other processes (``rawi
     ingest`` against the same Chroma server) added or removed."""
@@ -101,6 +119,7 @@ async def serve(
     stop: asyncio.Event | None = None,
     handle_signals: bool = True,
     poll_timeout: int = 10,
+    control: ControlServer | None = None,
 ) -> None:
     """Run the bot until ``stop`` is set (or SIGINT/SIGTERM): stop taking updates,
     finish the answers in flight (for at most ``grace`` seconds), then exit."""
@@ -130,11 +149,15 @@ async def serve(
             )
             log.info("taking updates by long polling")
         follower = asyncio.create_task(follow_store(services, stop)) if services.follow else None
+        if control is not None:
+            control.start(loop)
         await stop.wait()
         log.info("stopping: no new updates; finishing the answers in flight")
         if follower is not None:
             await follower
     finally:
+        if control is not None:
+            control.stop()
         if runner is not None:
             await runner.cleanup()
         if application.updater is not None and application.updater.running:

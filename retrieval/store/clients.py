@@ -59,6 +59,19 @@ class DataDirLock:
             ) from None
         self._pid_file.write_text(str(os.getpid()))
 
+    def held(self) -> bool:
+        """Whether another process holds the data dir now."""
+        from filelock import Timeout
+
+        if not self.path.exists():
+            return False
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            return True
+        self._lock.release()
+        return False
+
     def release(self) -> None:
         if self._lock.is_locked:
             with contextlib.suppress(OSError):
