@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -15,6 +16,8 @@ from bot.compose import Parts
 from retrieval.scope import as_of_date
 from retrieval.store.clients import StoreError
 from retrieval.types import Answer
+
+log = logging.getLogger(__name__)
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -189,6 +192,9 @@ def run_batch(
                     out.update(handle(question, as_of_date(obj.get("as_of")) or as_of))
                 except (StoreError, ValueError) as exc:
                     out["error"] = str(exc)
+                except Exception as exc:  # one bad line must not stop the rest
+                    log.exception("line %d failed", lineno)
+                    out["error"] = f"line {lineno}: {type(exc).__name__}: {exc}"
             failed += "error" in out
             print(json.dumps(out, ensure_ascii=False), flush=True)
             bar.update(1)

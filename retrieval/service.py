@@ -21,7 +21,7 @@ from retrieval.scope import Outlets, Scope, read_scope
 from retrieval.search import Searcher, SearchResult
 from retrieval.smalltalk import reply as smalltalk_reply
 from retrieval.smalltalk import smalltalk_kind, without_greeting
-from retrieval.text import detect_language
+from retrieval.text import detect_language, well_formed
 from retrieval.types import SMALLTALK, Answer
 
 HISTORY_TURNS = 3
@@ -136,6 +136,7 @@ class QAService:
     ) -> SearchResult:
         """The passages for ``question`` (no follow-up, no answer), within what it
         asks of time and outlets."""
+        question = well_formed(question)
         today = today or date.fromtimestamp(self.clock())
         return self._search(self.scope_of(question, question, today), k or self.k, None, today)
 
@@ -166,6 +167,7 @@ class QAService:
         text written so far as it goes. ``language`` is the reader's, for a
         message whose own words do not tell (an emoji). ``today``: the reader's
         day, which "yesterday" and "the latest" count from (default: the clock's)."""
+        question = well_formed(question)
         asked = detect_language(question)
         lang = answer_language(asked if asked != "und" or language is None else language)
         kind = smalltalk_kind(question)

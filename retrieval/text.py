@@ -17,8 +17,19 @@ _ARABIC = re.compile(r"[\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF\uFB50-\uFDFF\uFE
 _LATIN = re.compile(r"[A-Za-z\u00C0-\u024F]")
 
 
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def well_formed(text: str) -> str:
+    """``text`` with what UTF-8 cannot carry (a lone surrogate, half of a broken
+    emoji) replaced by U+FFFD, so that no tokenizer, database or JSON encoder
+    downstream fails on it."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
 def clean_paragraph(text: str) -> str:
     """One paragraph on one line: white space runs become one space, controls go."""
+    text = well_formed(text)
     text = "".join(
         " " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch
         for ch in unicodedata.normalize("NFC", text)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from retrieval.model import bundle
+from retrieval.text import well_formed
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -283,6 +284,8 @@ class Embedder:
         """Queries straight through the model: ``encode``'s per-call bookkeeping
         (sorting, device checks over every parameter) costs more than a short
         query's forward pass."""
+        # one reader's malformed text must not fail the others batched with it
+        texts = [well_formed(t) for t in texts]
         if self.graph is not None:
             prompt = self.prompts.get("query", "")
             return self.graph.encode([prompt + text for text in texts])
@@ -297,6 +300,7 @@ class Embedder:
     def _encode(self, texts: list[str], kind: str, batch_size: int | None) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        texts = [well_formed(t) for t in texts]
         out = self.model.encode(
             texts,
             prompt_name=self._prompt_name(kind),

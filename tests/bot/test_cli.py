@@ -156,6 +156,7 @@ def test_dates_and_outlets_through_the_cli(tmp_path: Path) -> None:
             "as_of": "2023-11-10",
         },
         {"id": "bad", "question": "Gaza yesterday", "as_of": "7 Nov"},
+        {"id": "surrogate", "question": "Gaza toll \ud83d"},  # half an emoji
     ]
     batch.write_text("\n".join(json.dumps(x) for x in lines))
     out = {
@@ -172,6 +173,7 @@ def test_dates_and_outlets_through_the_cli(tmp_path: Path) -> None:
     assert {c["outlet"] for c in out["okaz-en"]["citations"]} == {"Okaz"}
     assert out["empty"]["kind"] == "not_in_coverage" and "6 November 2023" in out["empty"]["answer"]
     assert "YYYY-MM-DD" in out["bad"]["error"]
+    assert "error" not in out["surrogate"] and out["surrogate"]["answer"]
     bad = rawi("ask", "--as-of", "yesterday", "Gaza", data_dir=data, check=False)
     assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr and "Traceback" not in bad.stderr
 

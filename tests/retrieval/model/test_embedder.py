@@ -88,6 +88,18 @@ def test_concurrent_queries_are_batched_and_each_gets_its_own_vector(embedder: E
         assert int(np.argmax(sims)) == i and sims[i] > 0.995  # its own, not a neighbour's
 
 
+def test_a_malformed_text_does_not_fail_the_queries_batched_with_it(embedder: Embedder) -> None:
+    broken = "abc \ud83d"  # half of an emoji, as a broken client sends it
+    asked = [broken, *QUESTIONS[:7]]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        vectors = list(pool.map(embedder.embed_query, asked))
+    assert all(v.shape == (embedder.dim,) and np.isfinite(v).all() for v in vectors)
+    assert embedder.embed_queries([broken]).shape == (1, embedder.dim)
+    assert embedder.embed_passages([broken]).shape == (1, embedder.dim)
+    for q, v in zip(QUESTIONS[:7], vectors[1:], strict=True):
+        assert float(embedder.embed_query(q) @ v) > 0.995  # the others got their own vectors
+
+
 def test_a_failure_reaches_every_waiter_and_the_worker_carries_on() -> None:
 
     from retrieval.model.embedder import Coalescer
