@@ -1,11 +1,14 @@
 """Fetching an article by URL, safely.
 
 An admin's URL is fetched by the server, so it must not become a way into the
-server's own network: every hop (the URL and each redirect) is resolved first and
+server's own network: every hop (the URL and each redirect) is resolved once and
 refused if any of its addresses is loopback, private, link-local, multicast,
 reserved or otherwise not public, unless private addresses are allowed by a
-setting. Redirects are followed by hand (at most ``max_redirects``), responses
-are capped in size and time, and only HTML or plain text is accepted.
+setting; the connection then goes to the address that was checked (the Host
+header and the TLS name stay the URL's), so a second lookup cannot answer
+otherwise. Redirects are followed by hand (at most ``max_redirects``), the whole
+fetch is bounded in time and size, only HTML or plain text is accepted, and a
+link carrying a user name or password is refused (links are shown to readers).
 """
 
 from __future__ import annotations
@@ -31,6 +34,18 @@ class FetchRefused(LoadError):
 
 class FetchFailed(LoadError):
     """The URL could not be fetched (unreachable, timeout, HTTP error)."""
+
+
+def _pinned(client: httpx.AsyncClient, url: str, address: str) -> httpx.Request:
+    """A request for ``url`` sent to ``address``: the Host header and, for HTTPS,
+    the TLS server name (and the certificate it must match) stay the URL's host."""
+    parts = urlsplit(url)
+    host = f"[{address}]" if ":" in address else address
+    port = f":{parts.port}" if parts.port else ""
+    target = parts._replace(netloc=f"{host}{port}").geturl()
+    extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
+    return client.build_request("GET", target, headers={"Host": parts.netloc},
+                                extensions=extensions)  # fmt: skip
 
 
 async def resolve(host: str, port: int) -> list[str]:
@@ -60,63 +75,92 @@ class Fetcher:
     # newsroom trusts, while everything else stays public-only.
     trusted: set[tuple[str, int]] = field(default_factory=set)
 
-    async def check(self, url: str) -> None:
+    async def check(self, url: str) -> str:
+        """The address to connect to for ``url``, once it passes the rules. The
+        connection goes to this address and no other: a name that answers a public
+        address to this check and a private one to a second lookup (DNS
+        rebinding) never gets that second lookup."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise FetchRefused("only_http", url=url)
         if not parts.hostname:
             raise FetchRefused("no_host", url=url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        if self.allow_private or (parts.hostname, port) in self.trusted:
-            return
+        if parts.username is not None or parts.password is not None:
+            # the link is shown to every reader: it must not carry a password
+            raise FetchRefused("credentials", host=parts.hostname)
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:  # a port that is no number
+            raise FetchRefused("bad_url", url=url) from None
         try:
             addresses = await self.resolver(parts.hostname, port)
         except OSError as exc:
             raise FetchFailed("cannot_resolve", host=parts.hostname) from exc
-        blocked = [a for a in addresses if not is_public(a)]
-        if not addresses or blocked:
-            raise FetchRefused(
-                "private_address", host=parts.hostname, addresses=", ".join(blocked) or "-"
-            )
+        if not addresses:
+            raise FetchFailed("cannot_resolve", host=parts.hostname)
+        if not (self.allow_private or (parts.hostname, port) in self.trusted):
+            blocked = [a for a in addresses if not is_public(a)]
+            if blocked:
+                raise FetchRefused(
+                    "private_address", host=parts.hostname, addresses=", ".join(blocked)
+                )
+        return min(addresses, key=lambda a: ":" in a)  # IPv4 first
 
     async def fetch(self, url: str) -> tuple[str, str, str]:
-        """(final URL, content type, text)."""
+        """(final URL, content type, text), all within ``timeout`` seconds."""
+        try:
+            async with asyncio.timeout(self.timeout):  # the whole fetch, not each read
+                return await self._fetch(url)
+        except TimeoutError as exc:
+            raise FetchFailed("timeout", url=url, seconds=self.timeout) from exc
+
+    async def _fetch(self, url: str) -> tuple[str, str, str]:
         headers = {"User-Agent": self.user_agent, "Accept": "text/html, text/plain;q=0.8"}
         async with httpx.AsyncClient(
             timeout=self.timeout, follow_redirects=False, headers=headers, trust_env=False
         ) as client:
             for _ in range(self.max_redirects + 1):
-                await self.check(url)
+                address = await self.check(url)
                 if self.on_request:
                     self.on_request(url)
+                request = _pinned(client, url, address)
                 try:
-                    async with client.stream("GET", url) as response:
+                    response = await client.send(request, stream=True)
+                    try:
                         if response.is_redirect:
                             location = response.headers.get("location")
                             if not location:
                                 raise FetchFailed("redirects_nowhere", url=url)
                             url = urljoin(url, location)
                             continue
-                        if response.status_code >= 400:
-                            raise FetchFailed("http_status", url=url, status=response.status_code)
-                        kind = response.headers.get("content-type", "").split(";")[0].strip()
-                        if kind not in ("text/html", "application/xhtml+xml", "text/plain"):
-                            raise FetchRefused("not_a_page", url=url, kind=kind or "?")
-                        declared = int(response.headers.get("content-length") or 0)
-                        if declared > self.max_bytes:
-                            raise FetchRefused("page_too_large", url=url, limit=self.max_bytes)
-                        body = bytearray()
-                        async for piece in response.aiter_bytes():
-                            body += piece
-                            if len(body) > self.max_bytes:
-                                raise FetchRefused("page_too_large", url=url, limit=self.max_bytes)
-                        encoding = response.encoding or "utf-8"
-                        return str(response.url), kind, bytes(body).decode(encoding, "replace")
+                        return url, *await self._read(response, url)
+                    finally:
+                        await response.aclose()
+                except httpx.InvalidURL as exc:  # httpx reads a Location it cannot follow
+                    raise FetchRefused("bad_redirect", url=url) from exc
                 except httpx.TimeoutException as exc:
                     raise FetchFailed("timeout", url=url, seconds=self.timeout) from exc
                 except httpx.HTTPError as exc:
                     raise FetchFailed("unreachable", url=url, why=type(exc).__name__) from exc
         raise FetchRefused("too_many_redirects", limit=self.max_redirects)
+
+    async def _read(self, response: httpx.Response, url: str) -> tuple[str, str]:
+        """(content type, text) of a page's response, within the size cap."""
+        if response.status_code >= 400:
+            raise FetchFailed("http_status", url=url, status=response.status_code)
+        kind = response.headers.get("content-type", "").split(";")[0].strip()
+        if kind not in ("text/html", "application/xhtml+xml", "text/plain"):
+            raise FetchRefused("not_a_page", url=url, kind=kind or "?")
+        declared = int(response.headers.get("content-length") or 0)
+        if declared > self.max_bytes:
+            raise FetchRefused("page_too_large", url=url, limit=self.max_bytes)
+        body = bytearray()
+        async for piece in response.aiter_bytes():
+            body += piece
+            if len(body) > self.max_bytes:
+                raise FetchRefused("page_too_large", url=url, limit=self.max_bytes)
+        encoding = response.encoding or "utf-8"
+        return kind, bytes(body).decode(encoding, "replace")
 
     async def article(self, url: str) -> Article:
         final, kind, text = await self.fetch(url)

@@ -36,6 +36,11 @@ REASONS: dict[str, tuple[str, str]] = {
         "لا يُضاف إلا عنوان http أو https (وصلني {url})",
     ),
     "no_host": ("no host in {url}", "لا يوجد اسم موقع في {url}"),
+    "bad_url": ("{url} is not a valid address", "العنوان {url} غير صالح"),
+    "credentials": (
+        "a link with a user name or password is not added (to {host}); send it without them",
+        "لا يُضاف رابط يحمل اسم مستخدم أو كلمة مرور (إلى {host})؛ أرسله دونهما",
+    ),
     "cannot_resolve": (
         "cannot resolve {host} (no such site, or no network)",
         "تعذّر العثور على الموقع {host} (اسم غير موجود أو لا اتصال بالشبكة)",
@@ -45,6 +50,10 @@ REASONS: dict[str, tuple[str, str]] = {
         "الموقع {host} يشير إلى عنوان داخلي غير عام ({addresses})؛ رُفض",
     ),
     "redirects_nowhere": ("{url} redirects nowhere", "الرابط {url} يحيل إلى لا شيء"),
+    "bad_redirect": (
+        "{url} redirects to an address that cannot be fetched",
+        "الرابط {url} يحيل إلى عنوان لا يمكن جلبه",
+    ),
     "http_status": ("{url} answered HTTP {status}", "الرابط {url} أجاب بالرمز HTTP {status}"),
     "not_a_page": ("{url} is {kind}, not a page", "الرابط {url} ليس صفحة بل {kind}"),
     "page_too_large": (
