@@ -64,11 +64,10 @@ def _print_report(report: Any, as_json: bool) -> int:
                 f"{report.chunks} chunks, {report.tokens} tokens in {report.seconds:.1f} s",
                 file=sys.stderr,
             )
-    return (
-        EXIT_FAILED
-        if report.failed and not (report.added or report.updated or report.unchanged)
-        else 0
-    )
+    if report.failed:  # a script must not take a partial ingest for a whole one
+        print(f"rawi: {len(report.failed)} item(s) were not added", file=sys.stderr)
+        return EXIT_FAILED
+    return 0
 
 
 def cmd_articles(app: Parts, args: argparse.Namespace) -> int:
@@ -117,7 +116,9 @@ def cmd_reindex(app: Parts, args: argparse.Namespace) -> int:
 def cmd_resync(app: Parts, args: argparse.Namespace) -> int:
     # On a shared server, spare the last hour: another process may be mid-write.
     min_age = 3600.0 if app.settings.chroma.host else 0.0
-    print(f"{app.store.resync(min_age)} orphaned chunks removed")
+    chunks = app.store.resync(min_age)
+    collections = app.store.drop_unused_collections(min_age)
+    print(f"{chunks} orphaned chunks removed; {collections} unfinished reindex collection(s)")
     return 0
 
 

@@ -118,7 +118,7 @@ class Store:
         return self.client.get_or_create_collection(
             name,
             embedding_function=None,
-            metadata={"model": meta["model"], "dim": meta["dim"]},
+            metadata={"model": meta["model"], "dim": meta["dim"], "created": time.time()},
             configuration={"hnsw": {"space": "cosine"}},
         )
 
@@ -292,6 +292,24 @@ class Store:
             for i in range(0, len(orphans), PAGE):
                 self.chunks.delete(ids=orphans[i : i + PAGE])
             return len(orphans)
+
+    def drop_unused_collections(self, min_age: float = 0.0) -> int:
+        """Delete chunk collections that are not the live one: a reindex killed
+        before its switch leaves a whole one behind. ``min_age`` (seconds) spares
+        those so recent that another process may still be filling them."""
+        with self._write_lock:
+            live = self.catalogue.meta().get("chunks_collection")
+            dropped = 0
+            for coll in self.client.list_collections():
+                name = coll if isinstance(coll, str) else coll.name
+                if not name.startswith(CHUNKS_PREFIX) or name == live:
+                    continue
+                created = (self.client.get_collection(name).metadata or {}).get("created")
+                if isinstance(created, (int, float)) and created > time.time() - min_age:
+                    continue
+                self.client.delete_collection(name)
+                dropped += 1
+            return dropped
 
     # -- reading chunks ----------------------------------------------------
     def hit_from(self, cid: str, text: str, meta: dict[str, Any], score: float) -> Hit | None:

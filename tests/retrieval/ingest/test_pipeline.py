@@ -310,6 +310,13 @@ def test_reindex_writes_each_group_behind_the_next_and_switches_at_the_end(
     assert {t.split("_")[0] for t in threads} == {"ingest-writer"}  # written behind
     assert sorted((cid, doc) for cid, doc, _ in store.iter_chunks()) == before
     assert store.dense(embedder.embed_query("متى افتتحت المكتبة؟"), 1)[0].article_id == "r0"
+    # the failed reindex left a whole collection behind: resync's second half drops it
+    names = {c.name for c in store.client.list_collections()}
+    assert store.drop_unused_collections(min_age=3600) == 0  # too recent on a shared server
+    assert store.drop_unused_collections() == 1
+    assert names - {c.name for c in store.client.list_collections()} != set()
+    assert store.chunks.name in {c.name for c in store.client.list_collections()}
+    assert sorted((cid, doc) for cid, doc, _ in store.iter_chunks()) == before
 
     monkeypatch.setattr(store, "begin_reindex", begin)
     done: list[int] = []
