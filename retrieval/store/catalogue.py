@@ -149,6 +149,18 @@ class Catalogue:
                 return
             offset += PAGE
 
+    def records(self, article_ids: Sequence[str]) -> dict[str, tuple[Article, ArticleInfo]]:
+        """These articles' live records, read fresh from Chroma: each article as
+        stored, with what its record says of it (its live revision among it)."""
+        got = self._collection.get(ids=list(article_ids), include=["documents", "metadatas"])
+        return {
+            aid: (article_from_document(doc), ArticleInfo.from_meta(aid, dict(meta)))
+            for aid, doc, meta in zip(
+                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+            )
+            if meta and not meta.get(TOMBSTONE)
+        }
+
     def current_revisions(self, article_ids: Sequence[str]) -> dict[str, str]:
         """The live revision of each of these articles, read fresh from Chroma."""
         got = self._collection.get(ids=list(article_ids), include=["metadatas"])
@@ -226,7 +238,11 @@ def _record_meta(article: Article, revision: str, chunks: int) -> dict[str, Any]
 
 
 def article_from_document(doc: str | None) -> Article:
-    record = json.loads(doc or "{}")
+    return article_from_record(json.loads(doc or "{}"))
+
+
+def article_from_record(record: dict[str, Any]) -> Article:
+    """An article from what :meth:`Article.to_record` made of it."""
     return Article(
         id=record["id"],
         title=record["title"],
