@@ -219,8 +219,7 @@ def load(
     check_fits(manifest, store)
     for page in manifest["pages"]:
         articles = _read_page(directory, page, int(manifest["model"]["dim"]))
-        for i in range(0, len(articles), 50):
-            store.write_stored(articles[i : i + 50])
+        store.write_stored(articles)  # a Chroma call costs far more than a record
         if on_progress is not None:
             on_progress(len(articles))
     return manifest
