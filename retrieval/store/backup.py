@@ -62,8 +62,7 @@ def dump(store: Store, directory: Path, on_progress: Progress | None = None) -> 
     if (directory / MANIFEST).exists():
         raise BackupError(f"{directory} already holds a backup")
     store.check_model()
-    store.catalogue.refresh()
-    ids = sorted(store.catalogue.live)
+    ids = sorted(store.catalogue.live_ids())
     pages: list[dict[str, Any]] = []
     for start in range(0, len(ids), PAGE_ARTICLES):
         batch = ids[start : start + PAGE_ARTICLES]
@@ -195,8 +194,7 @@ def check_fits(manifest: dict[str, Any], store: Store) -> None:
             " made it, or move the articles with `rawi export` and `rawi import`."
         )
     store.check_model()
-    store.catalogue.refresh()
-    articles, chunks = len(store.catalogue.live), store.count_chunks()
+    articles, chunks = len(store.catalogue.live_ids()), store.count_chunks()
     if articles or chunks:
         raise BackupError(
             f"the store is not empty ({articles} articles, {chunks} chunks): a backup is"

@@ -64,19 +64,29 @@ class Catalogue:
 
     def _load(self) -> dict[str, ArticleInfo]:
         live: dict[str, ArticleInfo] = {}
-        offset = 0
         cursor = 0.0
+        for aid, meta in self._all_records():
+            cursor = max(cursor, _stamp(meta))
+            if not meta.get(TOMBSTONE):
+                live[aid] = ArticleInfo.from_meta(aid, meta)
+        self._cursor = cursor
+        return live
+
+    def _all_records(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every record's id and metadata (tombstones too), read fresh."""
+        offset = 0
         while True:
             page = self._collection.get(include=["metadatas"], limit=PAGE, offset=offset)
             for aid, raw in zip(page["ids"], page["metadatas"] or [], strict=True):
-                meta = dict(raw or {})
-                cursor = max(cursor, _stamp(meta))
-                if not meta.get(TOMBSTONE):
-                    live[aid] = ArticleInfo.from_meta(aid, meta)
+                yield aid, dict(raw or {})
             if len(page["ids"]) < PAGE:
-                self._cursor = cursor
-                return live
+                return
             offset += PAGE
+
+    def live_ids(self) -> list[str]:
+        """The live articles' ids, read fresh from Chroma; unlike :meth:`refresh`,
+        this leaves what :meth:`changes` will report untouched."""
+        return [aid for aid, meta in self._all_records() if not meta.get(TOMBSTONE)]
 
     def changes(self) -> tuple[list[str], list[str]]:
         """What other processes wrote or removed since the last look: only records

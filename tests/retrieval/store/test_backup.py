@@ -157,3 +157,19 @@ def test_restoring_refuses_what_does_not_fit(
     with pytest.raises(BackupError, match="no such folder"):
         backup.load(empty, tmp_path / "nowhere")
     assert empty.catalogue.articles() == [] and empty.count_chunks() == 0  # nothing written
+
+
+def test_a_backup_leaves_what_a_running_bot_follows_untouched(
+    filled: Store, embedder: Embedder, tmp_path: Path
+) -> None:
+    assert len(filled.catalogue.live) == 8  # a bot's view, followed every few seconds
+    other = Store(embedded_client(tmp_path / "chroma"), embedder)  # another process
+    late = make_article(["Written by another process."], title="Late", given_id="late")
+    Ingestor(other, embedder).run([Loaded("late", late)])
+
+    manifest = backup.dump(filled, tmp_path / "bk")
+    assert manifest["articles"] == 9  # the backup reads the store, not the bot's view
+    told: list[list[str]] = []
+    filled.subscribe(lambda records, removed: told.append([r.article_id for r in records]))
+    assert filled.follow() == (1, 0)  # the bot still learns of it, and its index with it
+    assert told and set(told[0]) == {"late"}
