@@ -30,8 +30,7 @@ def write(
 ) -> dict[str, Any]:
     """Back up the chat state of ``data_dir`` (when the bot has one) and ``store``
     into ``directory``, a new or empty folder. Returns the manifest."""
-    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
-        raise BackupError(f"{directory} is not an empty folder: a backup goes into a new one")
+    check_target(directory)
     directory.mkdir(parents=True, exist_ok=True)
     chat = data_dir / CHAT
     if chat.is_file():
@@ -43,6 +42,12 @@ def write(
         for key in sorted(data_dir.glob(KEY_FILES)):
             shutil.copy2(key, directory / key.name)
     return store_backup.dump(store, directory, on_progress)
+
+
+def check_target(directory: Path) -> None:
+    """Refuse a folder that holds anything: a backup goes into a new one."""
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        raise BackupError(f"{directory} is not an empty folder: a backup goes into a new one")
 
 
 def check(store: Store, directory: Path, data_dir: Path) -> dict[str, Any]:

@@ -142,6 +142,7 @@ def cmd_backup(app: Parts, args: argparse.Namespace) -> int:
     from bot import backup
 
     start = time.monotonic()
+    backup.check_target(args.dir)
     total = len(app.store.catalogue.articles())
     with _progress(total, "backing up") as bar:
         manifest = backup.write(app.store, app.settings.data_dir, args.dir, bar.update)

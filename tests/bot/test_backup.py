@@ -84,8 +84,10 @@ def test_a_restored_data_dir_answers_the_same_and_the_model_is_never_called(
         "vectors-00000.npy",
     ]
     again = rawi("backup", str(bk), data_dir=a, check=False)
-    assert again.returncode == 1 and "is not an empty folder" in again.stderr
-    assert "Traceback" not in again.stderr
+    assert again.returncode == 1 and "Traceback" not in again.stderr
+    assert again.stderr.strip().splitlines() == [
+        f"rawi: {bk} is not an empty folder: a backup goes into a new one"
+    ]
 
     # a new data dir, where a lexical index of another store was left behind
     b = tmp_path / "b"
