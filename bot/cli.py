@@ -59,6 +59,18 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("import", help="read articles from an exported JSONL file")
     s.add_argument("file", type=Path, metavar="FILE.jsonl")
 
+    s = sub.add_parser(
+        "backup",
+        help="copy the store with its vectors, and the chat state, into a new folder",
+    )
+    s.add_argument("dir", type=Path, metavar="DIR")
+
+    s = sub.add_parser(
+        "restore",
+        help="fill an empty store, and the chat state, from a backup (nothing re-embedded)",
+    )
+    s.add_argument("dir", type=Path, metavar="DIR")
+
     batch_help = 'JSONL of {"id", "question"} (and "as_of": YYYY-MM-DD, that line\'s today)'
     as_of_help = 'treat YYYY-MM-DD as today ("yesterday", "the latest"): for archives'
     s = sub.add_parser("search", help="find the passages that answer a question")

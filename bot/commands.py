@@ -7,6 +7,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
@@ -139,6 +140,42 @@ def cmd_import(app: Parts, args: argparse.Namespace) -> int:
         raise CliError("import reads a .jsonl file written by `rawi export`")
     args.paths, args.json = [args.file], False
     return cmd_ingest(app, args)
+
+
+def cmd_backup(app: Parts, args: argparse.Namespace) -> int:
+    from bot import backup
+
+    start = time.monotonic()
+    backup.check_target(args.dir)
+    total = len(app.store.catalogue.articles())
+    with _progress(total, "backing up") as bar:
+        manifest = backup.write(app.store, app.settings.data_dir, args.dir, bar.update)
+    chat = " and the chat state" if backup.CHAT in manifest["files"] else ""
+    print(
+        f"{manifest['articles']} articles ({manifest['chunks']} passages with their vectors)"
+        f"{chat} backed up to {args.dir} in {time.monotonic() - start:.1f} s"
+    )
+    return 0
+
+
+def cmd_restore(app: Parts, args: argparse.Namespace) -> int:
+    from bot import backup
+
+    start = time.monotonic()
+    manifest = backup.check(app.store, args.dir, app.settings.data_dir)
+    with _progress(manifest["articles"], "restoring") as bar:
+        chat = backup.read(
+            app.store, args.dir, app.settings.data_dir, bar.update, manifest=manifest
+        )
+    # The lexical index is derived: each restored article replaced its entries as it
+    # was committed; whatever else it held goes now.
+    app.searcher.sync()
+    also = " and the chat state" if chat else ""
+    print(
+        f"{manifest['articles']} articles ({manifest['chunks']} passages){also} restored"
+        f" from {args.dir} in {time.monotonic() - start:.1f} s; nothing re-embedded"
+    )
+    return 0
 
 
 def cmd_info(app: Parts, args: argparse.Namespace) -> int:
@@ -372,6 +409,8 @@ COMMANDS: dict[str, Callable[[Parts, argparse.Namespace], int]] = {
     "resync": cmd_resync,
     "export": cmd_export,
     "import": cmd_import,
+    "backup": cmd_backup,
+    "restore": cmd_restore,
     "info": cmd_info,
     "run": cmd_run,
     "search": cmd_search,

@@ -131,6 +131,28 @@ class ChatState:
         with self._lock:
             self._db.close()
 
+    def backup(self, path: Path) -> None:
+        """Copy the whole state, as it stands at one moment, to ``path`` (its key
+        in it), with SQLite's online backup: the bot may go on writing meanwhile.
+        The copy appears under ``path`` only once whole, as a single file."""
+        tmp = path.with_name(path.name + ".part")
+        tmp.unlink(missing_ok=True)
+        dst = sqlite3.connect(str(tmp))
+        try:
+            if self.path is None:
+                with self._lock:
+                    self._db.backup(dst)
+            else:  # a connection of its own: the bot's writes are not held up
+                src = sqlite3.connect(str(self.path))
+                try:
+                    src.backup(dst)
+                finally:
+                    src.close()
+            dst.execute("PRAGMA journal_mode=DELETE")  # one file, readable where it lies
+        finally:
+            dst.close()
+        tmp.replace(path)
+
     # -- questions and history --------------------------------------------------------
     def log_question(
         self,

@@ -64,19 +64,29 @@ class Catalogue:
 
     def _load(self) -> dict[str, ArticleInfo]:
         live: dict[str, ArticleInfo] = {}
-        offset = 0
         cursor = 0.0
+        for aid, meta in self._all_records():
+            cursor = max(cursor, _stamp(meta))
+            if not meta.get(TOMBSTONE):
+                live[aid] = ArticleInfo.from_meta(aid, meta)
+        self._cursor = cursor
+        return live
+
+    def _all_records(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every record's id and metadata (tombstones too), read fresh."""
+        offset = 0
         while True:
             page = self._collection.get(include=["metadatas"], limit=PAGE, offset=offset)
             for aid, raw in zip(page["ids"], page["metadatas"] or [], strict=True):
-                meta = dict(raw or {})
-                cursor = max(cursor, _stamp(meta))
-                if not meta.get(TOMBSTONE):
-                    live[aid] = ArticleInfo.from_meta(aid, meta)
+                yield aid, dict(raw or {})
             if len(page["ids"]) < PAGE:
-                self._cursor = cursor
-                return live
+                return
             offset += PAGE
+
+    def live_ids(self) -> list[str]:
+        """The live articles' ids, read fresh from Chroma; unlike :meth:`refresh`,
+        this leaves what :meth:`changes` will report untouched."""
+        return [aid for aid, meta in self._all_records() if not meta.get(TOMBSTONE)]
 
     def changes(self) -> tuple[list[str], list[str]]:
         """What other processes wrote or removed since the last look: only records
@@ -148,6 +158,18 @@ class Catalogue:
             if len(page["ids"]) < PAGE:
                 return
             offset += PAGE
+
+    def records(self, article_ids: Sequence[str]) -> dict[str, tuple[Article, ArticleInfo]]:
+        """These articles' live records, read fresh from Chroma: each article as
+        stored, with what its record says of it (its live revision among it)."""
+        got = self._collection.get(ids=list(article_ids), include=["documents", "metadatas"])
+        return {
+            aid: (article_from_document(doc), ArticleInfo.from_meta(aid, dict(meta)))
+            for aid, doc, meta in zip(
+                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+            )
+            if meta and not meta.get(TOMBSTONE)
+        }
 
     def current_revisions(self, article_ids: Sequence[str]) -> dict[str, str]:
         """The live revision of each of these articles, read fresh from Chroma."""
@@ -226,7 +248,11 @@ def _record_meta(article: Article, revision: str, chunks: int) -> dict[str, Any]
 
 
 def article_from_document(doc: str | None) -> Article:
-    record = json.loads(doc or "{}")
+    return article_from_record(json.loads(doc or "{}"))
+
+
+def article_from_record(record: dict[str, Any]) -> Article:
+    """An article from what :meth:`Article.to_record` made of it."""
     return Article(
         id=record["id"],
         title=record["title"],

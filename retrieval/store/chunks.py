@@ -206,8 +206,61 @@ class Store:
             vecs.append(np.asarray(vectors, dtype=np.float32))
         if not batch:
             return []
-        all_vectors = np.concatenate(vecs)
-        titles = {article.id: article.title for article, _, _ in batch}
+        entries = [
+            (article, rev, len(chunks))
+            for (article, chunks, _), rev in zip(batch, revisions, strict=True)
+        ]
+        return self._commit(entries, ids, docs, metas, np.concatenate(vecs))
+
+    def write_stored(
+        self, batch: Sequence[tuple[Article, Sequence[ChunkRecord]]]
+    ) -> list[ArticleInfo]:
+        """Commit articles whose chunks were read whole from a store (a backup):
+        each keeps its revision, chunk ids, texts, metadata and vectors, so that
+        nothing is embedded; committed as :meth:`write_many` commits."""
+        ids: list[str] = []
+        docs: list[str] = []
+        metas: list[dict[str, Any]] = []
+        vecs: list[np.ndarray] = []
+        entries: list[tuple[Article, str, int]] = []
+        seen: set[str] = set()
+        for article, records in batch:
+            if not records:
+                raise ValueError(f"article {article.id} has no chunk")
+            if article.id in seen:
+                raise ValueError(f"article {article.id} twice in one write")
+            seen.add(article.id)
+            revision = records[0].revision
+            for r in records:
+                # the id and the metadata each name the article and revision
+                named = {
+                    split_chunk_id(r.chunk_id),
+                    (r.meta.get("article_id"), r.meta.get("revision")),
+                }
+                if named != {(article.id, revision)} or r.vector is None:
+                    raise ValueError(f"chunk {r.chunk_id} is not one of article {article.id}")
+                ids.append(r.chunk_id)
+                docs.append(r.text)
+                metas.append(dict(r.meta))
+                vecs.append(np.asarray(r.vector, dtype=np.float32))
+            entries.append((article, revision, len(records)))
+        if not batch:
+            return []
+        return self._commit(entries, ids, docs, metas, np.stack(vecs))
+
+    def _commit(
+        self,
+        entries: Sequence[tuple[Article, str, int]],
+        ids: list[str],
+        docs: list[str],
+        metas: list[dict[str, Any]],
+        all_vectors: np.ndarray,
+    ) -> list[ArticleInfo]:
+        """Write the chunks of new revisions (invisible until committed), switch
+        each article's record to its revision (the commit), then delete the
+        revisions replaced. ``entries``: (article, revision, chunk count)."""
+        titles = {article.id: article.title for article, _, _ in entries}
+        revisions = [rev for _, rev, _ in entries]
         with self._write_lock:
             coll = self.chunks
             for i in range(0, len(ids), MAX_BATCH):
@@ -219,13 +272,8 @@ class Store:
                 )
             # The revisions being replaced, read fresh: another process may have
             # committed since this one last looked.
-            replaced = self.catalogue.current_revisions([article.id for article, _, _ in batch])
-            infos = self.catalogue.commit(
-                [
-                    (article, rev, len(chunks))
-                    for (article, chunks, _), rev in zip(batch, revisions, strict=True)
-                ]
-            )
+            replaced = self.catalogue.current_revisions([article.id for article, _, _ in entries])
+            infos = self.catalogue.commit(entries)
             # Only the replaced revisions go: a concurrent writer's chunks are left
             # alone, so whichever commit lands last finds its chunks whole. (A
             # revision that lost the race stays as orphans until `rawi resync`.)

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 import pytest
@@ -76,8 +77,23 @@ def searcher_for(
 
 
 GAZA_REPORTS = ROOT / "tests" / "auxil" / "gaza-reports.jsonl"
+# The sample corpus `make run` starts a fresh data dir with (four short articles).
+SAMPLE_ARTICLES = sorted((ROOT / "config" / "sample").glob("*.md"))
 
 
 def configured_outlets() -> dict[str, dict[str, object]]:
     """The outlets' names as shipped (``[outlets]`` in ``config/default.toml``)."""
     return {k: v.model_dump() for k, v in load_settings().outlets.items()}
+
+
+def model_out_of_reach(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every way into the embedding model fails from now on: torch's model, the
+    ONNX graph for queries, and the embedding calls themselves."""
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the model was called")
+
+    for name in ("model", "graph"):
+        monkeypatch.setattr(Embedder, name, property(refuse))
+    for name in ("embed_passages", "embed_passages_and_parts", "embed_queries", "embed_query"):
+        monkeypatch.setattr(Embedder, name, refuse)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 from bot.telegram.state import DAY, ChatState
@@ -109,3 +111,45 @@ def test_a_log_from_before_outcomes_were_kept_is_read(tmp_path: Path) -> None:
     assert [(g.question, g.why) for g in state.gaps(days=100_000, now=1e9 + 1)] == [
         ("old q", "refused")
     ]
+
+
+def test_a_backup_is_one_moment_whole_while_the_bot_writes(tmp_path: Path) -> None:
+    state = ChatState(tmp_path / "chat.sqlite")
+    first = log(state, 1, 10, "before", 1e9)
+    assert state.vote(first, 11, 1, at=1e9)
+    written: list[int] = []
+    stop = threading.Event()
+
+    def bot() -> None:
+        while not stop.is_set():
+            written.append(log(state, 2, 20, f"q{len(written)}", 1e9))
+
+    writer = threading.Thread(target=bot)
+    writer.start()
+    try:
+        while len(written) < 20:
+            time.sleep(0.005)
+        for n in range(3):
+            state.backup(tmp_path / f"copy{n}.sqlite")
+    finally:
+        stop.set()
+        writer.join()
+    counts = []
+    for n in range(3):
+        path = tmp_path / f"copy{n}.sqlite"
+        raw = sqlite3.connect(path)
+        assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert raw.execute("PRAGMA journal_mode").fetchone() == ("delete",)  # a single file
+        ids = [i for (i,) in raw.execute("SELECT id FROM questions ORDER BY id")]
+        raw.close()
+        assert ids == list(range(1, len(ids) + 1))  # a moment's state: no gap, no half write
+        counts.append(len(ids))
+        copy = ChatState(path)  # the same key: the same readers are recognised
+        assert copy.hash_id("user", 10) == state.hash_id("user", 10)
+        assert copy.votes(first) == (1, 0)
+        copy.close()
+    assert 21 <= counts[0] <= counts[-1] <= len(written) + 1
+    assert not list(tmp_path.glob("*.part"))
+    memory = ChatState(None)
+    memory.backup(tmp_path / "memory.sqlite")
+    assert ChatState(tmp_path / "memory.sqlite").hash_id("chat", 1) == memory.hash_id("chat", 1)
