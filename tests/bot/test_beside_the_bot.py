@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli import main
 from tests.auxil.fakebotapi import FakeBotAPI
+from tests.auxil.helpers import model_out_of_reach
 from tests.auxil.helpers import rawi as run_rawi
 from tests.auxil.telegram import TOKEN
 
@@ -55,7 +57,10 @@ async def serving(data: Path, api: FakeBotAPI) -> AsyncIterator[asyncio.subproce
             await asyncio.wait_for(proc.communicate(), 60)
 
 
-async def test_reads_writes_and_health_beside_a_running_bot(tmp_path: Path) -> None:
+async def test_reads_writes_backup_and_health_beside_a_running_bot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    previous = signal.getsignal(signal.SIGTERM)
     data = tmp_path / "data"
     assert (await rawi("ingest", str(ROOT / "config" / "sample"), data_dir=data)).returncode == 0
     down = await rawi("health", data_dir=data)
@@ -107,6 +112,14 @@ async def test_reads_writes_and_health_beside_a_running_bot(tmp_path: Path) -> N
             after = await rawi("articles", "--json", data_dir=data)
             assert camel not in after.stdout and len(after.stdout.splitlines()) == 4
 
+            # a backup taken while the bot serves, of what a reader is answered from
+            cup = "Who saved two penalties in the cup final?"
+            api.push_message(cup, chat_id=72)
+            (before,) = await api.wait_for("sendMessage", chat_id=72, within=60)
+            backed = await rawi("backup", str(tmp_path / "backup"), data_dir=data)
+            assert backed.returncode == 0, backed.stderr
+            assert "4 articles (" in backed.stdout and "and the chat state" in backed.stdout
+
             refused = await rawi("reindex", data_dir=data)
             assert refused.returncode == 1
             assert "in use by another rawi process" in refused.stderr  # it needs the store alone
@@ -121,5 +134,20 @@ async def test_reads_writes_and_health_beside_a_running_bot(tmp_path: Path) -> N
         # the store is free again, and holds what was written through the bot
         final = await rawi("articles", "--json", data_dir=data)
         assert final.returncode == 0 and len(final.stdout.splitlines()) == 4
+
+        # restored into an empty data dir with the model out of reach, the bot
+        # there answers as the first did
+        restored = tmp_path / "restored"
+        with monkeypatch.context() as m:
+            model_out_of_reach(m)
+            code = main(["--data-dir", str(restored), "restore", str(tmp_path / "backup")])
+        assert code == 0, capsys.readouterr().err
+        assert "nothing re-embedded" in capsys.readouterr().out
+        async with serving(restored, api):
+            api.push_message(cup, chat_id=73)
+            (after,) = await api.wait_for("sendMessage", chat_id=73, within=60)
+        assert after.params["text"] == before.params["text"]
+        assert "Yousef Amin" in after.params["text"]
     finally:
+        signal.signal(signal.SIGTERM, previous)  # main() set its own
         await api.stop()
