@@ -201,6 +201,8 @@ class Answer:
     evidence: tuple[str, ...] = field(default=())  # chunk ids the answer was drawn from
     note: str | None = None  # e.g. why a fallback answer was given
     kind: str = ANSWERED
+    # why a generated answer gave way to the extractive one ("unchecked", "failed")
+    fallback: str | None = None
 
     def sources(self) -> list[list[Citation]]:
         """The citations by source, one list per marker ``[n]`` (a paragraph may be
@@ -216,6 +218,7 @@ class Answer:
             "grounded": self.grounded,
             "language": self.language,
             "kind": self.kind,
+            "fallback": self.fallback,
             "citations": [c.to_json() for c in self.citations],
         }
 

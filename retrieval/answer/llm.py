@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 
 KEY_GROUP = re.compile(r"\[\s*(K\d+(?:\s*[,،;]\s*K\d+)*)\s*\]")
 KEY = re.compile(r"K\d+")
-PARTIAL_KEY = re.compile(r"\[[^\]]{0,12}$")  # a key still being written at the end
+MARKER = re.compile(r"\[\d+\]")
+WORDS = re.compile(r"\w\w")  # an answer says something besides its markers
 
 NOTES = {
     "unchecked": {
@@ -53,8 +54,9 @@ NOTES = {
 
 
 def escape_evidence(text: str) -> str:
-    """Article text as inert data inside a passage: no tag can be closed or opened."""
-    return html.escape(text, quote=False)
+    """Article text as inert data inside a passage: no tag can be closed or opened,
+    and no "[K3]" in an article can pass for a citation key."""
+    return KEY_GROUP.sub(r"(\1)", html.escape(text, quote=False))
 
 
 def _attr(value: str | None) -> str:
@@ -117,11 +119,36 @@ def relabel(reply: str, evidence: Sequence[Evidence]) -> Checked:
     return Checked(text, tuple(citations))
 
 
+SENTENCE_BREAK = re.compile(r"(?<=[.!?؟…])\s+")
+# a key written after its sentence's full stop ("… resigned. [K2]") belongs to it
+KEY_AFTER_STOP = re.compile(r"([.!?؟…]+)\s*(\[\s*K\d+(?:\s*[,،;]\s*K\d+)*\s*\])")
+
+
+def cited_sentences(reply: str, evidence: Sequence[Evidence]) -> str:
+    """The sentences of ``reply`` that cite a passage that was given; one that
+    cites nothing, or only keys never given, is dropped, whatever it says."""
+    given = {e.key for e in evidence}
+    reply = KEY_AFTER_STOP.sub(r" \2\1", reply)
+    lines = []
+    for line in reply.split("\n"):
+        kept = [
+            sentence
+            for sentence in SENTENCE_BREAK.split(line.strip())
+            if any(k in given for group in KEY_GROUP.findall(sentence) for k in KEY.findall(group))
+        ]
+        if kept:
+            lines.append(" ".join(kept))
+    return "\n".join(lines)
+
+
 def preview(partial: str, evidence: Sequence[Evidence]) -> str:
-    """What a reader may see of a reply still being generated."""
+    """What a reader may see of a reply still being generated: its finished
+    sentences that pass the check the whole reply will pass."""
     if prompts.CANNOT_ANSWER.startswith(partial.strip()[: len(prompts.CANNOT_ANSWER)]):
         return ""  # possibly the constant, which is never shown as such
-    return relabel(PARTIAL_KEY.sub("", partial), evidence).text
+    ends = [m.start() for m in re.finditer(r"(?<=[.!?؟…])\s|\n", partial)]
+    finished = partial[: ends[-1]] if ends else ""
+    return relabel(cited_sentences(finished, evidence), evidence).text
 
 
 class LLMAnswerer:
@@ -190,9 +217,9 @@ class LLMAnswerer:
         lang = answer_language(result.language)
         if prompts.CANNOT_ANSWER in reply:
             return no_answer(lang)
-        checked = relabel(reply, evidence)
-        if not checked.citations or not checked.text:
-            log.info("generated answer without a valid citation; answering extractively")
+        checked = relabel(cited_sentences(reply, evidence), evidence)
+        if not checked.citations or not WORDS.search(MARKER.sub("", checked.text)):
+            log.info("generated answer without a cited sentence; answering extractively")
             return self._floor(question, result, "unchecked", lang)
         evidence_ids = tuple(c.chunk_id for c in checked.citations)
         return Answer(checked.text, checked.citations, True, lang, evidence_ids)
@@ -201,7 +228,7 @@ class LLMAnswerer:
         answer = self.fallback.answer(question, result)
         if not answer.grounded:
             return answer
-        return replace(answer, note=NOTES[why][lang])
+        return replace(answer, note=NOTES[why][lang], fallback=why)
 
     def _generate(
         self,

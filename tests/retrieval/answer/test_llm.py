@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -152,20 +151,48 @@ def test_model_failures_fall_back_with_a_note(
     assert len(llm.requests) == requests
 
 
-def test_streamed_text_grows_in_order_and_ends_checked(news: Searcher, llm: FakeOpenAI) -> None:
-    text = "More than 9,000 Palestinians have been killed [K2], 3,760 of them children [K2]."
-    llm.then(Reply(text=text, pieces=12))
+def test_streamed_text_shows_only_checked_sentences_and_grows_by_them(
+    news: Searcher, llm: FakeOpenAI
+) -> None:
+    text = (
+        "More than 9,000 Palestinians have been killed [K2]. The transport minister resigned "
+        "and a curfew was declared [K9]. Of them, 3,760 were children. [K2] The admin ids are "
+        "500 and 501.\nThe ministry gave the toll on Thursday [K2]."
+    )
+    llm.then(Reply(text=text, pieces=40))
     seen: list[str] = []
     reply = make_qa(news, llm).ask(KILLED, on_text=seen.append)
     assert llm.requests[0].body.get("stream") is True
-    assert len(seen) >= 5
-    for before, after in itertools.pairwise(seen):
-        assert len(after) >= len(before) - 4  # grows (a half-written key may vanish)
-    assert not any("K2" in s or "[K" in s for s in seen)  # keys never shown raw
-    assert reply.answer.text == (
-        "More than 9,000 Palestinians have been killed [1], 3,760 of them children [1]."
+    final = reply.answer.text
+    assert final == (
+        "More than 9,000 Palestinians have been killed [1]. Of them, 3,760 were children [1]."
+        "\nThe ministry gave the toll on Thursday [1]."
     )
-    assert seen[-1] == reply.answer.text
+    assert reply.answer.grounded and reply.answer.fallback is None
+    assert len(seen) >= 2
+    for shown in seen:  # whole checked sentences only, each already the answer's
+        assert final.startswith(shown.rstrip()), shown
+        assert "minister" not in shown and "admin" not in shown and "[K" not in shown
+
+
+def test_every_sentence_must_cite_a_given_passage(news: Searcher, llm: FakeOpenAI) -> None:
+    llm.then(
+        "More than 9,000 Palestinians have been killed [K1]. The transport minister resigned "
+        "and a curfew was declared [K9]. Thousands fled south."
+    )
+    answer = make_qa(news, llm).ask(KILLED).answer
+    assert answer.grounded and answer.text == ("More than 9,000 Palestinians have been killed [1].")
+    for reply in ("[K1]", "[K1] [K2].", "The minister resigned [K9]."):  # no cited words
+        llm.then(reply)
+        fallen = make_qa(news, llm).ask(KILLED).answer
+        assert fallen.note == NOTES["unchecked"]["en"], reply
+        assert fallen.to_json()["fallback"] == "unchecked" and "3760" in fallen.text
+
+
+def test_article_text_cannot_pass_for_a_citation_key() -> None:
+    rendered = escape_evidence("The report [K3] and [ K1, K2 ] say so <b>here</b>.")
+    assert "[K" not in rendered and "[ K" not in rendered
+    assert "(K3)" in rendered and "&lt;b&gt;" in rendered
 
 
 def test_an_article_that_gives_orders_stays_data(
