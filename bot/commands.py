@@ -382,10 +382,17 @@ def cmd_serve(app: Parts, args: argparse.Namespace) -> int:
         lock=admin.ingest_lock if admin is not None else None,
     )
     print(f"rawi is answering on Telegram ({where}); Ctrl-C stops it", file=sys.stderr)
+    from telegram.error import InvalidToken
+
     try:
         asyncio.run(
             serve(application, services, webhook=hook, grace=tg.shutdown_grace, control=control)
         )
+    except InvalidToken:
+        # python-telegram-bot's message quotes the token: say it without
+        raise CliError(
+            "Telegram refused the bot token: check RAWI_TELEGRAM__TOKEN (from @BotFather)"
+        ) from None
     finally:
         services.state.close()
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -219,6 +220,15 @@ def redact_secrets(secrets: list[str]) -> None:
         return record
 
     logging.setLogRecordFactory(factory)
+
+    def excepthook(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
+        # an uncaught exception's traceback is printed without logging: redact it too
+        text = "".join(traceback.format_exception(kind, exc, tb))
+        for s in secrets:
+            text = text.replace(s, "<redacted>")
+        sys.stderr.write(text)
+
+    sys.excepthook = excepthook
 
 
 def setup_logging(level: str) -> None:
