@@ -79,8 +79,11 @@ TEXTS = {
 
 
 def lang_of(update: Update, text: str = "") -> str:
-    if text and detect_language(text) in ("ar", "en"):
-        return detect_language(text)
+    """The language to answer in: that of the words of ``text``, or for a message
+    without any (an emoji, a number) the reader's Telegram language."""
+    asked = detect_language(text) if text else "und"
+    if asked != "und":
+        return asked
     user = update.effective_user
     return "ar" if user and (user.language_code or "").startswith("ar") else "en"
 

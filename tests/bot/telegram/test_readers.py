@@ -340,6 +340,22 @@ async def test_votes_are_recorded_once_per_reader(services: Services) -> None:
     assert all(e.count("|") == 2 for e in logged.evidence)  # chunk ids: article|revision|n
 
 
+async def test_emoji_are_answered_in_the_readers_language(services: Services) -> None:
+    async with running(services) as api:
+        api.push_message("🙂🙂", chat_id=181, language="en")
+        api.push_message("🙂🙂", chat_id=182, language="ar")
+        api.push_message("👍؟", chat_id=183, language="en")  # the Arabic question mark is no word
+        api.push_message(f"@{BOT['username']} 👍", chat_id=-184, chat_type="supergroup",
+                         language="ar")  # fmt: skip
+        replies = {}
+        for chat in (181, 182, 183, -184):
+            (replies[chat],) = await api.wait_for("sendMessage", chat_id=chat)
+    for chat in (181, 183):
+        assert replies[chat].params["text"].startswith("👍 Ask me anything")
+    for chat in (182, -184):
+        assert replies[chat].params["text"].startswith("👍 اسألني")
+
+
 async def test_readers_are_rate_limited_politely(news: Searcher) -> None:
     svc = make_services(
         QAService(news, ExtractiveAnswerer(news.embedder)),
