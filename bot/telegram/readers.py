@@ -183,14 +183,18 @@ async def answer(update: Update, context: Context, text: str) -> None:
         await send_answer(message, done.answer, buttons)
 
 
-def vote_buttons(question_id: int) -> InlineKeyboardMarkup:
-    """👍/👎 under an answer. The callback data is short and fixed-size: a sign and
-    the question's number in the log, never an article id."""
+def vote_buttons(question_id: int, chosen: int = 0) -> InlineKeyboardMarkup:
+    """👍/👎 under an answer, the ``chosen`` one (+1 or -1) ticked. The callback data
+    is short and fixed-size: a sign and the question's number in the log, never an
+    article id."""
     return InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton("👍", callback_data=f"v+{question_id:010d}"),
-                InlineKeyboardButton("👎", callback_data=f"v-{question_id:010d}"),
+                InlineKeyboardButton(
+                    f"{face} ✓" if chosen == sign else face,
+                    callback_data=f"v{'+' if sign > 0 else '-'}{question_id:010d}",
+                )
+                for face, sign in (("👍", 1), ("👎", -1))
             ]
         ]
     )
@@ -315,19 +319,28 @@ async def stream_answer(
 
 
 async def vote(update: Update, context: Context) -> None:
+    """A reader's 👍 or 👎: recorded, or changed from the other; the same again
+    changes nothing. In a private chat the buttons show the reader's choice (in a
+    group, one reader's choice is no one else's)."""
     query = update.callback_query
     if query is None or query.data is None:
         return
     lang = lang_of(update)
     sign = 1 if query.data[1] == "+" else -1
     qid = int(query.data[2:])
-    services = context.services
-    recorded = await asyncio.to_thread(services.state.vote, qid, query.from_user.id, sign)
-    if recorded:
-        await query.answer(TEXTS["vote_thanks"][lang])
-        return
-    known = await asyncio.to_thread(services.state.question, qid)
-    await query.answer(TEXTS["vote_again" if known else "vote_gone"][lang])
+    before = await asyncio.to_thread(context.services.state.vote, qid, query.from_user.id, sign)
+    if before is None:
+        key = "vote_gone"
+    elif before == sign:
+        key = "vote_again"
+    else:
+        key = "vote_changed" if before else "vote_thanks"
+    await query.answer(TEXTS[key][lang])
+    shown = query.message
+    private = isinstance(shown, Message) and shown.chat.type == ChatType.PRIVATE
+    if private and before not in (None, sign):
+        with contextlib.suppress(BadRequest):
+            await query.edit_message_reply_markup(vote_buttons(qid, sign))
 
 
 async def stale_button(update: Update, context: Context) -> None:

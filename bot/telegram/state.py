@@ -217,21 +217,32 @@ class ChatState:
         return int(count)
 
     # -- votes ----------------------------------------------------------------------
-    def vote(self, question_id: int, user_id: int, vote: int, at: float | None = None) -> bool:
-        """Record a reader's vote on an answer. False if this reader has already voted
-        on it, or the question is no longer kept."""
+    def vote(
+        self, question_id: int, user_id: int, vote: int, at: float | None = None
+    ) -> int | None:
+        """Record a reader's vote on an answer: one per reader, the latest. Returns the
+        vote it replaces (0 for none, or the same vote, then left as it was), or None
+        if the question is no longer kept."""
         if vote not in (-1, 1):
             raise ValueError("a vote is +1 or -1")
         at = time.time() if at is None else at
+        user = self.hash_id("user", user_id)
         with self._lock:
+            row = self._db.execute(
+                "SELECT vote FROM votes WHERE question=? AND user=?", (question_id, user)
+            ).fetchone()
+            before = int(row[0]) if row else 0
+            if before == vote:
+                return before
             try:
-                cur = self._db.execute(
-                    "INSERT OR IGNORE INTO votes (question, user, vote, at) VALUES (?,?,?,?)",
-                    (question_id, self.hash_id("user", user_id), vote, at),
+                self._db.execute(
+                    "INSERT INTO votes (question, user, vote, at) VALUES (?,?,?,?) ON CONFLICT"
+                    " (question, user) DO UPDATE SET vote=excluded.vote, at=excluded.at",
+                    (question_id, user, vote, at),
                 )
             except sqlite3.IntegrityError:  # the question has been purged
-                return False
-        return cur.rowcount == 1
+                return None
+        return before
 
     def votes(self, question_id: int) -> tuple[int, int]:
         """(up, down) for one answer."""

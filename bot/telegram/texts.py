@@ -59,6 +59,10 @@ TEXTS = {
         "ar": "لا أعرف هذا الأمر. أرسل /help لترى ما يمكنني فعله.",
     },
     "vote_thanks": {"en": "Thank you for the feedback.", "ar": "شكرًا على رأيك."},
+    "vote_changed": {
+        "en": "Your rating is changed. Thank you.",
+        "ar": "غُيِّر تقييمك. شكرًا لك.",
+    },
     "vote_again": {
         "en": "You have already rated this answer.",
         "ar": "لقد قيّمت هذه الإجابة من قبل.",

@@ -312,7 +312,11 @@ async def test_a_failure_is_logged_and_the_reader_told(
     assert failure and failure[0].exc_info is not None  # logged with its traceback
 
 
-async def test_votes_are_recorded_once_per_reader(services: Services) -> None:
+def faces(markup: Any) -> list[str]:
+    return [b["text"] for b in markup["inline_keyboard"][0]]
+
+
+async def test_votes_one_per_reader_the_latest(services: Services) -> None:
     async with running(services) as api:
         question = "How many Palestinians have been killed in Gaza?"
         api.push_message(question, chat_id=101, user_id=70)
@@ -323,17 +327,47 @@ async def test_votes_are_recorded_once_per_reader(services: Services) -> None:
         assert re.fullmatch(r"v\+\d{10}", up) and re.fullmatch(r"v-\d{10}", down)
         assert up[2:] == down[2:]  # the same answer, by its number in the log
         qid = int(up[2:])
+        answer_id = reply.result["message_id"]
 
         api.push_callback(up, reply.result, user_id=70)
         (first,) = await api.wait_for("answerCallbackQuery")
         assert first.params["text"] == TEXTS["vote_thanks"]["en"]
-        api.push_callback(down, reply.result, user_id=70)
-        _, second = await api.wait_for("answerCallbackQuery", count=2)
-        assert second.params["text"] == TEXTS["vote_again"]["en"]
-        api.push_callback(down, reply.result, user_id=71, language="ar")
-        await api.wait_for("answerCallbackQuery", count=3)
+        (ticked,) = await api.wait_for("editMessageReplyMarkup", chat_id=101)
+        assert ticked.params["message_id"] == str(answer_id)
+        assert faces(api.reply_markup(ticked)) == ["👍 ✓", "👎"]
+        assert services.state.votes(qid) == (1, 0)
+        assert services.state.totals()["up"] == 1
 
-    assert services.state.votes(qid) == (1, 1)  # one per reader; the second try refused
+        api.push_callback(down, reply.result, user_id=70)  # changes their mind
+        _, second = await api.wait_for("answerCallbackQuery", count=2)
+        assert second.params["text"] == TEXTS["vote_changed"]["en"]
+        _, changed = await api.wait_for("editMessageReplyMarkup", count=2, chat_id=101)
+        assert faces(api.reply_markup(changed)) == ["👍", "👎 ✓"]
+        assert services.state.votes(qid) == (0, 1)
+
+        api.push_callback(down, reply.result, user_id=70)  # the same button again
+        *_, third = await api.wait_for("answerCallbackQuery", count=3)
+        assert third.params["text"] == TEXTS["vote_again"]["en"]
+
+        # in a group the buttons are everyone's: they show no one reader's choice
+        group_question = "كم فلسطينيًا قُتل في غزة؟"
+        ask_in_group(api, group_question, -102, user_id=72)
+        (in_group,) = await api.wait_for("sendMessage", chat_id=-102)
+        group_up, group_down = (
+            b["callback_data"] for b in api.reply_markup(in_group)["inline_keyboard"][0]
+        )
+        for n, (data, user) in enumerate([(group_up, 72), (group_down, 71), (group_up, 71)]):
+            api.push_callback(data, in_group.result, user_id=user, language="ar")
+            *_, group_vote = await api.wait_for("answerCallbackQuery", count=4 + n)
+        assert group_vote.params["text"] == TEXTS["vote_changed"]["ar"]
+        await asyncio.sleep(0.3)
+
+    assert len(api.sent("editMessageReplyMarkup")) == 2  # none for the same vote, none in the group
+    assert services.state.votes(qid) == (0, 1)  # one per reader, the latest
+    assert services.state.votes(int(group_up[2:])) == (2, 0)
+    totals = services.state.totals()
+    assert (totals["up"], totals["down"]) == (2, 1)
+    assert [(g.question, g.why) for g in services.state.gaps()] == [(question, "disliked")]
     logged = services.state.question(qid)
     assert logged is not None and logged.question == question
     assert "3760" in logged.answer and logged.grounded and logged.evidence

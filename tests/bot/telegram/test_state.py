@@ -42,23 +42,25 @@ def test_ids_are_hashed_with_a_key_kept_in_the_data_dir(tmp_path: Path) -> None:
     raw.close()
     again = ChatState(path)  # same key after a restart: the same reader is recognised
     assert again.hash_id("user", 987654321) == user
-    assert again.vote(qid, 987654321, -1) is False
+    assert again.vote(qid, 987654321, -1) == 1  # the reader's earlier vote, replaced
     assert ChatState(tmp_path / "other.sqlite").hash_id("user", 987654321) != user
 
 
-def test_votes_one_per_reader_and_retention_forgets(tmp_path: Path) -> None:
+def test_votes_one_per_reader_the_latest_and_retention_forgets(tmp_path: Path) -> None:
     state = ChatState(tmp_path / "chat.sqlite", retention_days=30)
     now = 2_000_000_000.0
     old = log(state, 1, 10, "old", now - 31 * DAY)
-    assert state.vote(old, 11, 1, at=now - 31 * DAY)
+    assert state.vote(old, 11, 1, at=now - 31 * DAY) == 0
     mid = log(state, 1, 10, "mid", now - 29 * DAY)
-    assert state.vote(mid, 11, -1) and not state.vote(mid, 11, 1)  # one vote per reader
-    assert state.vote(mid, 12, -1)
+    assert state.vote(mid, 11, 1) == 0  # a first vote replaces none
+    assert state.vote(mid, 11, -1) == 1  # one vote per reader: changed
+    assert state.vote(mid, 11, -1) == -1  # the same again: as it was
+    assert state.vote(mid, 12, -1) == 0
     assert state.votes(mid) == (0, 2) and state.votes(old) == (1, 0)
     new = log(state, 1, 10, "new", now)  # logging purges now and then
     assert state.question(old) is None and state.votes(old) == (0, 0)  # votes went with it
     assert state.question(mid) is not None and state.question(new) is not None
-    assert state.vote(old, 13, 1) is False  # an answer no longer kept cannot be voted on
+    assert state.vote(old, 13, 1) is None  # an answer no longer kept cannot be voted on
     assert state.recent_questions(10, now=now + 1) == 1
     assert state.purge(now=now + 2 * DAY) == 1  # "mid" is now past the period too
 
