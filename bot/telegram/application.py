@@ -91,11 +91,13 @@ def build_application(
     if admin is not None:
         admin_handlers.add_handlers(app)  # before the readers' catch-alls
     app.add_handler(CommandHandler(["start", "help"], readers.help_command))
-    app.add_handler(CommandHandler("ask", readers.ask_command))
+    # questions: /ask, a text, or a caption (of a photo, a video…)
+    app.add_handler(CommandHandler("ask", readers.question))
     app.add_handler(CommandHandler("latest", readers.latest_command))
     app.add_handler(
         MessageHandler(
-            filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE, readers.question
+            ((filters.TEXT & ~filters.COMMAND) | filters.CAPTION) & filters.UpdateType.MESSAGE,
+            readers.question,
         )
     )
     app.add_handler(

@@ -1,8 +1,9 @@
 """The readers' handlers: thin, around one service call.
 
-Each takes the text from the update, shows "typing", runs the question through
-the service in a worker thread (search, answering and the state database stay off
-the event loop) and hands the answer to :mod:`bot.telegram.render`.
+Each takes the question from the update (a message's text, or the caption of a
+photo, a video or a document), shows "typing", runs it through the service in a
+worker thread (search, answering and the state database stay off the event loop)
+and hands the answer to :mod:`bot.telegram.render`.
 """
 
 from __future__ import annotations
@@ -50,37 +51,43 @@ async def help_command(update: Update, context: Context) -> None:
     await update.effective_message.reply_text(html.escape(text), parse_mode=ParseMode.HTML)
 
 
-def _mentions_bot(message: Message, username: str) -> bool:
-    text = message.text or ""
-    return f"@{username}".lower() in text.lower()
-
-
 def _strip_mention(text: str, username: str) -> str:
     return re.sub(rf"@{re.escape(username)}\b", " ", text, flags=re.I).strip()
 
 
+COMMAND = re.compile(r"/(\w+)(?:@(\w+))?")
+
+
 async def question(update: Update, context: Context) -> None:
+    """A message's text or caption, when it asks the bot: in a private chat any; in
+    a group one that mentions the bot, replies to it or opens with /ask. A caption
+    that opens with another command asks nothing."""
     message = update.effective_message
     chat = update.effective_chat
     if message is None or chat is None:
         return
-    text = message.text or ""
+    text = message.text or message.caption or ""
     username = context.bot.username
-    if chat.type != ChatType.PRIVATE:
+    command = COMMAND.match(text)
+    if command:  # /ask (the only command routed here), or a caption's command
+        name, to = command.groups()
+        if name.lower() != "ask" or (to or username).lower() != username.lower():
+            return
+        text = text[command.end() :]
+        if not text.strip():
+            await message.reply_text(TEXTS["ask_usage"][lang_of(update)])
+            return
+    elif chat.type != ChatType.PRIVATE:
         replied = message.reply_to_message
         to_bot = (
             replied is not None
             and replied.from_user is not None
             and replied.from_user.id == context.bot.id
         )
-        if not (_mentions_bot(message, username) or to_bot):
+        if not (f"@{username}".lower() in text.lower() or to_bot):
             return
         text = _strip_mention(text, username)
     await answer(update, context, text)
-
-
-async def ask_command(update: Update, context: Context) -> None:
-    await answer(update, context, " ".join(context.args or []))
 
 
 async def latest_command(update: Update, context: Context) -> None:

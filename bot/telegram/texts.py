@@ -48,6 +48,10 @@ TEXTS = {
         "en": "Send me a question in words, in Arabic or English.",
         "ar": "أرسل سؤالك نصًا، بالعربية أو بالإنجليزية.",
     },
+    "ask_usage": {
+        "en": "Send /ask and your question, for example: /ask What happened in Aden?",
+        "ar": "أرسل /ask ثم سؤالك، مثل: /ask ماذا حدث في عدن؟",
+    },
     "rate_limited": {
         "en": "You are asking faster than I can keep up ({limit} questions a minute at most). "
         "Please wait a moment and ask again.",

@@ -374,6 +374,61 @@ async def test_votes_one_per_reader_the_latest(services: Services) -> None:
     assert all(e.count("|") == 2 for e in logged.evidence)  # chunk ids: article|revision|n
 
 
+QUESTION = "How many Palestinians have been killed in Gaza?"
+
+
+async def test_captions_are_questions(services: Services) -> None:
+    photo = {"photo": [{"file_id": "ph", "file_unique_id": "uph", "width": 800, "height": 600}]}
+    video = {"video": {"file_id": "vd", "file_unique_id": "uvd", "width": 640, "height": 360,
+                       "duration": 12}}  # fmt: skip
+    document = {"document": {"file_id": "dc", "file_unique_id": "udc", "file_name": "a.pdf"}}
+    mention = f"@{BOT['username']}"
+    group: dict[str, Any] = {"chat_type": "supergroup", "language": "ar"}
+    async with running(services) as api:
+        # in a group, a caption that does not address the bot is not for it
+        api.push_message("كم فلسطينيًا قُتل في غزة؟", chat_id=-163, media=photo, **group)
+        api.push_message(
+            f"/ask@other_bot {QUESTION}", chat_id=-166, media=document, chat_type="group",
+            entities=[{"type": "bot_command", "offset": 0, "length": 14}],
+        )  # fmt: skip
+        api.push_message("", chat_id=-168, media=photo, chat_type="group")  # no caption
+        api.push_message("", chat_id=167, media=photo)  # no caption, in private
+
+        api.push_message(
+            "كم عدد المواطنين الأمريكيين الذين يسعون لمغادرة غزة؟", chat_id=161, media=photo,
+            language="ar",
+        )  # fmt: skip
+        (ar,) = await api.wait_for("sendMessage", chat_id=161)
+        assert "400 مواطن أمريكي" in ar.params["text"] and "المصادر" in ar.params["text"]
+        api.push_message(QUESTION, chat_id=162, media=video)
+        (en,) = await api.wait_for("sendMessage", chat_id=162)
+        assert "3760" in en.params["text"] and "Sources" in en.params["text"]
+        assert api.reply_markup(en)["inline_keyboard"][0][0]["text"] == "👍"
+
+        api.push_message(f"{mention} كم فلسطينيًا قُتل في غزة؟", chat_id=-164, media=photo,
+                         **group)  # fmt: skip
+        (mentioned,) = await api.wait_for("sendMessage", chat_id=-164)
+        assert "9000" in mentioned.params["text"]
+        api.push_message(
+            f"/ask{mention} {QUESTION}", chat_id=-165, media=video, chat_type="group",
+            entities=[{"type": "bot_command", "offset": 0, "length": 4 + len(mention)}],
+        )  # fmt: skip
+        (asked,) = await api.wait_for("sendMessage", chat_id=-165)
+        assert "3760" in asked.params["text"]
+        answered = {"text": "…", "message_id": asked.result["message_id"], "date": 1,
+                    "chat": {"id": -165, "type": "group"}, "from": BOT}  # fmt: skip
+        api.push_message("How many American citizens are seeking to leave Gaza?", chat_id=-165,
+                         media=photo, chat_type="group", reply_to=answered)  # fmt: skip
+        _, replied = await api.wait_for("sendMessage", count=2, chat_id=-165)
+        assert "400 مواطن أمريكي" in replied.params["text"]
+
+        (words,) = await api.wait_for("sendMessage", chat_id=167)
+        assert words.params["text"] == TEXTS["empty"]["en"]
+    for quiet in (-163, -166, -168):
+        assert not api.sent("sendMessage", chat_id=quiet)
+    assert services.state.totals()["questions"] == 5
+
+
 async def test_emoji_are_answered_in_the_readers_language(services: Services) -> None:
     async with running(services) as api:
         api.push_message("🙂🙂", chat_id=181, language="en")
@@ -388,6 +443,28 @@ async def test_emoji_are_answered_in_the_readers_language(services: Services) ->
         assert replies[chat].params["text"].startswith("👍 Ask me anything")
     for chat in (182, -184):
         assert replies[chat].params["text"].startswith("👍 اسألني")
+
+
+async def test_a_bare_ask_says_how_to_ask(services: Services) -> None:
+    async with running(services) as api:
+        api.push_message("/ask", chat_id=191, entities=[
+            {"type": "bot_command", "offset": 0, "length": 4}])  # fmt: skip
+        api.push_message("/ask", chat_id=192, language="ar", entities=[
+            {"type": "bot_command", "offset": 0, "length": 4}])  # fmt: skip
+        command = f"/ask@{BOT['username']}"
+        entities = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        api.push_message(command, chat_id=-193, chat_type="supergroup", language="ar",
+                         entities=entities)  # fmt: skip
+        api.push_message(f"{command}  ", chat_id=-194, chat_type="group", entities=entities)
+        usage = {}
+        for chat in (191, 192, -193, -194):
+            (usage[chat],) = await api.wait_for("sendMessage", chat_id=chat)
+    assert usage[191].params["text"] == TEXTS["ask_usage"]["en"]
+    assert usage[-194].params["text"] == TEXTS["ask_usage"]["en"]
+    assert usage[192].params["text"] == TEXTS["ask_usage"]["ar"]
+    assert usage[-193].params["text"] == TEXTS["ask_usage"]["ar"]
+    assert "/ask What happened in Aden?" in TEXTS["ask_usage"]["en"]
+    assert services.state.totals()["questions"] == 0
 
 
 async def test_readers_are_rate_limited_politely(news: Searcher) -> None:
