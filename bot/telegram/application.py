@@ -91,12 +91,12 @@ def build_application(
     if admin is not None:
         admin_handlers.add_handlers(app)  # before the readers' catch-alls
     app.add_handler(CommandHandler(["start", "help"], readers.help_command))
-    # questions: /ask, a text, or a caption (of a photo, a video…)
+    # questions, new or edited: /ask, a text, or a caption (of a photo, a video…)
     app.add_handler(CommandHandler("ask", readers.question))
     app.add_handler(CommandHandler("latest", readers.latest_command))
     app.add_handler(
         MessageHandler(
-            ((filters.TEXT & ~filters.COMMAND) | filters.CAPTION) & filters.UpdateType.MESSAGE,
+            ((filters.TEXT & ~filters.COMMAND) | filters.CAPTION) & filters.UpdateType.MESSAGES,
             readers.question,
         )
     )
@@ -107,7 +107,10 @@ def build_application(
     app.add_handler(CallbackQueryHandler(readers.stale_button))
     app.add_handler(
         MessageHandler(
-            filters.ChatType.PRIVATE & ~filters.TEXT & ~filters.StatusUpdate.ALL,
+            filters.ChatType.PRIVATE
+            & ~filters.TEXT
+            & ~filters.StatusUpdate.ALL
+            & filters.UpdateType.MESSAGE,
             readers.not_text,
         )
     )

@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS votes (
 """
 
 DAY = 86400.0
+MINUTE = 60.0  # the rate limit's window
 
 # Columns added after the first version, with their defaults for older rows.
 ADDED_COLUMNS = {
@@ -57,6 +58,8 @@ ADDED_COLUMNS = {
     "outcome": "TEXT NOT NULL DEFAULT 'answered'",
     "score": "REAL NOT NULL DEFAULT 0",  # the best passage's score
     "topic": "TEXT NOT NULL DEFAULT ''",  # the standalone question a follow-up belongs to
+    # edits answered again, each within a minute of the answer before: for the rate limit
+    "edits": "INTEGER NOT NULL DEFAULT 0",
 }
 ANSWERED, WEAK, REFUSED, SMALLTALK = "answered", "weak", "refused", "smalltalk"
 DISLIKED = "disliked"  # answered, and voted down
@@ -148,13 +151,28 @@ class ChatState:
         score: float = 0.0,
         topic: str = "",
         at: float | None = None,
+        replaces: int | None = None,
     ) -> int:
         """Record an answered question; returns its id (what a vote refers to).
         ``outcome``: answered, weak, refused or smalltalk (by default, answered or
-        refused as ``grounded`` says)."""
+        refused as ``grounded`` says). ``replaces``: the id of the question this one
+        is an edit of, rewritten in place (its votes, on the earlier answer, dropped)
+        while it is kept; it stays one question, answered once more."""
         at = time.time() if at is None else at
         outcome = outcome or (ANSWERED if grounded else REFUSED)
+        evidence_json = json.dumps(list(evidence))
         with self._lock:
+            if replaces is not None:
+                cur = self._db.execute(
+                    "UPDATE questions SET edits=CASE WHEN at>? THEN edits+1 ELSE 0 END, at=?,"
+                    " language=?, question=?, query=?, answer=?, grounded=?, evidence=?,"
+                    " outcome=?, score=?, topic=? WHERE id=?",
+                    (at - MINUTE, at, language, question, query, answer, int(grounded),
+                     evidence_json, outcome, score, topic, replaces),
+                )  # fmt: skip
+                if cur.rowcount:
+                    self._db.execute("DELETE FROM votes WHERE question=?", (replaces,))
+                    return replaces
             cur = self._db.execute(
                 "INSERT INTO questions (at, chat, user, chat_type, language, question, query,"
                 " answer, grounded, evidence, outcome, score, topic)"
@@ -169,7 +187,7 @@ class ChatState:
                     query,
                     answer,
                     int(grounded),
-                    json.dumps(list(evidence)),
+                    evidence_json,
                     outcome,
                     score,
                     topic,
@@ -178,19 +196,23 @@ class ChatState:
         self._purge_now_and_then(at)
         return int(cur.lastrowid or 0)
 
-    def history(self, chat_id: int, user_id: int, now: float | None = None) -> list[Turn]:
+    def history(
+        self, chat_id: int, user_id: int, now: float | None = None, before: int | None = None
+    ) -> list[Turn]:
         """The reader's last few turns in this chat, oldest first (a group's readers
-        each have their own), within the retention period. Small talk is no turn."""
+        each have their own), within the retention period; with ``before``, those
+        asked before that question (an edited question's own). Small talk is no turn."""
         now = time.time() if now is None else now
         with self._lock:
             rows = self._db.execute(
                 "SELECT question, answer, topic, at FROM questions WHERE chat=? AND user=?"
-                " AND at>=? AND outcome!=? ORDER BY id DESC LIMIT ?",
+                " AND at>=? AND outcome!=? AND id<? ORDER BY id DESC LIMIT ?",
                 (
                     self.hash_id("chat", chat_id),
                     self.hash_id("user", user_id),
                     now - self.retention,
                     SMALLTALK,
+                    2**63 - 1 if before is None else before,
                     self.history_turns,
                 ),
             ).fetchall()
@@ -207,11 +229,16 @@ class ChatState:
             return None
         return Logged(row[0], row[1], row[2], row[3], row[4], bool(row[5]), json.loads(row[6]))
 
-    def recent_questions(self, user_id: int, window: float = 60.0, now: float | None = None) -> int:
+    def recent_questions(
+        self, user_id: int, window: float = MINUTE, now: float | None = None
+    ) -> int:
+        """The answers the reader was given in the last ``window`` seconds (about: an
+        edited question counts from its latest answer): one a question, and one more
+        for each edit answered again."""
         now = time.time() if now is None else now
         with self._lock:
             (count,) = self._db.execute(
-                "SELECT COUNT(*) FROM questions WHERE user=? AND at>?",
+                "SELECT COALESCE(SUM(1 + edits), 0) FROM questions WHERE user=? AND at>?",
                 (self.hash_id("user", user_id), now - window),
             ).fetchone()
         return int(count)

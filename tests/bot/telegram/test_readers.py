@@ -429,6 +429,107 @@ async def test_captions_are_questions(services: Services) -> None:
     assert services.state.totals()["questions"] == 5
 
 
+async def test_an_edited_question_edits_its_answer(services: Services) -> None:
+    async with running(services) as api:
+        first = api.push_message("How many American citizens are seeking to leave Gaza?",
+                                 chat_id=171, user_id=90)  # fmt: skip
+        (answer,) = await api.wait_for("sendMessage", chat_id=171)
+        assert "400 مواطن أمريكي" in answer.params["text"]
+        up = api.reply_markup(answer)["inline_keyboard"][0][0]["callback_data"]
+        api.push_callback(up, answer.result, user_id=90)
+        await api.wait_for("answerCallbackQuery")
+        question_id = api.message_id(first)
+
+        api.push_message(QUESTION, chat_id=171, user_id=90, edit_of=question_id)
+        (edit,) = await api.wait_for("editMessageText", chat_id=171)
+        assert edit.params["message_id"] == str(answer.result["message_id"])
+        assert "3760" in edit.params["text"] and "مواطن أمريكي" not in edit.params["text"]
+        assert (
+            edit.params["parse_mode"] == "HTML" and "<blockquote expandable>" in edit.params["text"]
+        )
+        assert api.reply_markup(edit)["inline_keyboard"][0][0] == {
+            "text": "👍",
+            "callback_data": up,
+        }
+        api.push_message(QUESTION, chat_id=171, user_id=90, edit_of=question_id)  # unchanged
+        api.push_message("كم فلسطينيًا قُتل في غزة؟", chat_id=172, user_id=90, language="ar",
+                         edit_of=9999)  # never answered: a question like any other  # fmt: skip
+        (new,) = await api.wait_for("sendMessage", chat_id=172)
+        assert "9000" in new.params["text"]
+
+        # in a group, an edit is read as the message would be
+        group: dict[str, Any] = {
+            "chat_id": -173,
+            "chat_type": "supergroup",
+            "user_id": 91,
+            "language": "ar",
+        }
+        mention = f"@{BOT['username']}"
+        in_group = api.message_id(api.push_message("كم فلسطينيًا قُتل في غزة؟", **group))
+        api.push_message("كم فلسطينيًا قُتل في غزة؟ اليوم", edit_of=in_group, **group)
+        await asyncio.sleep(0.5)
+        assert not api.sent("sendMessage", chat_id=-173)  # not for the bot, edited or not
+        api.push_message(f"{mention} كم فلسطينيًا قُتل في غزة؟", edit_of=in_group, **group)
+        (group_answer,) = await api.wait_for("sendMessage", chat_id=-173)  # now it is
+        assert "9000" in group_answer.params["text"]
+        api.push_message(f"{mention} كم عدد المواطنين الأمريكيين الذين يسعون لمغادرة غزة؟",
+                         edit_of=in_group, **group)  # fmt: skip
+        (group_edit,) = await api.wait_for("editMessageText", chat_id=-173)
+        assert group_edit.params["message_id"] == str(group_answer.result["message_id"])
+        assert "400 مواطن أمريكي" in group_edit.params["text"]
+        await asyncio.sleep(0.5)
+
+    assert len(api.sent("sendMessage", chat_id=171)) == 1  # edited, never sent again
+    assert len(api.sent("editMessageText", chat_id=171)) == 1  # the same text: nothing to do
+    assert len(api.sent("sendMessage", chat_id=-173)) == 1
+    turns = services.state.history(171, 90)
+    assert [t.question for t in turns] == [QUESTION]  # the edit replaced the turn
+    assert services.state.votes(int(up[2:])) == (0, 0)  # the vote was on the earlier answer
+    assert services.state.recent_questions(90) == 3  # two answers in 171, one in 172
+
+
+class LongFor:
+    """Long answers (as :class:`LongAnswerer`) to questions about those killed, else
+    the usual ones."""
+
+    def __init__(self, inner: ExtractiveAnswerer) -> None:
+        self.inner, self.long = inner, LongAnswerer(inner)
+
+    def answer(self, question: str, result: Any) -> Answer:
+        return (self.long if "killed" in question else self.inner).answer(question, result)
+
+
+async def test_an_edit_fits_its_answer_into_the_earlier_messages(news: Searcher) -> None:
+    qa = QAService(news, LongFor(ExtractiveAnswerer(news.embedder)))
+    svc = make_services(qa, news.store.catalogue.coverage)
+    async with running(svc) as api:
+        message_id = api.message_id(api.push_message(QUESTION, chat_id=175))
+        await api.wait_for("sendMessage", count=3, chat_id=175)
+        await asyncio.sleep(0.5)  # any further parts
+        parts = [c.result["message_id"] for c in api.sent("sendMessage", chat_id=175)]
+        short = "How many American citizens are seeking to leave Gaza?"
+        api.push_message(short, chat_id=175, edit_of=message_id)
+        (edit,) = await api.wait_for("editMessageText", chat_id=175)
+        deleted = await api.wait_for("deleteMessage", count=len(parts) - 1, chat_id=175)
+        assert (
+            edit.params["message_id"] == str(parts[0]) and "400 مواطن أمريكي" in edit.params["text"]
+        )
+        assert api.reply_markup(edit) is not None  # the buttons moved up to the only part
+        assert [int(d.params["message_id"]) for d in deleted] == parts[1:]
+
+        api.push_message(QUESTION, chat_id=175, edit_of=message_id)  # long again
+        await api.wait_for("sendMessage", count=len(parts) + 1, chat_id=175)
+        await asyncio.sleep(0.5)
+    again = api.sent("sendMessage", chat_id=175)[len(parts) :]
+    _, refill = api.sent("editMessageText", chat_id=175)
+    assert refill.params["message_id"] == str(parts[0]) and "[1]" in refill.params["text"]
+    assert len(again) == len(parts) - 1  # the rest went out anew, the buttons under the last
+    assert [bool(c.params.get("reply_markup")) for c in again] == [False] * (len(again) - 1) + [
+        True
+    ]
+    assert svc.state.totals()["questions"] == 1
+
+
 async def test_emoji_are_answered_in_the_readers_language(services: Services) -> None:
     async with running(services) as api:
         api.push_message("🙂🙂", chat_id=181, language="en")
