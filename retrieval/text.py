@@ -13,8 +13,13 @@ _SENTENCE_END = re.compile(r"[.!?…؟؛;]+[\"'»”’)\]]*(?=\s)|\n")
 # Weaker split points for a sentence that is still too long: commas (Arabic too).
 _CLAUSE_END = re.compile(r"[،,:]+(?=\s)")
 
-_ARABIC = re.compile(r"[\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF\uFB50-\uFDFF\uFE70-\uFEFF]")
-_LATIN = re.compile(r"[A-Za-z\u00C0-\u024F]")
+# Letters of each script: the Arabic blocks also hold punctuation (؟ ، ؛), digits
+# (٠-٩), diacritics and a zero-width space, which say nothing of the language.
+_LETTER = r"(?=[^\W\d_])"
+_ARABIC = re.compile(
+    _LETTER + r"[\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF\uFB50-\uFDFF\uFE70-\uFEFF]"
+)
+_LATIN = re.compile(_LETTER + r"[A-Za-z\u00C0-\u024F]")
 
 
 _SURROGATE = re.compile(r"[\ud800-\udfff]")

@@ -91,11 +91,13 @@ def build_application(
     if admin is not None:
         admin_handlers.add_handlers(app)  # before the readers' catch-alls
     app.add_handler(CommandHandler(["start", "help"], readers.help_command))
-    app.add_handler(CommandHandler("ask", readers.ask_command))
+    # questions, new or edited: /ask, a text, or a caption (of a photo, a video…)
+    app.add_handler(CommandHandler("ask", readers.question))
     app.add_handler(CommandHandler("latest", readers.latest_command))
     app.add_handler(
         MessageHandler(
-            filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE, readers.question
+            ((filters.TEXT & ~filters.COMMAND) | filters.CAPTION) & filters.UpdateType.MESSAGES,
+            readers.question,
         )
     )
     app.add_handler(
@@ -105,7 +107,10 @@ def build_application(
     app.add_handler(CallbackQueryHandler(readers.stale_button))
     app.add_handler(
         MessageHandler(
-            filters.ChatType.PRIVATE & ~filters.TEXT & ~filters.StatusUpdate.ALL,
+            filters.ChatType.PRIVATE
+            & ~filters.TEXT
+            & ~filters.StatusUpdate.ALL
+            & filters.UpdateType.MESSAGE,
             readers.not_text,
         )
     )

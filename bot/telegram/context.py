@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,16 @@ from retrieval.service import QAService
 from retrieval.store.chunks import Store
 
 
+@dataclass(frozen=True)
+class Sent:
+    """The bot's answer to a reader's message: the question it read there, the
+    question's number in the log, and the answer's messages, in order."""
+
+    question: str
+    question_id: int
+    messages: tuple[int, ...]
+
+
 @dataclass
 class Services:
     """What the handlers need, built once by the composition root."""
@@ -39,6 +50,15 @@ class Services:
     follow_interval: float = 10.0
     in_flight: int = 0  # questions being answered now
     _idle: asyncio.Event = field(default_factory=asyncio.Event)
+    # (chat, message) -> the answer, so that an edited question edits its answer
+    answers: OrderedDict[tuple[int, int], Sent] = field(default_factory=OrderedDict)
+    max_answers: int = 10_000  # remembered; the oldest are forgotten
+
+    def remember(self, chat_id: int, message_id: int, sent: Sent) -> None:
+        self.answers[(chat_id, message_id)] = sent
+        self.answers.move_to_end((chat_id, message_id))
+        while len(self.answers) > self.max_answers:
+            self.answers.popitem(last=False)
 
     @contextlib.contextmanager
     def answering(self) -> Iterator[None]:

@@ -1,8 +1,16 @@
 """The readers' handlers: thin, around one service call.
 
-Each takes the text from the update, shows "typing", runs the question through
-the service in a worker thread (search, answering and the state database stay off
-the event loop) and hands the answer to :mod:`bot.telegram.render`.
+Each takes the question from the update (a message's text, or the caption of a
+photo, a video or a document), shows "typing", runs it through the service in a
+worker thread (search, answering and the state database stay off the event loop)
+and hands the answer to :mod:`bot.telegram.render`.
+
+An edited question is answered again in the messages of its first answer, which
+the bot remembers for the last 10,000 answers (:class:`Sent`); an edit of a
+message it did not answer is read as a new message. In the log the edit replaces
+the question (its history, its place among the turns; the votes on the earlier
+answer are dropped), and it counts toward the reader's per-minute limit as the
+answer it is: asking and then correcting a question within a minute uses two.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOpti
 from telegram.constants import ChatAction, ChatType, ParseMode
 from telegram.error import BadRequest
 
-from bot.telegram.context import Context, Services
+from bot.telegram.context import Context, Sent, Services
 from bot.telegram.render import render_html, render_plain
 from bot.telegram.state import ANSWERED, REFUSED, WEAK
 from bot.telegram.state import SMALLTALK as OUTCOME_SMALLTALK
@@ -51,37 +59,43 @@ async def help_command(update: Update, context: Context) -> None:
     await update.effective_message.reply_text(html.escape(text), parse_mode=ParseMode.HTML)
 
 
-def _mentions_bot(message: Message, username: str) -> bool:
-    text = message.text or ""
-    return f"@{username}".lower() in text.lower()
-
-
 def _strip_mention(text: str, username: str) -> str:
     return re.sub(rf"@{re.escape(username)}\b", " ", text, flags=re.I).strip()
 
 
+COMMAND = re.compile(r"/(\w+)(?:@(\w+))?")
+
+
 async def question(update: Update, context: Context) -> None:
+    """A message's text or caption, new or edited, when it asks the bot: in a
+    private chat any; in a group one that mentions the bot, replies to it or opens
+    with /ask. A caption that opens with another command asks nothing."""
     message = update.effective_message
     chat = update.effective_chat
     if message is None or chat is None:
         return
-    text = message.text or ""
+    text = message.text or message.caption or ""
     username = context.bot.username
-    if chat.type != ChatType.PRIVATE:
+    command = COMMAND.match(text)
+    if command:  # /ask (the only command routed here), or a caption's command
+        name, to = command.groups()
+        if name.lower() != "ask" or (to or username).lower() != username.lower():
+            return
+        text = text[command.end() :]
+        if not text.strip():
+            await message.reply_text(TEXTS["ask_usage"][lang_of(update)])
+            return
+    elif chat.type != ChatType.PRIVATE:
         replied = message.reply_to_message
         to_bot = (
             replied is not None
             and replied.from_user is not None
             and replied.from_user.id == context.bot.id
         )
-        if not (_mentions_bot(message, username) or to_bot):
+        if not (f"@{username}".lower() in text.lower() or to_bot):
             return
         text = _strip_mention(text, username)
     await answer(update, context, text)
-
-
-async def ask_command(update: Update, context: Context) -> None:
-    await answer(update, context, " ".join(context.args or []))
 
 
 async def latest_command(update: Update, context: Context) -> None:
@@ -112,10 +126,13 @@ def _answer_and_log(
     *,
     language: str,
     on_text: Callable[[str], None] | None = None,
+    replaces: int | None = None,
 ) -> Answered:
-    """The blocking part of answering, run in a worker thread."""
+    """The blocking part of answering, run in a worker thread. ``replaces``: the
+    logged question this one is an edit of."""
     state = services.state
-    reply = services.qa.ask(text, state.history(chat_id, user_id), on_text, language)
+    history = state.history(chat_id, user_id, before=replaces)
+    reply = services.qa.ask(text, history, on_text, language)
     answer = reply.answer
     if answer.kind == SMALLTALK:
         outcome = OUTCOME_SMALLTALK
@@ -136,6 +153,7 @@ def _answer_and_log(
         outcome=outcome,
         score=reply.score,
         topic=reply.topic,
+        replaces=replaces,
     )
     return Answered(answer, qid)
 
@@ -147,6 +165,11 @@ async def answer(update: Update, context: Context, text: str) -> None:
     services = context.services
     lang = lang_of(update, text)
     text = text.strip()
+    earlier = None
+    if update.edited_message is not None:
+        earlier = services.answers.get((chat.id, message.message_id))
+        if earlier is not None and earlier.question == text:
+            return  # the edit left the question as it was (a caption's photo, say)
     if not text:
         await message.reply_text(TEXTS["empty"][lang])
         return
@@ -163,101 +186,116 @@ async def answer(update: Update, context: Context, text: str) -> None:
             await message.reply_text(TEXTS["rate_limited"][lang].format(limit=limit))
             return
         await context.bot.send_chat_action(chat.id, ChatAction.TYPING)
+        work = functools.partial(
+            _answer_and_log, services, chat.id, user_id, str(chat.type), text, language=lang,
+            replaces=earlier.question_id if earlier else None,
+        )  # fmt: skip
+        into = list(earlier.messages) if earlier else []
         if services.qa.streams:
             interval = STREAM_INTERVAL["private" if chat.type == ChatType.PRIVATE else "group"]
             done, draft = await stream_answer(
-                message,
-                lang,
-                interval,
-                lambda on_text: _answer_and_log(
-                    services, chat.id, user_id, str(chat.type), text, language=lang, on_text=on_text
-                ),
-            )
-            buttons = vote_buttons(done.question_id) if done.answer.kind != SMALLTALK else None
-            await send_answer(message, done.answer, buttons, draft)
-            return
-        done = await asyncio.to_thread(
-            functools.partial(_answer_and_log, language=lang),
-            services, chat.id, user_id, str(chat.type), text,
-        )  # fmt: skip
+                message, lang, interval, lambda on_text: work(on_text=on_text),
+                draft=into[0] if into else None,
+            )  # fmt: skip
+            if draft is not None:
+                into[:1] = [draft]
+        else:
+            done = await asyncio.to_thread(work)
         buttons = vote_buttons(done.question_id) if done.answer.kind != SMALLTALK else None
-        await send_answer(message, done.answer, buttons)
+        sent = await send_answer(message, done.answer, buttons, into)
+        services.remember(chat.id, message.message_id, Sent(text, done.question_id, sent))
 
 
-def vote_buttons(question_id: int) -> InlineKeyboardMarkup:
-    """👍/👎 under an answer. The callback data is short and fixed-size: a sign and
-    the question's number in the log, never an article id."""
+def vote_buttons(question_id: int, chosen: int = 0) -> InlineKeyboardMarkup:
+    """👍/👎 under an answer, the ``chosen`` one (+1 or -1) ticked. The callback data
+    is short and fixed-size: a sign and the question's number in the log, never an
+    article id."""
     return InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton("👍", callback_data=f"v+{question_id:010d}"),
-                InlineKeyboardButton("👎", callback_data=f"v-{question_id:010d}"),
+                InlineKeyboardButton(
+                    f"{face} ✓" if chosen == sign else face,
+                    callback_data=f"v{'+' if sign > 0 else '-'}{question_id:010d}",
+                )
+                for face, sign in (("👍", 1), ("👎", -1))
             ]
         ]
     )
 
 
+# What Telegram says of a message the bot can no longer edit: the answer is sent anew.
+GONE = ("not found", "can't be edited")
+
+
 async def _put(
     message: Message,
-    text: str,
+    parts: list[str],
+    into: list[int],
+    sent: list[int],
     *,
-    draft: Message | None,
     html_mode: bool,
-    reply: bool,
     markup: InlineKeyboardMarkup | None,
 ) -> None:
-    """One part of an answer: it replaces the draft (the streamed message) when
-    there is one, else goes out as a new message."""
+    """The parts of an answer, each replacing the next of the messages ``into`` (a
+    draft, an edited question's earlier answer) or else sent as a new message, the
+    first in reply to ``message``, ``markup`` under the last. Each message's id is
+    added to ``sent`` as it goes."""
+    bot = message.get_bot()
     no_preview = LinkPreviewOptions(is_disabled=True)
     parse_mode = ParseMode.HTML if html_mode else None
-    if draft is not None:
-        try:
-            await draft.edit_text(
-                text, parse_mode=parse_mode, link_preview_options=no_preview, reply_markup=markup
-            )
-        except BadRequest as exc:
-            if "not modified" not in str(exc).lower():
-                raise
-        return
-    await message.get_bot().send_message(
-        message.chat_id,
-        text,
-        parse_mode=parse_mode,
-        link_preview_options=no_preview,
-        reply_to_message_id=message.message_id if reply else None,
-        allow_sending_without_reply=True,
-        reply_markup=markup,
-    )
+    for i, text in enumerate(parts):
+        buttons = markup if i == len(parts) - 1 else None
+        if i < len(into):
+            try:
+                await bot.edit_message_text(
+                    text, chat_id=message.chat_id, message_id=into[i], parse_mode=parse_mode,
+                    link_preview_options=no_preview, reply_markup=buttons,
+                )  # fmt: skip
+                sent.append(into[i])
+                continue
+            except BadRequest as exc:
+                error = str(exc).lower()
+                if "not modified" in error:
+                    sent.append(into[i])
+                    continue
+                if not any(gone in error for gone in GONE):
+                    raise
+        new = await bot.send_message(
+            message.chat_id,
+            text,
+            parse_mode=parse_mode,
+            link_preview_options=no_preview,
+            reply_to_message_id=message.message_id if i == 0 else None,
+            allow_sending_without_reply=True,
+            reply_markup=buttons,
+        )
+        sent.append(new.message_id)
 
 
 async def send_answer(
     message: Message,
     answer: Answer,
     markup: InlineKeyboardMarkup | None = None,
-    draft: Message | None = None,
-) -> None:
-    """The answer as HTML, split under Telegram's limit, buttons under the last part
-    (the first part replaces ``draft`` if given); the same content as plain text if
-    Telegram rejects the formatting."""
-    sent = 0
+    into: list[int] | None = None,
+) -> tuple[int, ...]:
+    """The answer as HTML, split under Telegram's limit, buttons under the last part;
+    the same content as plain text if Telegram rejects the formatting. The parts
+    replace the messages ``into`` first (a draft, or an edited question's earlier
+    answer; any left over are deleted). Returns the answer's messages."""
+    into = into or []
+    sent: list[int] = []
     try:
-        parts = render_html(answer)
-        for i, part in enumerate(parts):
-            await _put(
-                message, part, draft=draft if i == 0 else None, html_mode=True,
-                reply=i == 0, markup=markup if i == len(parts) - 1 else None,
-            )  # fmt: skip
-            sent += 1
+        await _put(message, render_html(answer), into, sent, html_mode=True, markup=markup)
     except BadRequest as exc:
         if "parse entities" not in str(exc).lower():
             raise
         log.warning("Telegram rejected the formatting (%s); sending plain text", exc)
-        plain = render_plain(answer)
-        for i, part in enumerate(plain):
-            await _put(
-                message, part, draft=draft if i == 0 and sent == 0 else None, html_mode=False,
-                reply=i == 0 and sent == 0, markup=markup if i == len(plain) - 1 else None,
-            )  # fmt: skip
+        into, sent = sent + into[len(sent) :], []  # the parts sent so far are replaced
+        await _put(message, render_plain(answer), into, sent, html_mode=False, markup=markup)
+    for stale in into[len(sent) :]:
+        with contextlib.suppress(BadRequest):  # e.g. too old to delete: left as it was
+            await message.get_bot().delete_message(message.chat_id, stale)
+    return tuple(sent)
 
 
 WRITING = {"en": "✍️ still writing…", "ar": "✍️ جارٍ الكتابة…"}
@@ -266,11 +304,16 @@ STREAM_PREVIEW_CHARS = 3800
 
 
 async def stream_answer(
-    message: Message, lang: str, interval: float, work: Callable[[Callable[[str], None]], Any]
-) -> tuple[Any, Message | None]:
+    message: Message,
+    lang: str,
+    interval: float,
+    work: Callable[[Callable[[str], None]], Any],
+    draft: int | None = None,
+) -> tuple[Any, int | None]:
     """Run ``work(on_text)`` in a worker thread, showing the text written so far in
-    one message, edited at most once per ``interval`` and marked as still being
-    written. Returns what ``work`` returned and the draft message, if one was sent."""
+    one message (``draft``, or a new reply), edited at most once per ``interval``
+    and marked as still being written. Returns what ``work`` returned and the draft
+    message's id, if there is one."""
     loop = asyncio.get_running_loop()
     latest = [""]
     changed = asyncio.Event()
@@ -283,7 +326,6 @@ async def stream_answer(
         loop.call_soon_threadsafe(update)
 
     task = asyncio.ensure_future(asyncio.to_thread(work, on_text))
-    draft: Message | None = None
     shown, last = "", 0.0
     while not task.done():
         waiter = asyncio.ensure_future(changed.wait())
@@ -302,10 +344,12 @@ async def stream_answer(
             continue
         display = f"{text[:STREAM_PREVIEW_CHARS]}\n\n{WRITING[lang]}"
         if draft is None:
-            draft = await message.reply_text(display, do_quote=True)
+            draft = (await message.reply_text(display, do_quote=True)).message_id
         else:
             with contextlib.suppress(BadRequest):  # "not modified" and the like
-                await draft.edit_text(display)
+                await message.get_bot().edit_message_text(
+                    display, chat_id=message.chat_id, message_id=draft
+                )
         shown, last = text, time.monotonic()
     result = await task
     if draft is not None:
@@ -316,19 +360,28 @@ async def stream_answer(
 
 
 async def vote(update: Update, context: Context) -> None:
+    """A reader's 👍 or 👎: recorded, or changed from the other; the same again
+    changes nothing. In a private chat the buttons show the reader's choice (in a
+    group, one reader's choice is no one else's)."""
     query = update.callback_query
     if query is None or query.data is None:
         return
     lang = lang_of(update)
     sign = 1 if query.data[1] == "+" else -1
     qid = int(query.data[2:])
-    services = context.services
-    recorded = await asyncio.to_thread(services.state.vote, qid, query.from_user.id, sign)
-    if recorded:
-        await query.answer(TEXTS["vote_thanks"][lang])
-        return
-    known = await asyncio.to_thread(services.state.question, qid)
-    await query.answer(TEXTS["vote_again" if known else "vote_gone"][lang])
+    before = await asyncio.to_thread(context.services.state.vote, qid, query.from_user.id, sign)
+    if before is None:
+        key = "vote_gone"
+    elif before == sign:
+        key = "vote_again"
+    else:
+        key = "vote_changed" if before else "vote_thanks"
+    await query.answer(TEXTS[key][lang])
+    shown = query.message
+    private = isinstance(shown, Message) and shown.chat.type == ChatType.PRIVATE
+    if private and before not in (None, sign):
+        with contextlib.suppress(BadRequest):
+            await query.edit_message_reply_markup(vote_buttons(qid, sign))
 
 
 async def stale_button(update: Update, context: Context) -> None:

@@ -24,7 +24,13 @@ from bot.telegram.context import RawiApplication, Services
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = ["message", "callback_query", "channel_post", "edited_channel_post"]
+ALLOWED_UPDATES = [
+    "message",
+    "edited_message",  # an edited question gets its answer edited
+    "callback_query",
+    "channel_post",
+    "edited_channel_post",
+]
 
 
 @dataclass(frozen=True)

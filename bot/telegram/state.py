@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS votes (
 """
 
 DAY = 86400.0
+MINUTE = 60.0  # the rate limit's window
 
 # Columns added after the first version, with their defaults for older rows.
 ADDED_COLUMNS = {
@@ -57,6 +58,8 @@ ADDED_COLUMNS = {
     "outcome": "TEXT NOT NULL DEFAULT 'answered'",
     "score": "REAL NOT NULL DEFAULT 0",  # the best passage's score
     "topic": "TEXT NOT NULL DEFAULT ''",  # the standalone question a follow-up belongs to
+    # edits answered again, each within a minute of the answer before: for the rate limit
+    "edits": "INTEGER NOT NULL DEFAULT 0",
 }
 ANSWERED, WEAK, REFUSED, SMALLTALK = "answered", "weak", "refused", "smalltalk"
 DISLIKED = "disliked"  # answered, and voted down
@@ -170,13 +173,28 @@ class ChatState:
         score: float = 0.0,
         topic: str = "",
         at: float | None = None,
+        replaces: int | None = None,
     ) -> int:
         """Record an answered question; returns its id (what a vote refers to).
         ``outcome``: answered, weak, refused or smalltalk (by default, answered or
-        refused as ``grounded`` says)."""
+        refused as ``grounded`` says). ``replaces``: the id of the question this one
+        is an edit of, rewritten in place (its votes, on the earlier answer, dropped)
+        while it is kept; it stays one question, answered once more."""
         at = time.time() if at is None else at
         outcome = outcome or (ANSWERED if grounded else REFUSED)
+        evidence_json = json.dumps(list(evidence))
         with self._lock:
+            if replaces is not None:
+                cur = self._db.execute(
+                    "UPDATE questions SET edits=CASE WHEN at>? THEN edits+1 ELSE 0 END, at=?,"
+                    " language=?, question=?, query=?, answer=?, grounded=?, evidence=?,"
+                    " outcome=?, score=?, topic=? WHERE id=?",
+                    (at - MINUTE, at, language, question, query, answer, int(grounded),
+                     evidence_json, outcome, score, topic, replaces),
+                )  # fmt: skip
+                if cur.rowcount:
+                    self._db.execute("DELETE FROM votes WHERE question=?", (replaces,))
+                    return replaces
             cur = self._db.execute(
                 "INSERT INTO questions (at, chat, user, chat_type, language, question, query,"
                 " answer, grounded, evidence, outcome, score, topic)"
@@ -191,7 +209,7 @@ class ChatState:
                     query,
                     answer,
                     int(grounded),
-                    json.dumps(list(evidence)),
+                    evidence_json,
                     outcome,
                     score,
                     topic,
@@ -200,19 +218,23 @@ class ChatState:
         self._purge_now_and_then(at)
         return int(cur.lastrowid or 0)
 
-    def history(self, chat_id: int, user_id: int, now: float | None = None) -> list[Turn]:
+    def history(
+        self, chat_id: int, user_id: int, now: float | None = None, before: int | None = None
+    ) -> list[Turn]:
         """The reader's last few turns in this chat, oldest first (a group's readers
-        each have their own), within the retention period. Small talk is no turn."""
+        each have their own), within the retention period; with ``before``, those
+        asked before that question (an edited question's own). Small talk is no turn."""
         now = time.time() if now is None else now
         with self._lock:
             rows = self._db.execute(
                 "SELECT question, answer, topic, at FROM questions WHERE chat=? AND user=?"
-                " AND at>=? AND outcome!=? ORDER BY id DESC LIMIT ?",
+                " AND at>=? AND outcome!=? AND id<? ORDER BY id DESC LIMIT ?",
                 (
                     self.hash_id("chat", chat_id),
                     self.hash_id("user", user_id),
                     now - self.retention,
                     SMALLTALK,
+                    2**63 - 1 if before is None else before,
                     self.history_turns,
                 ),
             ).fetchall()
@@ -229,31 +251,47 @@ class ChatState:
             return None
         return Logged(row[0], row[1], row[2], row[3], row[4], bool(row[5]), json.loads(row[6]))
 
-    def recent_questions(self, user_id: int, window: float = 60.0, now: float | None = None) -> int:
+    def recent_questions(
+        self, user_id: int, window: float = MINUTE, now: float | None = None
+    ) -> int:
+        """The answers the reader was given in the last ``window`` seconds (about: an
+        edited question counts from its latest answer): one a question, and one more
+        for each edit answered again."""
         now = time.time() if now is None else now
         with self._lock:
             (count,) = self._db.execute(
-                "SELECT COUNT(*) FROM questions WHERE user=? AND at>?",
+                "SELECT COALESCE(SUM(1 + edits), 0) FROM questions WHERE user=? AND at>?",
                 (self.hash_id("user", user_id), now - window),
             ).fetchone()
         return int(count)
 
     # -- votes ----------------------------------------------------------------------
-    def vote(self, question_id: int, user_id: int, vote: int, at: float | None = None) -> bool:
-        """Record a reader's vote on an answer. False if this reader has already voted
-        on it, or the question is no longer kept."""
+    def vote(
+        self, question_id: int, user_id: int, vote: int, at: float | None = None
+    ) -> int | None:
+        """Record a reader's vote on an answer: one per reader, the latest. Returns the
+        vote it replaces (0 for none, or the same vote, then left as it was), or None
+        if the question is no longer kept."""
         if vote not in (-1, 1):
             raise ValueError("a vote is +1 or -1")
         at = time.time() if at is None else at
+        user = self.hash_id("user", user_id)
         with self._lock:
+            row = self._db.execute(
+                "SELECT vote FROM votes WHERE question=? AND user=?", (question_id, user)
+            ).fetchone()
+            before = int(row[0]) if row else 0
+            if before == vote:
+                return before
             try:
-                cur = self._db.execute(
-                    "INSERT OR IGNORE INTO votes (question, user, vote, at) VALUES (?,?,?,?)",
-                    (question_id, self.hash_id("user", user_id), vote, at),
+                self._db.execute(
+                    "INSERT INTO votes (question, user, vote, at) VALUES (?,?,?,?) ON CONFLICT"
+                    " (question, user) DO UPDATE SET vote=excluded.vote, at=excluded.at",
+                    (question_id, user, vote, at),
                 )
             except sqlite3.IntegrityError:  # the question has been purged
-                return False
-        return cur.rowcount == 1
+                return None
+        return before
 
     def votes(self, question_id: int) -> tuple[int, int]:
         """(up, down) for one answer."""

@@ -54,6 +54,10 @@ TEXTS = {
         "en": "Send me a question in words, in Arabic or English.",
         "ar": "أرسل سؤالك نصًا، بالعربية أو بالإنجليزية.",
     },
+    "ask_usage": {
+        "en": "Send /ask and your question, for example: /ask What happened in Aden?",
+        "ar": "أرسل /ask ثم سؤالك، مثل: /ask ماذا حدث في عدن؟",
+    },
     "rate_limited": {
         "en": "You are asking faster than I can keep up ({limit} questions a minute at most). "
         "Please wait a moment and ask again.",
@@ -65,6 +69,10 @@ TEXTS = {
         "ar": "لا أعرف هذا الأمر. أرسل /help لترى ما يمكنني فعله.",
     },
     "vote_thanks": {"en": "Thank you for the feedback.", "ar": "شكرًا على رأيك."},
+    "vote_changed": {
+        "en": "Your rating is changed. Thank you.",
+        "ar": "غُيِّر تقييمك. شكرًا لك.",
+    },
     "vote_again": {
         "en": "You have already rated this answer.",
         "ar": "لقد قيّمت هذه الإجابة من قبل.",
@@ -85,8 +93,11 @@ TEXTS = {
 
 
 def lang_of(update: Update, text: str = "") -> str:
-    if text and detect_language(text) in ("ar", "en"):
-        return detect_language(text)
+    """The language to answer in: that of the words of ``text``, or for a message
+    without any (an emoji, a number) the reader's Telegram language."""
+    asked = detect_language(text) if text else "und"
+    if asked != "und":
+        return asked
     user = update.effective_user
     return "ar" if user and (user.language_code or "").startswith("ar") else "en"
 

@@ -2,7 +2,9 @@
 
 It serves what the bot uses, records every call, and behaves like Telegram where
 it matters: it rejects texts over 4,096 characters and HTML it cannot parse
-("can't parse entities"), and it can be told to answer 429 with ``retry_after``.
+("can't parse entities"), keeps the messages the bot sent so that an edit or a
+deletion of one it never sent fails, and an edit that changes nothing is "not
+modified"; and it can be told to answer 429 with ``retry_after``.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ class FakeBotAPI:
         self.served: dict[int, float] = {}  # update id -> when getUpdates handed it out
         self.files: dict[str, bytes] = {}  # file id -> content, for getFile and downloads
         self.downloads: list[str] = []
+        self.messages: dict[tuple[int, int], dict[str, Any]] = {}  # (chat, id) -> what the bot sent
         self.runner: web.AppRunner | None = None
         self.port = 0
 
@@ -106,9 +109,13 @@ class FakeBotAPI:
         language: str = "en",
         entities: list[dict[str, Any]] | None = None,
         reply_to: dict[str, Any] | None = None,
+        media: dict[str, Any] | None = None,
+        edit_of: int | None = None,
     ) -> int:
+        """A reader's message. With ``media`` (e.g. ``{"photo": [...]}``) ``text`` is
+        its caption; with ``edit_of``, it is that message edited."""
         message: dict[str, Any] = {
-            "message_id": next(self._ids),
+            "message_id": next(self._ids) if edit_of is None else edit_of,
             "date": int(time.time()),
             "chat": {
                 "id": chat_id,
@@ -121,13 +128,20 @@ class FakeBotAPI:
                 "first_name": "Reader",
                 "language_code": language,
             },
-            "text": text,
         }
+        if media is None:
+            message["text"] = text
+        else:
+            message.update(media)
+            if text:
+                message["caption"] = text
         if entities:
-            message["entities"] = entities
+            message["entities" if media is None else "caption_entities"] = entities
         if reply_to:
             message["reply_to_message"] = reply_to
-        return self.push({"message": message})
+        if edit_of is not None:
+            message["edit_date"] = int(time.time())
+        return self.push({"message" if edit_of is None else "edited_message": message})
 
     def push_callback(self, data: str, message: dict[str, Any], *, user_id: int = 7,
                       language: str = "en") -> int:  # fmt: skip
@@ -176,6 +190,11 @@ class FakeBotAPI:
         self._updates.append({"update_id": uid, **update})
         self._new.set()
         return uid
+
+    def message_id(self, update_id: int) -> int:
+        """The id of the message (new or edited) that update ``update_id`` carries."""
+        update = next(u for u in self._updates if u["update_id"] == update_id)
+        return int((update.get("message") or update["edited_message"])["message_id"])
 
     def sent(self, method: str = "sendMessage", chat_id: int | None = None) -> list[Call]:
         return [
@@ -244,8 +263,14 @@ class FakeBotAPI:
         offset = int(params.get("offset") or 0)
         wait = min(float(params.get("timeout") or 0), 1.0)
         deadline = time.monotonic() + wait
+        # as Telegram does: updates of a type the bot did not ask for never come
+        allowed = json.loads(params["allowed_updates"]) if params.get("allowed_updates") else None
         while True:
-            ready = [u for u in self._updates if u["update_id"] >= offset]
+            ready = [
+                u for u in self._updates
+                if u["update_id"] >= offset
+                and (allowed is None or set(u) - {"update_id"} <= set(allowed))
+            ]  # fmt: skip
             if ready or time.monotonic() >= deadline:
                 now = time.monotonic()
                 for u in ready:
@@ -256,13 +281,28 @@ class FakeBotAPI:
                 await asyncio.wait_for(self._new.wait(), max(0.01, deadline - time.monotonic()))
 
     def _message(self, params: dict[str, Any], text: str) -> dict[str, Any]:
-        return {
-            "message_id": next(self._ids),
+        chat_id, message_id = int(params["chat_id"]), next(self._ids)
+        message: dict[str, Any] = {
+            "message_id": message_id,
             "date": int(time.time()),
-            "chat": {"id": int(params["chat_id"]), "type": "private"},
+            # Telegram's group and channel ids are negative
+            "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
             "from": BOT,
             "text": text,
         }
+        markup = self._markup(params)
+        if markup:
+            message["reply_markup"] = markup
+        self.messages[(chat_id, message_id)] = message
+        return message
+
+    @staticmethod
+    def _markup(params: dict[str, Any]) -> Any:
+        raw = params.get("reply_markup")
+        return json.loads(raw) if isinstance(raw, str) else raw
+
+    def _sent_message(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        return self.messages.get((int(params["chat_id"]), int(params["message_id"])))
 
     def _check_text(self, params: dict[str, Any]) -> str | None:
         text = str(params.get("text", ""))
@@ -286,7 +326,36 @@ class FakeBotAPI:
         error = self._check_text(params)
         if error:
             return self.bad(error)
-        return self.ok(self._message(params, str(params["text"])))
+        message = self._sent_message(params)
+        if message is None:
+            return self.bad("Bad Request: message to edit not found")
+        # Telegram drops an inline keyboard that the edit does not repeat
+        return self._edit(message, text=str(params["text"]), reply_markup=self._markup(params))
+
+    async def api_editMessageReplyMarkup(self, params: dict[str, Any]) -> web.Response:
+        message = self._sent_message(params)
+        if message is None:
+            return self.bad("Bad Request: message to edit not found")
+        return self._edit(message, reply_markup=self._markup(params))
+
+    def _edit(self, message: dict[str, Any], **changes: Any) -> web.Response:
+        if all(message.get(key) == value for key, value in changes.items()):
+            return self.bad(
+                "Bad Request: message is not modified: specified new message content and reply"
+                " markup are exactly the same as a current content and reply markup of the message"
+            )
+        for key, value in changes.items():
+            if value is None:
+                message.pop(key, None)
+            else:
+                message[key] = value
+        message["edit_date"] = int(time.time())
+        return self.ok(message)
+
+    async def api_deleteMessage(self, params: dict[str, Any]) -> web.Response:
+        if self.messages.pop((int(params["chat_id"]), int(params["message_id"])), None) is None:
+            return self.bad("Bad Request: message to delete not found")
+        return self.ok(True)
 
     async def api_getFile(self, params: dict[str, Any]) -> web.Response:
         file_id = str(params["file_id"])
@@ -315,5 +384,4 @@ class FakeBotAPI:
         return self.ok(message)
 
     def reply_markup(self, call: Call) -> Any:
-        raw = call.params.get("reply_markup")
-        return json.loads(raw) if isinstance(raw, str) else raw
+        return self._markup(call.params)

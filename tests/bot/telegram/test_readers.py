@@ -312,7 +312,11 @@ async def test_a_failure_is_logged_and_the_reader_told(
     assert failure and failure[0].exc_info is not None  # logged with its traceback
 
 
-async def test_votes_are_recorded_once_per_reader(services: Services) -> None:
+def faces(markup: Any) -> list[str]:
+    return [b["text"] for b in markup["inline_keyboard"][0]]
+
+
+async def test_votes_one_per_reader_the_latest(services: Services) -> None:
     async with running(services) as api:
         question = "How many Palestinians have been killed in Gaza?"
         api.push_message(question, chat_id=101, user_id=70)
@@ -323,21 +327,245 @@ async def test_votes_are_recorded_once_per_reader(services: Services) -> None:
         assert re.fullmatch(r"v\+\d{10}", up) and re.fullmatch(r"v-\d{10}", down)
         assert up[2:] == down[2:]  # the same answer, by its number in the log
         qid = int(up[2:])
+        answer_id = reply.result["message_id"]
 
         api.push_callback(up, reply.result, user_id=70)
         (first,) = await api.wait_for("answerCallbackQuery")
         assert first.params["text"] == TEXTS["vote_thanks"]["en"]
-        api.push_callback(down, reply.result, user_id=70)
-        _, second = await api.wait_for("answerCallbackQuery", count=2)
-        assert second.params["text"] == TEXTS["vote_again"]["en"]
-        api.push_callback(down, reply.result, user_id=71, language="ar")
-        await api.wait_for("answerCallbackQuery", count=3)
+        (ticked,) = await api.wait_for("editMessageReplyMarkup", chat_id=101)
+        assert ticked.params["message_id"] == str(answer_id)
+        assert faces(api.reply_markup(ticked)) == ["👍 ✓", "👎"]
+        assert services.state.votes(qid) == (1, 0)
+        assert services.state.totals()["up"] == 1
 
-    assert services.state.votes(qid) == (1, 1)  # one per reader; the second try refused
+        api.push_callback(down, reply.result, user_id=70)  # changes their mind
+        _, second = await api.wait_for("answerCallbackQuery", count=2)
+        assert second.params["text"] == TEXTS["vote_changed"]["en"]
+        _, changed = await api.wait_for("editMessageReplyMarkup", count=2, chat_id=101)
+        assert faces(api.reply_markup(changed)) == ["👍", "👎 ✓"]
+        assert services.state.votes(qid) == (0, 1)
+
+        api.push_callback(down, reply.result, user_id=70)  # the same button again
+        *_, third = await api.wait_for("answerCallbackQuery", count=3)
+        assert third.params["text"] == TEXTS["vote_again"]["en"]
+
+        # in a group the buttons are everyone's: they show no one reader's choice
+        group_question = "كم فلسطينيًا قُتل في غزة؟"
+        ask_in_group(api, group_question, -102, user_id=72)
+        (in_group,) = await api.wait_for("sendMessage", chat_id=-102)
+        group_up, group_down = (
+            b["callback_data"] for b in api.reply_markup(in_group)["inline_keyboard"][0]
+        )
+        for n, (data, user) in enumerate([(group_up, 72), (group_down, 71), (group_up, 71)]):
+            api.push_callback(data, in_group.result, user_id=user, language="ar")
+            *_, group_vote = await api.wait_for("answerCallbackQuery", count=4 + n)
+        assert group_vote.params["text"] == TEXTS["vote_changed"]["ar"]
+        await asyncio.sleep(0.3)
+
+    assert len(api.sent("editMessageReplyMarkup")) == 2  # none for the same vote, none in the group
+    assert services.state.votes(qid) == (0, 1)  # one per reader, the latest
+    assert services.state.votes(int(group_up[2:])) == (2, 0)
+    totals = services.state.totals()
+    assert (totals["up"], totals["down"]) == (2, 1)
+    assert [(g.question, g.why) for g in services.state.gaps()] == [(question, "disliked")]
     logged = services.state.question(qid)
     assert logged is not None and logged.question == question
     assert "3760" in logged.answer and logged.grounded and logged.evidence
     assert all(e.count("|") == 2 for e in logged.evidence)  # chunk ids: article|revision|n
+
+
+QUESTION = "How many Palestinians have been killed in Gaza?"
+
+
+async def test_captions_are_questions(services: Services) -> None:
+    photo = {"photo": [{"file_id": "ph", "file_unique_id": "uph", "width": 800, "height": 600}]}
+    video = {"video": {"file_id": "vd", "file_unique_id": "uvd", "width": 640, "height": 360,
+                       "duration": 12}}  # fmt: skip
+    document = {"document": {"file_id": "dc", "file_unique_id": "udc", "file_name": "a.pdf"}}
+    mention = f"@{BOT['username']}"
+    group: dict[str, Any] = {"chat_type": "supergroup", "language": "ar"}
+    async with running(services) as api:
+        # in a group, a caption that does not address the bot is not for it
+        api.push_message("كم فلسطينيًا قُتل في غزة؟", chat_id=-163, media=photo, **group)
+        api.push_message(
+            f"/ask@other_bot {QUESTION}", chat_id=-166, media=document, chat_type="group",
+            entities=[{"type": "bot_command", "offset": 0, "length": 14}],
+        )  # fmt: skip
+        api.push_message("", chat_id=-168, media=photo, chat_type="group")  # no caption
+        api.push_message("", chat_id=167, media=photo)  # no caption, in private
+
+        api.push_message(
+            "كم عدد المواطنين الأمريكيين الذين يسعون لمغادرة غزة؟", chat_id=161, media=photo,
+            language="ar",
+        )  # fmt: skip
+        (ar,) = await api.wait_for("sendMessage", chat_id=161)
+        assert "400 مواطن أمريكي" in ar.params["text"] and "المصادر" in ar.params["text"]
+        api.push_message(QUESTION, chat_id=162, media=video)
+        (en,) = await api.wait_for("sendMessage", chat_id=162)
+        assert "3760" in en.params["text"] and "Sources" in en.params["text"]
+        assert api.reply_markup(en)["inline_keyboard"][0][0]["text"] == "👍"
+
+        api.push_message(f"{mention} كم فلسطينيًا قُتل في غزة؟", chat_id=-164, media=photo,
+                         **group)  # fmt: skip
+        (mentioned,) = await api.wait_for("sendMessage", chat_id=-164)
+        assert "9000" in mentioned.params["text"]
+        api.push_message(
+            f"/ask{mention} {QUESTION}", chat_id=-165, media=video, chat_type="group",
+            entities=[{"type": "bot_command", "offset": 0, "length": 4 + len(mention)}],
+        )  # fmt: skip
+        (asked,) = await api.wait_for("sendMessage", chat_id=-165)
+        assert "3760" in asked.params["text"]
+        answered = {"text": "…", "message_id": asked.result["message_id"], "date": 1,
+                    "chat": {"id": -165, "type": "group"}, "from": BOT}  # fmt: skip
+        api.push_message("How many American citizens are seeking to leave Gaza?", chat_id=-165,
+                         media=photo, chat_type="group", reply_to=answered)  # fmt: skip
+        _, replied = await api.wait_for("sendMessage", count=2, chat_id=-165)
+        assert "400 مواطن أمريكي" in replied.params["text"]
+
+        (words,) = await api.wait_for("sendMessage", chat_id=167)
+        assert words.params["text"] == TEXTS["empty"]["en"]
+    for quiet in (-163, -166, -168):
+        assert not api.sent("sendMessage", chat_id=quiet)
+    assert services.state.totals()["questions"] == 5
+
+
+async def test_an_edited_question_edits_its_answer(services: Services) -> None:
+    async with running(services) as api:
+        first = api.push_message("How many American citizens are seeking to leave Gaza?",
+                                 chat_id=171, user_id=90)  # fmt: skip
+        (answer,) = await api.wait_for("sendMessage", chat_id=171)
+        assert "400 مواطن أمريكي" in answer.params["text"]
+        up = api.reply_markup(answer)["inline_keyboard"][0][0]["callback_data"]
+        api.push_callback(up, answer.result, user_id=90)
+        await api.wait_for("answerCallbackQuery")
+        question_id = api.message_id(first)
+
+        api.push_message(QUESTION, chat_id=171, user_id=90, edit_of=question_id)
+        (edit,) = await api.wait_for("editMessageText", chat_id=171)
+        assert edit.params["message_id"] == str(answer.result["message_id"])
+        assert "3760" in edit.params["text"] and "مواطن أمريكي" not in edit.params["text"]
+        assert (
+            edit.params["parse_mode"] == "HTML" and "<blockquote expandable>" in edit.params["text"]
+        )
+        assert api.reply_markup(edit)["inline_keyboard"][0][0] == {
+            "text": "👍",
+            "callback_data": up,
+        }
+        api.push_message(QUESTION, chat_id=171, user_id=90, edit_of=question_id)  # unchanged
+        api.push_message("كم فلسطينيًا قُتل في غزة؟", chat_id=172, user_id=90, language="ar",
+                         edit_of=9999)  # never answered: a question like any other  # fmt: skip
+        (new,) = await api.wait_for("sendMessage", chat_id=172)
+        assert "9000" in new.params["text"]
+
+        # in a group, an edit is read as the message would be
+        group: dict[str, Any] = {
+            "chat_id": -173,
+            "chat_type": "supergroup",
+            "user_id": 91,
+            "language": "ar",
+        }
+        mention = f"@{BOT['username']}"
+        in_group = api.message_id(api.push_message("كم فلسطينيًا قُتل في غزة؟", **group))
+        api.push_message("كم فلسطينيًا قُتل في غزة؟ اليوم", edit_of=in_group, **group)
+        await asyncio.sleep(0.5)
+        assert not api.sent("sendMessage", chat_id=-173)  # not for the bot, edited or not
+        api.push_message(f"{mention} كم فلسطينيًا قُتل في غزة؟", edit_of=in_group, **group)
+        (group_answer,) = await api.wait_for("sendMessage", chat_id=-173)  # now it is
+        assert "9000" in group_answer.params["text"]
+        api.push_message(f"{mention} كم عدد المواطنين الأمريكيين الذين يسعون لمغادرة غزة؟",
+                         edit_of=in_group, **group)  # fmt: skip
+        (group_edit,) = await api.wait_for("editMessageText", chat_id=-173)
+        assert group_edit.params["message_id"] == str(group_answer.result["message_id"])
+        assert "400 مواطن أمريكي" in group_edit.params["text"]
+        await asyncio.sleep(0.5)
+
+    assert len(api.sent("sendMessage", chat_id=171)) == 1  # edited, never sent again
+    assert len(api.sent("editMessageText", chat_id=171)) == 1  # the same text: nothing to do
+    assert len(api.sent("sendMessage", chat_id=-173)) == 1
+    turns = services.state.history(171, 90)
+    assert [t.question for t in turns] == [QUESTION]  # the edit replaced the turn
+    assert services.state.votes(int(up[2:])) == (0, 0)  # the vote was on the earlier answer
+    assert services.state.recent_questions(90) == 3  # two answers in 171, one in 172
+
+
+class LongFor:
+    """Long answers (as :class:`LongAnswerer`) to questions about those killed, else
+    the usual ones."""
+
+    def __init__(self, inner: ExtractiveAnswerer) -> None:
+        self.inner, self.long = inner, LongAnswerer(inner)
+
+    def answer(self, question: str, result: Any) -> Answer:
+        return (self.long if "killed" in question else self.inner).answer(question, result)
+
+
+async def test_an_edit_fits_its_answer_into_the_earlier_messages(news: Searcher) -> None:
+    qa = QAService(news, LongFor(ExtractiveAnswerer(news.embedder)))
+    svc = make_services(qa, news.store.catalogue.coverage)
+    async with running(svc) as api:
+        message_id = api.message_id(api.push_message(QUESTION, chat_id=175))
+        await api.wait_for("sendMessage", count=3, chat_id=175)
+        await asyncio.sleep(0.5)  # any further parts
+        parts = [c.result["message_id"] for c in api.sent("sendMessage", chat_id=175)]
+        short = "How many American citizens are seeking to leave Gaza?"
+        api.push_message(short, chat_id=175, edit_of=message_id)
+        (edit,) = await api.wait_for("editMessageText", chat_id=175)
+        deleted = await api.wait_for("deleteMessage", count=len(parts) - 1, chat_id=175)
+        assert (
+            edit.params["message_id"] == str(parts[0]) and "400 مواطن أمريكي" in edit.params["text"]
+        )
+        assert api.reply_markup(edit) is not None  # the buttons moved up to the only part
+        assert [int(d.params["message_id"]) for d in deleted] == parts[1:]
+
+        api.push_message(QUESTION, chat_id=175, edit_of=message_id)  # long again
+        await api.wait_for("sendMessage", count=len(parts) + 1, chat_id=175)
+        await asyncio.sleep(0.5)
+    again = api.sent("sendMessage", chat_id=175)[len(parts) :]
+    _, refill = api.sent("editMessageText", chat_id=175)
+    assert refill.params["message_id"] == str(parts[0]) and "[1]" in refill.params["text"]
+    assert len(again) == len(parts) - 1  # the rest went out anew, the buttons under the last
+    assert [bool(c.params.get("reply_markup")) for c in again] == [False] * (len(again) - 1) + [
+        True
+    ]
+    assert svc.state.totals()["questions"] == 1
+
+
+async def test_emoji_are_answered_in_the_readers_language(services: Services) -> None:
+    async with running(services) as api:
+        api.push_message("🙂🙂", chat_id=181, language="en")
+        api.push_message("🙂🙂", chat_id=182, language="ar")
+        api.push_message("👍؟", chat_id=183, language="en")  # the Arabic question mark is no word
+        api.push_message(f"@{BOT['username']} 👍", chat_id=-184, chat_type="supergroup",
+                         language="ar")  # fmt: skip
+        replies = {}
+        for chat in (181, 182, 183, -184):
+            (replies[chat],) = await api.wait_for("sendMessage", chat_id=chat)
+    for chat in (181, 183):
+        assert replies[chat].params["text"].startswith("👍 Ask me anything")
+    for chat in (182, -184):
+        assert replies[chat].params["text"].startswith("👍 اسألني")
+
+
+async def test_a_bare_ask_says_how_to_ask(services: Services) -> None:
+    async with running(services) as api:
+        api.push_message("/ask", chat_id=191, entities=[
+            {"type": "bot_command", "offset": 0, "length": 4}])  # fmt: skip
+        api.push_message("/ask", chat_id=192, language="ar", entities=[
+            {"type": "bot_command", "offset": 0, "length": 4}])  # fmt: skip
+        command = f"/ask@{BOT['username']}"
+        entities = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        api.push_message(command, chat_id=-193, chat_type="supergroup", language="ar",
+                         entities=entities)  # fmt: skip
+        api.push_message(f"{command}  ", chat_id=-194, chat_type="group", entities=entities)
+        usage = {}
+        for chat in (191, 192, -193, -194):
+            (usage[chat],) = await api.wait_for("sendMessage", chat_id=chat)
+    assert usage[191].params["text"] == TEXTS["ask_usage"]["en"]
+    assert usage[-194].params["text"] == TEXTS["ask_usage"]["en"]
+    assert usage[192].params["text"] == TEXTS["ask_usage"]["ar"]
+    assert usage[-193].params["text"] == TEXTS["ask_usage"]["ar"]
+    assert "/ask What happened in Aden?" in TEXTS["ask_usage"]["en"]
+    assert services.state.totals()["questions"] == 0
 
 
 async def test_readers_are_rate_limited_politely(news: Searcher) -> None:

@@ -44,25 +44,59 @@ def test_ids_are_hashed_with_a_key_kept_in_the_data_dir(tmp_path: Path) -> None:
     raw.close()
     again = ChatState(path)  # same key after a restart: the same reader is recognised
     assert again.hash_id("user", 987654321) == user
-    assert again.vote(qid, 987654321, -1) is False
+    assert again.vote(qid, 987654321, -1) == 1  # the reader's earlier vote, replaced
     assert ChatState(tmp_path / "other.sqlite").hash_id("user", 987654321) != user
 
 
-def test_votes_one_per_reader_and_retention_forgets(tmp_path: Path) -> None:
+def test_votes_one_per_reader_the_latest_and_retention_forgets(tmp_path: Path) -> None:
     state = ChatState(tmp_path / "chat.sqlite", retention_days=30)
     now = 2_000_000_000.0
     old = log(state, 1, 10, "old", now - 31 * DAY)
-    assert state.vote(old, 11, 1, at=now - 31 * DAY)
+    assert state.vote(old, 11, 1, at=now - 31 * DAY) == 0
     mid = log(state, 1, 10, "mid", now - 29 * DAY)
-    assert state.vote(mid, 11, -1) and not state.vote(mid, 11, 1)  # one vote per reader
-    assert state.vote(mid, 12, -1)
+    assert state.vote(mid, 11, 1) == 0  # a first vote replaces none
+    assert state.vote(mid, 11, -1) == 1  # one vote per reader: changed
+    assert state.vote(mid, 11, -1) == -1  # the same again: as it was
+    assert state.vote(mid, 12, -1) == 0
     assert state.votes(mid) == (0, 2) and state.votes(old) == (1, 0)
     new = log(state, 1, 10, "new", now)  # logging purges now and then
     assert state.question(old) is None and state.votes(old) == (0, 0)  # votes went with it
     assert state.question(mid) is not None and state.question(new) is not None
-    assert state.vote(old, 13, 1) is False  # an answer no longer kept cannot be voted on
+    assert state.vote(old, 13, 1) is None  # an answer no longer kept cannot be voted on
     assert state.recent_questions(10, now=now + 1) == 1
     assert state.purge(now=now + 2 * DAY) == 1  # "mid" is now past the period too
+
+
+def test_an_edited_question_replaces_its_turn_and_counts_as_an_answer(tmp_path: Path) -> None:
+    state = ChatState(tmp_path / "chat.sqlite")
+    now = 2_000_000_000.0
+    first = log(state, 1, 10, "q1", now)
+    second = log(state, 1, 10, "q2", now + 1)
+    state.vote(first, 10, -1, at=now + 2)
+    assert [t.question for t in state.history(1, 10, now=now + 3, before=first)] == []
+    assert [t.question for t in state.history(1, 10, now=now + 3, before=second)] == ["q1"]
+
+    def edit(question: str, at: float) -> int:
+        return state.log_question(
+            chat_id=1, user_id=10, chat_type="private", language="en", question=question,
+            query=question, answer=f"answer to {question}", grounded=True, evidence=[], at=at,
+            replaces=first,
+        )  # fmt: skip
+
+    assert edit("q1, corrected", now + 10) == first  # rewritten in place
+    assert [t.question for t in state.history(1, 10, now=now + 11)] == ["q1, corrected", "q2"]
+    assert state.votes(first) == (0, 0)  # the vote was on the earlier answer
+    assert state.totals()["questions"] == 2
+    # each answer written counts toward the limit: three in the last minute...
+    assert state.recent_questions(10, now=now + 11) == 3
+    edit("q1, again", now + 20)
+    assert state.recent_questions(10, now=now + 21) == 4
+    assert state.recent_questions(10, now=now + 70) == 3  # (q2 has left the minute)
+    # ...and an edit of a question asked over a minute before counts once
+    edit("q1, much later", now + 200)
+    assert state.recent_questions(10, now=now + 201) == 1
+    state.purge(now=now + 91 * DAY)
+    assert edit("q1, after it was forgotten", now + 91 * DAY) != first  # logged anew
 
 
 def test_gaps_are_refusals_weak_answers_and_answers_voted_down(tmp_path: Path) -> None:
