@@ -46,8 +46,8 @@ def cmd_ingest(app: Parts, args: argparse.Namespace) -> int:
     try:
         with _progress(len(items), "ingesting") as bar:
             app.ingestor.run(items, on_item=bar.update, report=report)
-    except KeyboardInterrupt:
-        report.interrupted = True  # say what was committed, then stop as interrupted
+    except (KeyboardInterrupt, StoreError):
+        report.interrupted = True  # say what was committed, then stop and say why
         _print_report(report, args.json)
         raise
     return _print_report(report, args.json)

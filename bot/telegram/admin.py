@@ -56,6 +56,7 @@ from retrieval.ingest.fetch import FetchFailed
 from retrieval.ingest.loaders import SUPPORTED, Loaded, LoadError, article_from_text, load_bytes
 from retrieval.ingest.pipeline import IngestReport
 from retrieval.ingest.reasons import say
+from retrieval.store.clients import StoreFull
 from retrieval.types import Article, ArticleInfo
 
 log = logging.getLogger(__name__)
@@ -176,14 +177,22 @@ async def ingest(
     def on_item(n: int) -> None:
         done[0] += n
 
+    report = IngestReport()  # what was committed, even when the run stops
+    stopped = ""
     async with admin.ingest_lock:  # one ingest at a time; readers are not blocked
-        task = loop.run_in_executor(None, admin.ingestor.run, items, on_item)
+        task = loop.run_in_executor(None, admin.ingestor.run, items, on_item, report)
         while big and not task.done():
             await asyncio.wait({task}, timeout=PROGRESS_EVERY)
             if not task.done():
                 await _edit(status, progress())
-        report = await task
+        try:
+            await task
+        except StoreFull:
+            log.error("an admin's ingest stopped: the disk under the store is full")
+            stopped, big = text("store_full", lang), True
     lines = _report_lines(report, articles, lang)
+    if stopped:
+        lines.append(html.escape(stopped))
     if big:
         lines = [html.escape(_summary(report, lang)), *_at_most(lines, SUMMARY_LINES, lang)]
     body = "\n".join([*lines, *([html.escape(note)] if note else [])]) or text("empty", lang)

@@ -155,6 +155,12 @@ ADMIN_TEXTS = {
         "ar": "أُضيف {added}، وحُدِّث {updated}، ودون تغيير {unchanged}، ولم يُضف {failed}",
     },
     "more": {"en": "…and {n} more", "ar": "…و{n} غيرها"},
+    "store_full": {
+        "en": "Stopped: the server's disk is full. What is listed above was added whole; ask "
+        "the person who runs the bot to free some space, then send the same again.",
+        "ar": "توقفت الإضافة: قرص الخادم ممتلئ. ما ورد أعلاه أُضيف كاملًا؛ اطلب ممن يدير "
+        "البوت إفراغ بعض المساحة، ثم أرسل الشيء نفسه مرة أخرى.",
+    },
     "from_outlets": {"en": " from {outlets}", "ar": " من {outlets}"},
     "channel_head": {
         "en": "From the channel {channel}:",

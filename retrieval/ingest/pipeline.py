@@ -29,6 +29,7 @@ from retrieval.ingest.loaders import Loaded
 from retrieval.ingest.reasons import Reason
 from retrieval.model.embedder import Embedder
 from retrieval.store.chunks import Store
+from retrieval.store.clients import StoreFull, is_full
 from retrieval.store.parts import ChunkParts, chunk_id, chunk_meta
 from retrieval.text import passage_text, sentence_spans
 from retrieval.types import Article, Chunk
@@ -198,9 +199,16 @@ class Ingestor:
         try:
             self.store.write_many(writes, parts=write_parts)
         except Exception as exc:
-            log.exception("writing a batch of %d articles failed", len(writes))
             for origin, _, _ in batch:
                 report.failed.append((origin, Reason("store_failed", why=exc)))
+            if is_full(exc):  # every later write would fail too: stop, and say why
+                log.error("the disk under the store is full: %s", exc)
+                raise StoreFull(
+                    f"the disk under the store is full ({exc}). The articles committed before "
+                    "it are whole; free some space and run the same ingest again: it continues "
+                    "where it stopped"
+                ) from exc
+            log.exception("writing a batch of %d articles failed", len(writes))
             return
         for article, chunks, _ in writes:
             report.chunks += len(chunks)

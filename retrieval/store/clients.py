@@ -4,6 +4,7 @@ server's; and the store's errors, which say whether trying again can help."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import time
 from pathlib import Path
@@ -29,6 +30,20 @@ class ModelMismatch(StoreError):
 
 class StoreUnavailable(StoreError):
     retryable = True
+
+
+class StoreFull(StoreError):
+    """The disk under the store is full: every later write would fail too."""
+
+
+# What Chroma (its SQLite, its compactor) and the OS say when the disk is full.
+_FULL = ("disk is full", "no space left", "error in compaction")
+
+
+def is_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
+    return any(sign in str(exc).lower() for sign in _FULL)
 
 
 class DataDirLock:

@@ -649,3 +649,20 @@ async def test_a_slow_ingest_edits_its_progress_every_few_seconds(
     progress = [e for e in edits if e.params["text"].startswith("Adding articles: 0 of 8…")]
     assert len(progress) >= 4  # nothing was done yet, and still the message moved
     assert len({e.params["text"] for e in progress}) >= 2  # the seconds count up
+
+
+async def test_a_full_disk_is_told_to_the_admin_plainly(
+    newsroom: Newsroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chromadb.errors import InternalError
+
+    def full(*args: Any, **kwargs: Any) -> Any:
+        raise InternalError("Error in compaction: Failed to apply logs to the metadata segment")
+
+    monkeypatch.setattr(newsroom.store, "_commit", full)
+    async with running(newsroom.services, admin=newsroom.admin) as api:
+        reply = await command(api, "/add Road closed tonight", language="ar")
+    text = reply.params["text"]
+    assert text.startswith("أُضيف 0، وحُدِّث 0، ودون تغيير 0، ولم يُضف 1"), text
+    assert "توقفت الإضافة: قرص الخادم ممتلئ" in text and "Traceback" not in text
+    assert newsroom.store.catalogue.articles() == []

@@ -344,3 +344,36 @@ def test_a_store_from_before_titles_were_embedded_asks_for_a_reindex(
     assert Store(client, embedder).recorded_model()["schema"] == 3
     hits = old.dense(embedder.embed_query("متى أعيد افتتاح الميناء؟"), 1)
     assert hits[0].article_id == "p" and hits[0].text == "أعيد افتتاحه يوم الثلاثاء."
+
+
+def test_a_full_disk_stops_the_run_and_keeps_what_was_committed(
+    store: Store, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chromadb.errors import InternalError
+
+    from retrieval.store.clients import StoreFull
+
+    monkeypatch.setattr(pipeline, "EMBED_GROUP", 1)  # every article its own write
+    commit = store._commit
+    writes: list[int] = []
+
+    def fills_the_disk(*args: object, **kwargs: object) -> object:
+        writes.append(1)
+        if len(writes) >= 3:  # what Chroma raises on a full disk
+            raise InternalError(
+                "Query error: Database error: error returned from database: (code: 13) "
+                "database or disk is full"
+            )
+        return commit(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "_commit", fills_the_disk)
+    articles = [art(f"d{i}", f"The dam report number {i} was published today.") for i in range(6)]
+    report = pipeline.IngestReport()
+    with pytest.raises(StoreFull, match="free some space and run the same ingest again"):
+        Ingestor(store, embedder).run(loaded(*articles), report=report)
+    assert report.added == ["d0", "d1"] and [o for o, _ in report.failed] == ["test:d2"]
+    assert len(writes) == 3  # no write was tried after the disk filled
+    monkeypatch.setattr(store, "_commit", commit)
+    assert sorted(a.id for a in store.catalogue.articles()) == ["d0", "d1"]
+    again = Ingestor(store, embedder).run(loaded(*articles))  # space freed: it continues
+    assert again.unchanged == ["d0", "d1"] and again.added == ["d2", "d3", "d4", "d5"]
