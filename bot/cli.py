@@ -177,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     argv = sys.argv[1:] if argv is None else argv
+    # what rawi writes (store, chat state, keys, exports, backups) is its owner's only
+    os.umask(0o077)
     args = _parser().parse_args(argv)
     if args.command != "serve":  # serve stops gracefully on its own
         signal.signal(signal.SIGTERM, _interrupt)

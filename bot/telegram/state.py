@@ -2,8 +2,10 @@
 
 One SQLite file in the data dir (WAL, so readers and the writer do not block each
 other). User and chat ids are never stored as such: they are hashed with a key
-made once per data dir, so the log can be studied without identifying readers,
-and a copied database cannot be joined against Telegram ids without the key.
+made once per data dir and kept in its own file (``chat.key`` beside
+``chat.sqlite``, mode 600), so the log can be studied without identifying
+readers, and a copied database cannot be joined against Telegram ids without
+the key.
 Questions (with their answers and histories) are kept for a retention period.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import sqlite3
 import threading
@@ -116,15 +119,32 @@ class ChatState:
             self._db.execute(f"UPDATE questions SET outcome='{REFUSED}' WHERE grounded=0")
 
     def _hash_key(self) -> bytes:
+        """The key ids are hashed with: in its own file beside the database (mode
+        600), so that a copy of the database alone identifies no one."""
         with self._lock:
             row = self._db.execute("SELECT value FROM meta WHERE key='hash_key'").fetchone()
-            if row is None:
-                key = secrets.token_hex(32)
-                self._db.execute(
-                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('hash_key', ?)", (key,)
-                )
-                row = self._db.execute("SELECT value FROM meta WHERE key='hash_key'").fetchone()
-        return bytes.fromhex(row[0])
+            if self.path is None:  # in memory: the key lives as long as the database
+                if row is None:
+                    self._db.execute(
+                        "INSERT INTO meta (key, value) VALUES ('hash_key', ?)",
+                        (secrets.token_hex(32),),
+                    )
+                    row = self._db.execute("SELECT value FROM meta WHERE key='hash_key'").fetchone()
+                return bytes.fromhex(row[0])
+            key_file = self.path.with_suffix(".key")
+            if not key_file.exists():
+                # a key kept in the database by earlier versions moves out of it
+                key = row[0] if row is not None else secrets.token_hex(32)
+                try:
+                    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                except FileExistsError:  # another process made it first
+                    pass
+                else:
+                    with os.fdopen(fd, "w") as fh:
+                        fh.write(key)
+            key = key_file.read_text().strip()
+            self._db.execute("DELETE FROM meta WHERE key='hash_key'")
+            return bytes.fromhex(key)
 
     def hash_id(self, kind: str, value: int) -> str:
         digest = hmac.new(self._key, f"{kind}:{value}".encode(), hashlib.sha256)

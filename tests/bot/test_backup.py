@@ -65,12 +65,12 @@ def test_a_restored_data_dir_answers_the_same_and_the_model_is_never_called(
         chat_id=-100123, user_id=777, chat_type="group", language="en", question="Gaza toll?",
         query="Gaza toll?", answer="10,022", grounded=True, evidence=["x|y|0"],
     )  # fmt: skip
-    assert state.vote(qid, 778, 1)
+    assert state.vote(qid, 778, 1) == 0  # a first vote
     hashed = state.hash_id("user", 777)
     state.close()
-    key = a / "readers.key"  # a key kept beside the chat state travels with it
-    key.write_bytes(b"\x01" * 32)
-    key.chmod(0o600)
+    key = a / "chat.key"  # the hashing key, kept apart from the database
+    assert key.stat().st_mode & 0o777 == 0o600 and len(key.read_text().strip()) == 64
+    assert b"hash_key" not in (a / "chat.sqlite").read_bytes()  # a copy alone names no one
 
     bk = tmp_path / "backup"
     made = rawi("backup", str(bk), data_dir=a)
@@ -78,9 +78,9 @@ def test_a_restored_data_dir_answers_the_same_and_the_model_is_never_called(
     assert "backing up" in made.stderr  # progress on standard error
     assert sorted(p.name for p in bk.iterdir()) == [
         "articles-00000.jsonl",
+        "chat.key",
         "chat.sqlite",
         "manifest.json",
-        "readers.key",
         "vectors-00000.npy",
     ]
     again = rawi("backup", str(bk), data_dir=a, check=False)
@@ -137,8 +137,8 @@ def test_a_restored_data_dir_answers_the_same_and_the_model_is_never_called(
     assert restored.votes(qid) == (1, 0)
     assert restored.history(-100123, 777)[-1].answer == "10,022"
     restored.close()
-    assert (b / "readers.key").read_bytes() == key.read_bytes()
-    assert (b / "readers.key").stat().st_mode & 0o777 == 0o600
+    assert (b / "chat.key").read_bytes() == key.read_bytes()
+    assert (b / "chat.key").stat().st_mode & 0o777 == 0o600
 
 
 @pytest.mark.slow

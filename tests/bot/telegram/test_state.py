@@ -150,7 +150,7 @@ def test_a_log_from_before_outcomes_were_kept_is_read(tmp_path: Path) -> None:
 def test_a_backup_is_one_moment_whole_while_the_bot_writes(tmp_path: Path) -> None:
     state = ChatState(tmp_path / "chat.sqlite")
     first = log(state, 1, 10, "before", 1e9)
-    assert state.vote(first, 11, 1, at=1e9)
+    assert state.vote(first, 11, 1, at=1e9) == 0  # recorded: a first vote
     written: list[int] = []
     stop = threading.Event()
 
@@ -178,7 +178,10 @@ def test_a_backup_is_one_moment_whole_while_the_bot_writes(tmp_path: Path) -> No
         raw.close()
         assert ids == list(range(1, len(ids) + 1))  # a moment's state: no gap, no half write
         counts.append(len(ids))
-        copy = ChatState(path)  # the same key: the same readers are recognised
+        # with its key file beside it (a backup carries both), the same readers are
+        # recognised; the database alone recognises no one
+        (tmp_path / f"copy{n}.key").write_bytes((tmp_path / "chat.key").read_bytes())
+        copy = ChatState(path)
         assert copy.hash_id("user", 10) == state.hash_id("user", 10)
         assert copy.votes(first) == (1, 0)
         copy.close()
@@ -187,3 +190,28 @@ def test_a_backup_is_one_moment_whole_while_the_bot_writes(tmp_path: Path) -> No
     memory = ChatState(None)
     memory.backup(tmp_path / "memory.sqlite")
     assert ChatState(tmp_path / "memory.sqlite").hash_id("chat", 1) == memory.hash_id("chat", 1)
+
+
+def test_the_hashing_key_lives_apart_from_the_database(tmp_path: Path) -> None:
+    import sqlite3
+
+    # a database from before, with its key inside it
+    old = tmp_path / "chat.sqlite"
+    db = sqlite3.connect(old)
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("INSERT INTO meta VALUES ('hash_key', ?)", ("ab" * 32,))
+    db.commit()
+    db.close()
+    state = ChatState(old)
+    hashed = state.hash_id("user", 42)
+    state.close()
+    key = tmp_path / "chat.key"
+    assert key.read_text() == "ab" * 32 and key.stat().st_mode & 0o777 == 0o600
+    assert sqlite3.connect(old).execute("SELECT * FROM meta WHERE key='hash_key'").fetchall() == []
+    again = ChatState(old)  # the same key, read from its file
+    assert again.hash_id("user", 42) == hashed
+    again.close()
+    key.unlink()  # the database alone hashes differently: it cannot re-identify anyone
+    alone = ChatState(old)
+    assert alone.hash_id("user", 42) != hashed
+    alone.close()
