@@ -689,9 +689,12 @@ async def test_generated_answers_stream_into_telegram(news: Searcher) -> None:
     from tests.auxil.fakeopenai import FakeOpenAI, Reply
 
     llm = FakeOpenAI().start()
+    # what streams is whole sentences that passed the check: six of them, over ~9 s
     text = ("More than 9,000 Palestinians have been killed in Gaza, among them 3,760 children "
-            "[K1]. The figures come from the health ministry in Gaza [K1][K2].")  # fmt: skip
-    llm.then(*[Reply(text=text, pieces=14, chunk_delay=0.3)] * 2)
+            "[K1]. The figures come from the health ministry in Gaza [K1][K2]. The ministry "
+            "gave them on Thursday [K1]. More than 32,000 people were wounded [K2]. The toll "
+            "counts the dead since 7 October [K1]. Hospitals are short of fuel [K2].")  # fmt: skip
+    llm.then(*[Reply(text=text, pieces=30, chunk_delay=0.3)] * 2)
     answerer = LLMAnswerer(chat_model(llm), ExtractiveAnswerer(news.embedder))
     svc = make_services(QAService(news, answerer), news.store.catalogue.coverage)
     try:
