@@ -10,7 +10,7 @@ CHROMA_HOST ?= 127.0.0.1
 CHROMA_PORT ?= 8000
 CHROMA_PATH ?= chroma-server-data
 
-.PHONY: run test bench bench-scale eval lint chroma-server clean
+.PHONY: run test bench bench-scale eval stress lint chroma-server clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ bench-scale: $(STAMP)
 
 eval: $(STAMP)
 	$(BIN)/python -m bench.eval
+
+# faults on loopback: kill -9 mid-write, a full disk (STRESS_RUNS, STRESS_MINUTES, STRESS_SEED)
+stress: $(STAMP)
+	$(BIN)/python -m bench.stress
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -13,7 +13,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from bot.args import parser
 from bot.compose import Parts
+from bot.control import BESIDE_THE_BOT, absolute_paths
 from retrieval.scope import as_of_date
 from retrieval.store.clients import StoreError
 from retrieval.types import Answer
@@ -352,7 +354,6 @@ def cmd_health(app: Parts, args: argparse.Namespace) -> int:
 def cmd_serve(app: Parts, args: argparse.Namespace) -> int:
     import asyncio
 
-    from bot.cli import run_here
     from bot.compose import redact_secrets
     from bot.control import ControlServer
     from bot.telegram.server import Webhook, bot_health, serve
@@ -406,6 +407,25 @@ def cmd_run(app: Parts, args: argparse.Namespace) -> int:
     ingest_sample_if_empty(app)
     args.json = False
     return cmd_chat(app, args)
+
+
+def run_here(app: Parts, argv: list[str], cwd: Path) -> int:
+    """A command sent to the bot by ``rawi`` beside it (see :mod:`bot.control`),
+    run on the bot's own parts; errors read as they would in a terminal."""
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as exc:  # argparse has printed why
+        return int(exc.code or 0)
+    if args.command not in BESIDE_THE_BOT:
+        print(f"rawi: {args.command} needs the store to itself: stop the bot first",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_FAILED
+    absolute_paths(args, cwd)
+    try:
+        return COMMANDS[args.command](app, args)
+    except (StoreError, CliError) as exc:
+        print(f"rawi: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 COMMANDS: dict[str, Callable[[Parts, argparse.Namespace], int]] = {

@@ -26,10 +26,10 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def well_formed(text: str) -> str:
-    """``text`` with what UTF-8 cannot carry (a lone surrogate, half of a broken
-    emoji) replaced by U+FFFD, so that no tokenizer, database or JSON encoder
+    """``text`` without what UTF-8 cannot carry (a lone surrogate, half of a broken
+    emoji, which means nothing), so that no tokenizer, database or JSON encoder
     downstream fails on it."""
-    return _SURROGATE.sub("\ufffd", text)
+    return _SURROGATE.sub("", text)
 
 
 def clean_paragraph(text: str) -> str:

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,13 +60,29 @@ class Services:
         while len(self.answers) > self.max_answers:
             self.answers.popitem(last=False)
 
+    # questions being answered, by reader and by chat (counted when they arrive)
+    by_reader: Counter[int] = field(default_factory=Counter)
+    by_chat: Counter[int] = field(default_factory=Counter)
+    busy_told: dict[int, float] = field(default_factory=dict)  # chat -> when told
+
     @contextlib.contextmanager
-    def answering(self) -> Iterator[None]:
+    def answering(self, reader: int | None = None, chat: int | None = None) -> Iterator[int]:
+        """Count a question in flight from its arrival; yields how many of the same
+        reader's were in flight before it (not yet in the log the limit reads)."""
         self.in_flight += 1
         self._idle.clear()
+        ahead = self.by_reader[reader] if reader is not None else 0
+        for counter, key in ((self.by_reader, reader), (self.by_chat, chat)):
+            if key is not None:
+                counter[key] += 1
         try:
-            yield
+            yield ahead
         finally:
+            for counter, key in ((self.by_reader, reader), (self.by_chat, chat)):
+                if key is not None:
+                    counter[key] -= 1
+                    if counter[key] <= 0:
+                        del counter[key]
             self.in_flight -= 1
             if not self.in_flight:
                 self._idle.set()

@@ -35,7 +35,7 @@ from bot.telegram.render import render_html, render_plain
 from bot.telegram.state import ANSWERED, REFUSED, WEAK
 from bot.telegram.state import SMALLTALK as OUTCOME_SMALLTALK
 from bot.telegram.texts import TEXTS, count, day_span, lang_of, listing
-from retrieval.text import detect_language
+from retrieval.text import detect_language, well_formed
 from retrieval.types import SMALLTALK, Answer
 
 log = logging.getLogger(__name__)
@@ -163,8 +163,8 @@ async def answer(update: Update, context: Context, text: str) -> None:
     if message is None or chat is None:
         return
     services = context.services
+    text = well_formed(text).strip()  # half an emoji must not fail the log or the reply
     lang = lang_of(update, text)
-    text = text.strip()
     earlier = None
     if update.edited_message is not None:
         earlier = services.answers.get((chat.id, message.message_id))
@@ -179,12 +179,14 @@ async def answer(update: Update, context: Context, text: str) -> None:
     # Messages sent "as the group" or "as a channel" have no person behind them: the
     # chat stands in for the user.
     user_id = user.id if user is not None else chat.id
-    with services.answering():
+    with services.answering(user_id, chat.id) as ahead:
         limit = services.rate_limit_per_minute
         recent = await asyncio.to_thread(services.state.recent_questions, user_id, 60.0)
-        if recent >= limit:
+        if recent + ahead >= limit:  # a burst counts as it arrives, not as it is logged
             await message.reply_text(TEXTS["rate_limited"][lang].format(limit=limit))
             return
+        if chat.type != ChatType.PRIVATE:
+            await _tell_if_busy(message, services, lang)
         await context.bot.send_chat_action(chat.id, ChatAction.TYPING)
         work = functools.partial(
             _answer_and_log, services, chat.id, user_id, str(chat.type), text, language=lang,
@@ -204,6 +206,24 @@ async def answer(update: Update, context: Context, text: str) -> None:
         buttons = vote_buttons(done.question_id) if done.answer.kind != SMALLTALK else None
         sent = await send_answer(message, done.answer, buttons, into)
         services.remember(chat.id, message.message_id, Sent(text, done.question_id, sent))
+
+
+# A group gets about 20 messages a minute from a bot: past this many questions in
+# flight, its readers wait long enough to be told why (once in a while, not per question).
+BUSY_GROUP = 6
+BUSY_TOLD_EVERY = 600.0  # seconds
+
+
+async def _tell_if_busy(message: Message, services: Services, lang: str) -> None:
+    chat = message.chat_id
+    now = time.monotonic()
+    if (
+        services.by_chat[chat] < BUSY_GROUP
+        or now - services.busy_told.get(chat, -1e9) < BUSY_TOLD_EVERY
+    ):
+        return
+    services.busy_told[chat] = now
+    await message.chat.send_message(TEXTS["busy"][lang])
 
 
 def vote_buttons(question_id: int, chosen: int = 0) -> InlineKeyboardMarkup:

@@ -68,6 +68,12 @@ TEXTS = {
         "en": "I don't know that command. Send /help to see what I can do.",
         "ar": "لا أعرف هذا الأمر. أرسل /help لترى ما يمكنني فعله.",
     },
+    "busy": {
+        "en": "Many questions at once: answers are coming, a few a minute (Telegram's limit "
+        "for a group).",
+        "ar": "أسئلة كثيرة في وقت واحد: الإجابات في الطريق، بضع إجابات في الدقيقة (حدّ "
+        "تيليجرام للمجموعات).",
+    },
     "vote_thanks": {"en": "Thank you for the feedback.", "ar": "شكرًا على رأيك."},
     "vote_changed": {
         "en": "Your rating is changed. Thank you.",

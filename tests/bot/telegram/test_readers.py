@@ -592,6 +592,50 @@ async def test_readers_are_rate_limited_politely(news: Searcher) -> None:
     assert svc.state.recent_questions(80) == 2  # the refused question was not logged
 
 
+async def test_a_burst_is_limited_as_it_arrives(news: Searcher) -> None:
+    svc = make_services(
+        QAService(news, ExtractiveAnswerer(news.embedder)),
+        news.store.catalogue.coverage,
+        rate_limit_per_minute=5,
+    )
+    async with running(svc) as api:
+        for _ in range(12):  # pushed at once: none is logged before the others arrive
+            api.push_message("How many Palestinians have been killed in Gaza?", chat_id=113,
+                             user_id=82)  # fmt: skip
+        replies = await api.wait_for("sendMessage", count=12, chat_id=113)
+    limited = [
+        r for r in replies if r.params["text"] == TEXTS["rate_limited"]["en"].format(limit=5)
+    ]
+    assert len(limited) == 7 and svc.state.recent_questions(82) == 5
+
+
+async def test_half_an_emoji_in_a_question_still_gets_an_answer(services: Services) -> None:
+    async with running(services) as api:
+        api.push_message("How many Palestinians have been killed in Gaza? \ud83d", chat_id=115)
+        (reply,) = await api.wait_for("sendMessage", chat_id=115)
+    assert reply.params["text"] != TEXTS["error"]["en"] and "3760" in reply.params["text"]
+    assert services.state.totals()["questions"] == 1  # logged, the half emoji replaced
+
+
+async def test_a_crowded_group_is_told_once_that_answers_are_coming(news: Searcher) -> None:
+    from bot.telegram.readers import BUSY_GROUP
+
+    svc = make_services(QAService(news, ExtractiveAnswerer(news.embedder)),
+                        news.store.catalogue.coverage)  # fmt: skip
+    async with running(svc) as api:
+        for reader in range(BUSY_GROUP + 3):
+            api.push_message(f"@{BOT['username']} How many Palestinians have been killed in Gaza?",
+                             chat_id=-114, chat_type="group", user_id=300 + reader)  # fmt: skip
+        for _ in range(600):
+            told = [c for c in api.sent("sendMessage", chat_id=-114)
+                    if c.params["text"] == TEXTS["busy"]["en"]]  # fmt: skip
+            if told:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)
+    assert len(told) == 1
+
+
 class LongAnswerer:
     """An answerer whose answers (many long cited passages) cannot fit in one message."""
 

@@ -59,7 +59,8 @@ def test_a_sentence_run_by_several_outlets_is_quoted_once(
 
 def test_answer_json_shape(qa: QAService) -> None:
     data = qa.ask("How many American citizens are seeking to leave Gaza?").answer.to_json()
-    assert set(data) == {"answer", "grounded", "language", "kind", "citations"}
+    assert set(data) == {"answer", "grounded", "language", "kind", "fallback", "citations"}
+    assert data["fallback"] is None  # extractive by choice, not as a fallback
     assert data["kind"] == "answer"
     assert set(data["citations"][0]) == {
         "n",
