@@ -14,6 +14,11 @@ from typing import Any
 
 import numpy as np
 
+# Rows x tokens² a forward pass may hold in its attention scores: onnxruntime's
+# arena keeps the largest it has needed, so a burst of long questions batched
+# together would keep gigabytes. Long questions run in smaller batches instead.
+ATTENTION_BUDGET = 32 * 96**2
+
 
 class QueryGraph:
     """Texts (prompt included) to normalised vectors, with the graph written by
@@ -54,13 +59,16 @@ class QueryGraph:
         # too long: keep the head and the closing special token, as truncation does
         limit = self.max_tokens
         rows = [r if len(r) <= limit else [*r[: limit - 1], r[-1]] for r in rows]
-        if len(rows) <= batch_size:
-            return self._run(rows)
         order = sorted(range(len(rows)), key=lambda i: len(rows[i]))  # little padding
         out = np.zeros((len(rows), self.dim), dtype=np.float32)
-        for i in range(0, len(order), batch_size):
-            part = order[i : i + batch_size]
-            out[part] = self._run([rows[j] for j in part])
+        part: list[int] = []
+        for i in order:
+            width = len(rows[i])  # the longest so far: the order is by length
+            if part and (len(part) == batch_size or (len(part) + 1) * width**2 > ATTENTION_BUDGET):
+                out[part] = self._run([rows[j] for j in part])
+                part = []
+            part.append(i)
+        out[part] = self._run([rows[j] for j in part])
         return out
 
     def _run(self, rows: list[list[int]]) -> np.ndarray:

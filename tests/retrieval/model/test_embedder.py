@@ -128,3 +128,26 @@ def test_the_dimension_is_known_before_the_query_session_is_built() -> None:
     assert fresh.dim == 384 and fresh._graph is None
     assert fresh.embed_query("متى تفتح المكتبة؟").shape == (384,)
     assert fresh.graph is not None
+
+
+def test_long_questions_run_in_batches_that_keep_attention_memory_bounded(
+    embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retrieval.model.graph import ATTENTION_BUDGET
+
+    graph = embedder.graph
+    assert graph is not None
+    texts = [("query: " + "كم عدد القتلى في غزة " * n) for n in (1, 2, 40, 90, 3, 60, 1, 120)] * 3
+    shapes: list[tuple[int, int]] = []
+    run = graph._run
+
+    def recorded(rows: list[list[int]]) -> np.ndarray:
+        shapes.append((len(rows), max(len(r) for r in rows)))
+        return run(rows)
+
+    alone = np.concatenate([graph.encode([t]) for t in texts])
+    monkeypatch.setattr(graph, "_run", recorded)
+    together = graph.encode(texts)
+    assert all(n == 1 or n * width**2 <= ATTENTION_BUDGET for n, width in shapes), shapes
+    assert len(shapes) < len(texts)  # short ones still share passes
+    assert np.allclose(together, alone, atol=1e-4)  # each its own vector, however batched
