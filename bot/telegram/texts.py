@@ -259,11 +259,6 @@ NOUNS: dict[str, dict[str, dict[str, str]]] = {
         "ar": {"zero": "لا مصادر", "one": "مصدر واحد", "two": "مصدرين", "few": "{n} مصادر",
                "many": "{n} مصدرًا", "other": "{n} مصدر"},
     },
-    "question": {
-        "en": {"one": "{n} question", "other": "{n} questions"},
-        "ar": {"zero": "لا أسئلة", "one": "سؤال واحد", "two": "سؤالان", "few": "{n} أسئلة",
-               "many": "{n} سؤالًا", "other": "{n} سؤال"},
-    },
 }  # fmt: skip
 
 
