@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -27,21 +26,6 @@ from tests.auxil.helpers import configured_outlets, searcher_for
 from tests.auxil.telegram import chat_model
 
 KILLED = "How many Palestinians have been killed in Gaza?"
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeOpenAI]:
-    server = FakeOpenAI().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def llm(fake: FakeOpenAI) -> Iterator[FakeOpenAI]:
-    fake.script.clear()
-    fake.requests.clear()
-    yield fake
-    assert not fake.script, "scripted replies left unused"
 
 
 def make_qa(searcher: Searcher, fake: FakeOpenAI, timeout: float = 5.0) -> QAService:
