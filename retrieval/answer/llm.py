@@ -4,10 +4,13 @@ The model sees the best passages, each inside ``<passage key="K1" ...>`` with it
 title, outlet and date, and must answer only from them, in the question's
 language, citing a key after every claim, or reply with the one "cannot answer"
 constant. Article text is data: everything in it that could close a passage or
-open a new one is escaped, and the prompt says instructions inside passages are
-not to be followed.
+open a new one is escaped, no square bracket in it can pass for a key's (nor for
+a chat template's ``[INST]``), its invisible characters are dropped, and the
+prompt says instructions inside passages are not to be followed. The reader's
+question is escaped the same way, so it cannot forge a passage either.
 
-The reply is then checked: keys become ``[n]`` citations (the quote is the cited
+The reply is then checked: its invisible characters and any ``[n]`` the model
+wrote itself are dropped, keys become ``[n]`` citations (the quote is the cited
 passage, with its exact span), unknown keys are dropped, and a reply with no valid
 citation is not shown as an answer: the extractive answer is, labelled as such.
 Any failure of the model (timeouts, refused connections, HTTP errors, malformed
@@ -20,6 +23,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -36,9 +40,13 @@ from retrieval.types import Answer, Citation, Hit
 
 log = logging.getLogger(__name__)
 
-KEY_GROUP = re.compile(r"\[\s*(K\d+(?:\s*[,،;]\s*K\d+)*)\s*\]")
-KEY = re.compile(r"K\d+")
+KEY_GROUP = re.compile(r"\[\s*(K\d+(?:\s*[,،;]\s*K\d+)*)\s*\]", re.IGNORECASE)
+KEY = re.compile(r"K\d+", re.IGNORECASE)
 MARKER = re.compile(r"\[\d+\]")
+# "[2]" or "[1, 3]" written by the model itself: a citation of nothing it was given
+BARE_MARKERS = re.compile(r"\[\s*\d+(?:\s*[,،;]\s*\d+)*\s*\]")
+# square brackets are the keys' own: in article text they become parentheses
+BRACKETS = str.maketrans("[]［］", "()()")
 WORDS = re.compile(r"\w\w")  # an answer says something besides its markers
 
 NOTES = {
@@ -53,14 +61,21 @@ NOTES = {
 }
 
 
+def visible(text: str) -> str:
+    """``text`` without its format characters (zero-width spaces and joiners, bidi
+    controls): invisible, they can only hide or disguise what is written."""
+    return "".join(c for c in text if unicodedata.category(c) != "Cf")
+
+
 def escape_evidence(text: str) -> str:
     """Article text as inert data inside a passage: no tag can be closed or opened,
-    and no "[K3]" in an article can pass for a citation key."""
-    return KEY_GROUP.sub(r"(\1)", html.escape(text, quote=False))
+    and nothing in an article ("[K3]", "[\u200bK3]", "[INST]") can pass for a
+    citation key or a chat template's marker."""
+    return html.escape(visible(text), quote=False).translate(BRACKETS)
 
 
 def _attr(value: str | None) -> str:
-    return html.escape((value or "").replace("\n", " "), quote=True)
+    return escape_evidence((value or "").replace("\n", " ")).replace('"', "&quot;")
 
 
 @dataclass(frozen=True)
@@ -100,7 +115,7 @@ def relabel(reply: str, evidence: Sequence[Evidence]) -> Checked:
 
     def sub(match: re.Match[str]) -> str:
         marks = []
-        for key in KEY.findall(match.group(1)):
+        for key in map(str.upper, KEY.findall(match.group(1))):
             if key not in by_key:
                 continue
             n = numbers.setdefault(key, len(numbers) + 1)
@@ -121,20 +136,27 @@ def relabel(reply: str, evidence: Sequence[Evidence]) -> Checked:
 
 SENTENCE_BREAK = re.compile(r"(?<=[.!?؟…])\s+")
 # a key written after its sentence's full stop ("… resigned. [K2]") belongs to it
-KEY_AFTER_STOP = re.compile(r"([.!?؟…]+)\s*(\[\s*K\d+(?:\s*[,،;]\s*K\d+)*\s*\])")
+KEY_AFTER_STOP = re.compile(r"([.!?؟…]+)\s*(\[\s*K\d+(?:\s*[,،;]\s*K\d+)*\s*\])", re.IGNORECASE)
 
 
 def cited_sentences(reply: str, evidence: Sequence[Evidence]) -> str:
     """The sentences of ``reply`` that cite a passage that was given; one that
-    cites nothing, or only keys never given, is dropped, whatever it says."""
+    cites nothing, or only keys never given, is dropped, whatever it says. What
+    the reader could not see (format characters) goes first, and so does any
+    ``[n]`` the model wrote itself: only keys become citations."""
     given = {e.key for e in evidence}
+    reply = BARE_MARKERS.sub("", visible(reply))
     reply = KEY_AFTER_STOP.sub(r" \2\1", reply)
     lines = []
     for line in reply.split("\n"):
         kept = [
             sentence
             for sentence in SENTENCE_BREAK.split(line.strip())
-            if any(k in given for group in KEY_GROUP.findall(sentence) for k in KEY.findall(group))
+            if any(
+                k.upper() in given
+                for group in KEY_GROUP.findall(sentence)
+                for k in KEY.findall(group)
+            )
         ]
         if kept:
             lines.append(" ".join(kept))
@@ -181,7 +203,7 @@ class LLMAnswerer:
             language,
             cannot_answer=prompts.CANNOT_ANSWER,
             evidence="\n\n".join(e.render() for e in evidence),
-            question=question.strip(),
+            question=escape_evidence(question.strip()),
             today=format_day(today or date.today(), language),
         )
         return [SystemMessage(system), HumanMessage(user)]
