@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import socket
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from langchain_openai import ChatOpenAI
@@ -17,6 +21,7 @@ from bot.telegram.state import ChatState
 from retrieval.service import QAService
 from tests.auxil.fakebotapi import FakeBotAPI
 from tests.auxil.fakeopenai import FakeOpenAI
+from tests.auxil.helpers import ROOT
 
 TOKEN = "123456:TEST-token-abc"
 
@@ -65,3 +70,36 @@ def chat_model(fake: FakeOpenAI, timeout: float = 5.0) -> ChatOpenAI:
         model="fake-model", base_url=fake.base_url, api_key="sk-test-secret-key",  # type: ignore[arg-type]
         temperature=0.0, timeout=timeout, max_retries=1,
     )  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    data: Path, api: FakeBotAPI, env: dict[str, str] | None = None
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`rawi serve` as its own process on ``data``, polling the fake Bot API with
+    admin 500, and ``env`` added to its environment; stopped with SIGTERM unless
+    the test stops it first."""
+    env = {
+        **os.environ,
+        "RAWI_DATA_DIR": str(data),
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "RAWI_TELEGRAM__API_URL": api.base_url,
+        "RAWI_TELEGRAM__ADMIN_IDS": "500",
+        **(env or {}),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "serve", cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        for _ in range(1200):  # the model loads, then polling starts and the CLI may come
+            if (data / "control.json").exists() or proc.returncode is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert (data / "control.json").exists(), "the bot did not start"
+        assert (data / "control.json").stat().st_mode & 0o077 == 0  # the owner's only
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.communicate(), 60)

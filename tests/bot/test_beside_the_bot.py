@@ -4,13 +4,11 @@ each is its own process, the bot another, over the fake Bot API."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ from bot.cli import main
 from tests.auxil.fakebotapi import FakeBotAPI
 from tests.auxil.helpers import model_out_of_reach
 from tests.auxil.helpers import rawi as run_rawi
-from tests.auxil.telegram import TOKEN
+from tests.auxil.telegram import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -28,33 +26,6 @@ pytestmark = pytest.mark.slow
 async def rawi(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
     # off the event loop: the fake Bot API the bot polls runs on it
     return await asyncio.to_thread(run_rawi, *args, data_dir=data_dir)
-
-
-@contextlib.asynccontextmanager
-async def serving(data: Path, api: FakeBotAPI) -> AsyncIterator[asyncio.subprocess.Process]:
-    env = {
-        **os.environ,
-        "RAWI_DATA_DIR": str(data),
-        "TELEGRAM_BOT_TOKEN": TOKEN,
-        "RAWI_TELEGRAM__API_URL": api.base_url,
-        "RAWI_TELEGRAM__ADMIN_IDS": "500",
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "serve", cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        for _ in range(1200):  # the model loads, then polling starts and the CLI may come
-            if (data / "control.json").exists() or proc.returncode is not None:
-                break
-            await asyncio.sleep(0.1)
-        assert (data / "control.json").exists(), "the bot did not start"
-        assert (data / "control.json").stat().st_mode & 0o077 == 0  # the owner's only
-        yield proc
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(proc.communicate(), 60)
 
 
 async def test_reads_writes_backup_and_health_beside_a_running_bot(
