@@ -383,7 +383,7 @@ def cmd_serve(app: Parts, args: argparse.Namespace) -> int:
         lock=admin.ingest_lock if admin is not None else None,
     )
     print(f"rawi is answering on Telegram ({where}); Ctrl-C stops it", file=sys.stderr)
-    from telegram.error import InvalidToken
+    from telegram.error import InvalidToken, NetworkError
 
     try:
         asyncio.run(
@@ -393,6 +393,11 @@ def cmd_serve(app: Parts, args: argparse.Namespace) -> int:
         # python-telegram-bot's message quotes the token: say it without
         raise CliError(
             "Telegram refused the bot token: check RAWI_TELEGRAM__TOKEN (from @BotFather)"
+        ) from None
+    except NetworkError as exc:  # at start: once serving, the bot retries by itself
+        raise CliError(
+            f"Telegram did not answer ({type(exc).__name__}: {exc}); check the network and "
+            "RAWI_TELEGRAM__API_URL, then start again"
         ) from None
     finally:
         services.state.close()

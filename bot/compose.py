@@ -207,6 +207,11 @@ def redact_secrets(secrets: list[str]) -> None:
         return
     previous = logging.getLogRecordFactory()
 
+    def redact(text: str) -> str:
+        for s in secrets:
+            text = text.replace(s, "<redacted>")
+        return text
+
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = previous(*args, **kwargs)
         try:
@@ -214,19 +219,20 @@ def redact_secrets(secrets: list[str]) -> None:
         except Exception:  # a malformed record is logging's own business
             return record
         if any(s in message for s in secrets):
-            for s in secrets:
-                message = message.replace(s, "<redacted>")
-            record.msg, record.args = message, None
+            record.msg, record.args = redact(message), None
+        if record.exc_info and record.exc_info[1] is not None:
+            # the traceback a handler would print (python-telegram-bot's InvalidToken
+            # quotes the token): formatted now, redacted, and kept for the handlers
+            text = logging.Formatter().formatException(record.exc_info)
+            if any(s in text for s in secrets):
+                record.exc_text = redact(text)
         return record
 
     logging.setLogRecordFactory(factory)
 
     def excepthook(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
         # an uncaught exception's traceback is printed without logging: redact it too
-        text = "".join(traceback.format_exception(kind, exc, tb))
-        for s in secrets:
-            text = text.replace(s, "<redacted>")
-        sys.stderr.write(text)
+        sys.stderr.write(redact("".join(traceback.format_exception(kind, exc, tb))))
 
     sys.excepthook = excepthook
 
@@ -242,6 +248,8 @@ def setup_logging(level: str) -> None:
     for name in (
         "httpx",
         "httpcore",
+        "httpx2",  # the openai client's own copies of them
+        "httpcore2",
         "chromadb",
         "sentence_transformers",
         "transformers",
