@@ -77,9 +77,15 @@ async def question(update: Update, context: Context) -> None:
     text = message.text or message.caption or ""
     username = context.bot.username
     command = COMMAND.match(text)
-    if command:  # /ask (the only command routed here), or a caption's command
+    if command:  # /ask, or a command Telegram did not mark as one (a caption's, an edit's)
         name, to = command.groups()
-        if name.lower() != "ask" or (to or username).lower() != username.lower():
+        ours = (to or username).lower() == username.lower()
+        if name.lower() != "ask" or not ours:
+            if chat.type == ChatType.PRIVATE:  # in a private chat every message is to us
+                if ours and name.lower() in ("start", "help"):
+                    await help_command(update, context)
+                else:
+                    await message.reply_text(TEXTS["unknown_command"][lang_of(update)])
             return
         text = text[command.end() :]
         if not text.strip():

@@ -302,6 +302,8 @@ class FakeBotAPI:
         return json.loads(raw) if isinstance(raw, str) else raw
 
     def _sent_message(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        if "chat_id" not in params:  # a message sent by inline mode: not kept here
+            return None
         return self.messages.get((int(params["chat_id"]), int(params["message_id"])))
 
     def _check_text(self, params: dict[str, Any]) -> str | None:

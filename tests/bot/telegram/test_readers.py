@@ -393,6 +393,9 @@ async def test_captions_are_questions(services: Services) -> None:
         )  # fmt: skip
         api.push_message("", chat_id=-168, media=photo, chat_type="group")  # no caption
         api.push_message("", chat_id=167, media=photo)  # no caption, in private
+        # in private every message is to the bot: a caption's command is not ignored
+        api.push_message("/help", chat_id=168, media=photo)
+        api.push_message("/nope what is this", chat_id=169, media=document, language="ar")
 
         api.push_message(
             "كم عدد المواطنين الأمريكيين الذين يسعون لمغادرة غزة؟", chat_id=161, media=photo,
@@ -424,6 +427,10 @@ async def test_captions_are_questions(services: Services) -> None:
 
         (words,) = await api.wait_for("sendMessage", chat_id=167)
         assert words.params["text"] == TEXTS["empty"]["en"]
+        (helped,) = await api.wait_for("sendMessage", chat_id=168)
+        assert "/ask" in helped.params["text"]
+        (unknown,) = await api.wait_for("sendMessage", chat_id=169)
+        assert unknown.params["text"] == TEXTS["unknown_command"]["ar"]
     for quiet in (-163, -166, -168):
         assert not api.sent("sendMessage", chat_id=quiet)
     assert services.state.totals()["questions"] == 5
