@@ -8,9 +8,10 @@ judged by that IPv4 address; a ``localhost`` name is refused before any lookup),
 unless private addresses are allowed by a setting; the connection then goes to
 the address that was checked (the Host header and the TLS name stay the URL's),
 so a second lookup cannot answer otherwise. Redirects are followed by hand (at
-most ``max_redirects``), the whole fetch is bounded in time and size, only HTML
-or plain text is accepted, and a link carrying a user name or password is
-refused (links are shown to readers).
+most ``max_redirects``), the whole fetch is bounded in time, and in size counted
+on the page as decompressed, a piece at a time, so a small gzip body that
+inflates to gigabytes stops at the cap; only HTML or plain text is accepted, and
+a link carrying a user name or password is refused (links are shown to readers).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Awaitable, Callable
+import zlib
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
@@ -81,6 +83,46 @@ def is_localhost(host: str) -> bool:
     return host == "localhost" or host.endswith(".localhost")
 
 
+# the encodings asked for (not httpx's default, which grows with what is installed)
+ACCEPT_ENCODING = "gzip, deflate"
+_STEP = 64 * 1024  # the most a compressed layer gives at a time
+
+
+class _Inflater:
+    """One gzip or deflate layer of a body, inflated at most ``_STEP`` bytes at a
+    time (httpx's own decoders inflate each piece whole: a few kilobytes sent as
+    ``gzip, gzip`` become a gigabyte at once)."""
+
+    def __init__(self, coding: str) -> None:
+        self._z = zlib.decompressobj(zlib.MAX_WBITS | 32)  # a gzip or zlib header
+        self._raw = coding == "deflate"  # which some servers send without its header
+        self._started = False
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        while True:
+            try:
+                piece = self._z.decompress(data, _STEP)
+            except zlib.error:
+                if self._started or not self._raw:
+                    raise
+                self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+                piece = self._z.decompress(data, _STEP)
+            self._started = True
+            if not piece:
+                return
+            yield piece
+            data = self._z.unconsumed_tail
+
+
+def _inflated(data: bytes, layers: list[_Inflater]) -> Iterator[bytes]:
+    """``data`` through each layer in turn, a bounded piece at a time."""
+    if not layers:
+        yield data
+        return
+    for piece in layers[0].feed(data):
+        yield from _inflated(piece, layers[1:])
+
+
 @dataclass
 class Fetcher:
     timeout: float = 15.0
@@ -138,7 +180,11 @@ class Fetcher:
             raise FetchFailed("timeout", url=url, seconds=self.timeout) from exc
 
     async def _fetch(self, url: str) -> tuple[str, str, str]:
-        headers = {"User-Agent": self.user_agent, "Accept": "text/html, text/plain;q=0.8"}
+        headers = {
+            "User-Agent": self.user_agent,
+            "Accept": "text/html, text/plain;q=0.8",
+            "Accept-Encoding": ACCEPT_ENCODING,
+        }
         async with httpx.AsyncClient(
             timeout=self.timeout, follow_redirects=False, headers=headers, trust_env=False
         ) as client:
@@ -168,7 +214,8 @@ class Fetcher:
         raise FetchRefused("too_many_redirects", limit=self.max_redirects)
 
     async def _read(self, response: httpx.Response, url: str) -> tuple[str, str]:
-        """(content type, text) of a page's response, within the size cap."""
+        """(content type, text) of a page's response, within the size cap, which
+        counts the page's bytes once decompressed."""
         if response.status_code >= 400:
             raise FetchFailed("http_status", url=url, status=response.status_code)
         kind = response.headers.get("content-type", "").split(";")[0].strip()
@@ -177,11 +224,20 @@ class Fetcher:
         declared = int(response.headers.get("content-length") or 0)
         if declared > self.max_bytes:
             raise FetchRefused("page_too_large", url=url, limit=self.max_bytes)
+        codings = response.headers.get("content-encoding", "").lower().replace(" ", "")
+        layers = [c for c in codings.split(",") if c not in ("", "identity")]
+        if any(c not in ("gzip", "x-gzip", "deflate") for c in layers):
+            raise FetchRefused("bad_encoding", url=url, encoding=codings)
+        inflaters = [_Inflater(c) for c in layers[::-1]]  # the last one applied goes first
         body = bytearray()
-        async for piece in response.aiter_bytes():
-            body += piece
-            if len(body) > self.max_bytes:
-                raise FetchRefused("page_too_large", url=url, limit=self.max_bytes)
+        try:
+            async for raw in response.aiter_raw():
+                for piece in _inflated(raw, inflaters):
+                    body += piece
+                    if len(body) > self.max_bytes:
+                        raise FetchRefused("page_too_large", url=url, limit=self.max_bytes)
+        except zlib.error as exc:
+            raise FetchRefused("bad_encoding", url=url, encoding=codings) from exc
         encoding = response.encoding or "utf-8"
         return kind, bytes(body).decode(encoding, "replace")
 

@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import gzip
+import json
+import sys
 import time
+import zlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -15,6 +21,7 @@ from aiohttp import web
 
 from retrieval.ingest.fetch import Fetcher, FetchFailed, FetchRefused, resolve
 
+ROOT = Path(__file__).resolve().parents[3]
 PAGE = (
     "<html><head><title>Harbour pier reopens</title></head><body><article>"
     "<h1>Harbour pier reopens</h1><p>The north pier of Oasis harbour reopened on Monday "
@@ -298,3 +305,168 @@ async def test_no_redirect_leads_to_a_private_address(
         if live:  # followed with private addresses allowed, the redirect reaches the target
             await Fetcher(resolver=dns, allow_private=True, timeout=2).fetch(url)
             assert t["hits"] == ["/"]
+
+
+# -- huge bodies and compression bombs: cut off at the cap, memory flat ----------
+
+CAP = 1_000_000  # the fetcher's size limit in these tests
+BLOCK = 64 * 1024
+
+
+def deflated(size: int, wbits: int) -> bytes:
+    """``size`` zero bytes compressed (31: gzip, 15: zlib, -15: raw deflate),
+    made a megabyte at a time."""
+    z = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    block = bytes(1 << 20)
+    return b"".join([*(z.compress(block) for _ in range(size >> 20)), z.flush()])
+
+
+@functools.cache
+def bombs() -> dict[str, tuple[str, bytes]]:
+    """Path: (Content-Encoding, body); each inflates to hundreds of megabytes."""
+    return {
+        "gzip": ("gzip", deflated(256 << 20, 31)),
+        "deflate": ("deflate", deflated(256 << 20, 15)),
+        # about a kilobyte on the wire, half a gigabyte once both layers are undone
+        "gzip-gzip": ("gzip, gzip", gzip.compress(deflated(512 << 20, 31), 9)),
+    }
+
+
+@contextlib.asynccontextmanager
+async def heavy_site() -> AsyncIterator[dict[str, Any]]:
+    """Pages far over the cap, plainly or compressed; counts what /chunked sent."""
+    seen: dict[str, Any] = {"sent": 0}
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text=PAGE, content_type="text/html")
+
+    async def stream(request: web.Request, length: int | None = None) -> web.StreamResponse:
+        size = 300 << 20
+        headers = {"Content-Type": "text/html"}
+        if length is not None:  # said in advance
+            headers["Content-Length"] = str(length)
+        response = web.StreamResponse(headers=headers)
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionError):
+            for _ in range(size // BLOCK):
+                await response.write(b"x" * BLOCK)
+                seen["sent"] += BLOCK
+        return response
+
+    async def declared(request: web.Request) -> web.StreamResponse:
+        return await stream(request, length=300 << 20)
+
+    async def bomb(request: web.Request) -> web.Response:
+        encoding, body = bombs()[request.match_info["name"]]
+        headers = {"Content-Type": "text/html", "Content-Encoding": encoding}
+        return web.Response(body=body, headers=headers)
+
+    app = web.Application()
+    app.router.add_get("/page", page)
+    app.router.add_get("/chunked", stream)
+    app.router.add_get("/declared", declared)
+    app.router.add_get("/bomb/{name}", bomb)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    tcp = web.TCPSite(runner, "127.0.0.1", 0)
+    await tcp.start()
+    seen["port"] = tcp._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield seen
+    finally:
+        await runner.cleanup()
+
+
+# Fetches one page in a fresh process and says by how much its peak memory rose:
+# a fresh process, so nothing run before can hide the rise under an older peak.
+MEASURE = """
+import asyncio, json, resource, sys
+from retrieval.ingest.fetch import Fetcher
+from retrieval.ingest.loaders import LoadError
+
+async def main(base, path, cap):
+    fetcher = Fetcher(allow_private=True, max_bytes=int(cap))
+    await fetcher.fetch(base + "/page")  # the client, its TLS context and all, warmed
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    reason = None
+    try:
+        await fetcher.fetch(base + path)
+    except LoadError as exc:
+        reason = {"code": exc.reason.code, "en": exc.reason.say("en"), "ar": exc.reason.say("ar")}
+    rise = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    print(json.dumps({"reason": reason, "rise_mb": rise / 1024}))
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize(
+    "path", ["/chunked", "/declared", "/bomb/gzip", "/bomb/deflate", "/bomb/gzip-gzip"]
+)
+async def test_a_huge_page_or_a_bomb_stops_at_the_cap_and_memory_stays_flat(path: str) -> None:
+    bombs()  # made before the server answers, not while the fetch waits
+    async with heavy_site() as s:
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", MEASURE, f"http://127.0.0.1:{s['port']}", path, str(CAP),
+            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(child.communicate(), 120)
+    assert child.returncode == 0, err.decode()
+    result = json.loads(out)
+    reason = result["reason"]
+    assert reason["code"] == "page_too_large"
+    assert reason["en"] == f"http://127.0.0.1:{s['port']}{path} is too large (over 1,000,000 bytes)"
+    assert "كبيرة جدًا" in reason["ar"]
+    assert result["rise_mb"] < 50, result
+    assert s["sent"] < 50 << 20  # the rest of a chunked page is never asked for
+
+
+@contextlib.asynccontextmanager
+async def encoded_site() -> AsyncIterator[int]:
+    """/ENCODING answers the page in that Content-Encoding (made with zlib)."""
+    page = PAGE.encode()
+
+    def z(wbits: int) -> bytes:
+        c = zlib.compressobj(6, zlib.DEFLATED, wbits)
+        return c.compress(page) + c.flush()
+
+    bodies = {
+        "gzip": ("gzip", z(31)),
+        "x-gzip": ("x-gzip", z(31)),
+        "deflate": ("deflate", z(15)),
+        "deflate-raw": ("deflate", z(-15)),  # what some old servers send as "deflate"
+        "gzip-gzip": ("gzip, gzip", gzip.compress(z(31))),
+        "identity": ("identity", page),
+        "br": ("br", z(31)),  # not asked for, and not read
+        "broken": ("gzip", z(31)[:10] + b"\xff" * 40),  # a block of no type
+    }
+
+    async def answer(request: web.Request) -> web.Response:
+        encoding, body = bodies[request.match_info["name"]]
+        return web.Response(
+            body=body, headers={"Content-Type": "text/html", "Content-Encoding": encoding}
+        )
+
+    app = web.Application()
+    app.router.add_get("/{name}", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    tcp = web.TCPSite(runner, "127.0.0.1", 0)
+    await tcp.start()
+    try:
+        yield tcp._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    finally:
+        await runner.cleanup()
+
+
+async def test_compressed_pages_read_whole_and_unreadable_ones_are_refused_plainly() -> None:
+    async with encoded_site() as port:
+        fetcher = Fetcher(allow_private=True)
+        for name in ("gzip", "x-gzip", "deflate", "deflate-raw", "gzip-gzip", "identity"):
+            _, _, text = await fetcher.fetch(f"http://127.0.0.1:{port}/{name}")
+            assert text == PAGE, name
+        for name in ("br", "broken"):
+            with pytest.raises(FetchRefused) as refused:
+                await fetcher.fetch(f"http://127.0.0.1:{port}/{name}")
+            assert refused.value.reason.code == "bad_encoding", name
+            assert "مضغوطًا" in refused.value.reason.say("ar")
