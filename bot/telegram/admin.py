@@ -302,11 +302,15 @@ async def add_document(
         await refuse(text("too_large", lang, size=number(doc.file_size or 0, lang), limit=limit))
         return
     status = await reply_to.reply_text(text("reading", lang, name=name))
+    data = None
     try:
         file = await doc.get_file()
-        data = bytes(await file.download_as_bytearray())
-    except TelegramError as exc:
-        await _edit(status, f"{text('refused', lang)}: {text('no_document', lang, why=exc)}")
+        if file.file_path:  # Telegram leaves it out of a file it will not hand over
+            data = bytes(await file.download_as_bytearray())
+    except TelegramError as exc:  # what Telegram said is for the log, not the admin
+        log.warning("could not download the document %s: %s", name, exc)
+    if data is None:
+        await _edit(status, f"{text('refused', lang)}: {text('no_document', lang)}")
         return
     if len(data) > admin.max_document_bytes:
         size = number(len(data), lang)
