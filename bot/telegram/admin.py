@@ -30,14 +30,9 @@ from telegram import (
 )
 from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, TelegramError
-from telegram.ext import (
-    CallbackQueryHandler,
-    CommandHandler,
-    MessageHandler,
-    filters,
-)
+from telegram.ext import CommandHandler, MessageHandler, filters
 
-from bot.telegram.context import Admin, Context, RawiApplication
+from bot.telegram.context import Admin, ButtonHandler, Context, RawiApplication
 from bot.telegram.insights import CHART_LABELS, chart_png, group_questions, last_days
 from bot.telegram.render import pack
 from bot.telegram.texts import (
@@ -647,6 +642,6 @@ def add_handlers(application: RawiApplication) -> None:
     application.add_handler(CommandHandler("remove", remove_command))
     application.add_handler(CommandHandler("stats", stats_command))
     application.add_handler(CommandHandler("unanswered", unanswered_command))
-    application.add_handler(CallbackQueryHandler(articles_page, pattern=r"^ap\d{6}$"))
-    application.add_handler(CallbackQueryHandler(remove_button, pattern=r"^r[mcq][0-9a-f]{8}$"))
+    application.add_handler(ButtonHandler(articles_page, pattern=r"^ap\d{6}$"))
+    application.add_handler(ButtonHandler(remove_button, pattern=r"^r[mcq][0-9a-f]{8}$"))
     application.add_handler(MessageHandler(filters.UpdateType.CHANNEL_POSTS, channel_post))

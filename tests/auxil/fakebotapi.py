@@ -145,15 +145,16 @@ class FakeBotAPI:
             message["edit_date"] = int(time.time())
         return self.push({"message" if edit_of is None else "edited_message": message})
 
-    def push_callback(self, data: str, message: dict[str, Any], *, user_id: int = 7,
+    def push_callback(self, data: str | None, message: dict[str, Any], *, user_id: int = 7,
                       language: str = "en") -> int:  # fmt: skip
-        """A press on an inline button under ``message`` (a message the bot sent)."""
+        """A press on an inline button under ``message`` (a message the bot sent);
+        ``data`` None sends a query without any, as a client may."""
         query = {
             "id": str(next(self._ids)),
             "from": {"id": user_id, "is_bot": False, "first_name": "Reader",
                      "language_code": language},
             "chat_instance": "1",
-            "data": data,
+            **({"data": data} if data is not None else {}),
             "message": message,
         }  # fmt: skip
         return self.push({"callback_query": query})

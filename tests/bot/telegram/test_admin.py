@@ -334,6 +334,29 @@ async def test_a_document_telegram_will_not_hand_over_is_said_plainly(
     assert newsroom.store.catalogue.articles() == []
 
 
+async def test_a_button_without_data_or_with_garbage_is_answered_plainly(
+    newsroom: Newsroom, caplog: pytest.LogCaptureFixture
+) -> None:
+    _add_many(newsroom, 1)
+    presses = [None, "", "ap", "ap12345x", "ap-00001", "rq", "rqzzzzzzzz", "rm00000000", "x" * 64]
+    async with running(newsroom.services, admin=newsroom.admin) as api:
+        listing = await command(api, "/articles")
+        for n, data in enumerate(presses, start=1):
+            api.push_callback(data, listing.result, user_id=ADMIN)
+            await api.wait_for("answerCallbackQuery", count=n)
+        # a button under a message Telegram no longer shows (its chat, its id, date 0)
+        gone = {"chat": listing.result["chat"], "message_id": listing.result["message_id"],
+                "date": 0}  # fmt: skip
+        api.push_callback("ap000001", gone, user_id=ADMIN)
+        await api.wait_for("answerCallbackQuery", count=len(presses) + 1)
+        await asyncio.sleep(0.3)  # anything else the presses would do
+    assert len(api.sent("sendMessage", chat_id=ADMIN)) == 1  # the listing; no error after it
+    (shown,) = api.sent("editMessageText")  # by the last press only: the one page, again
+    assert shown.params["text"].startswith("<b>Articles 1–1 of 1</b>")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(newsroom.store.catalogue.articles()) == 1
+
+
 async def test_channel_posts_become_articles_and_edits_replace_them(newsroom: Newsroom) -> None:
     async with running(newsroom.services, admin=newsroom.admin) as api:
         api.push_channel_post(FERRY.format(40), username="citychannel", message_id=5)
