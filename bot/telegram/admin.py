@@ -30,14 +30,9 @@ from telegram import (
 )
 from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, TelegramError
-from telegram.ext import (
-    CallbackQueryHandler,
-    CommandHandler,
-    MessageHandler,
-    filters,
-)
+from telegram.ext import CommandHandler, MessageHandler, filters
 
-from bot.telegram.context import Admin, Context, RawiApplication
+from bot.telegram.context import Admin, ButtonHandler, Context, RawiApplication
 from bot.telegram.insights import CHART_LABELS, chart_png, group_questions, last_days
 from bot.telegram.render import pack
 from bot.telegram.texts import (
@@ -302,11 +297,15 @@ async def add_document(
         await refuse(text("too_large", lang, size=number(doc.file_size or 0, lang), limit=limit))
         return
     status = await reply_to.reply_text(text("reading", lang, name=name))
+    data = None
     try:
         file = await doc.get_file()
-        data = bytes(await file.download_as_bytearray())
-    except TelegramError as exc:
-        await _edit(status, f"{text('refused', lang)}: {text('no_document', lang, why=exc)}")
+        if file.file_path:  # Telegram leaves it out of a file it will not hand over
+            data = bytes(await file.download_as_bytearray())
+    except TelegramError as exc:  # what Telegram said is for the log, not the admin
+        log.warning("could not download the document %s: %s", name, exc)
+    if data is None:
+        await _edit(status, f"{text('refused', lang)}: {text('no_document', lang)}")
         return
     if len(data) > admin.max_document_bytes:
         size = number(len(data), lang)
@@ -643,6 +642,6 @@ def add_handlers(application: RawiApplication) -> None:
     application.add_handler(CommandHandler("remove", remove_command))
     application.add_handler(CommandHandler("stats", stats_command))
     application.add_handler(CommandHandler("unanswered", unanswered_command))
-    application.add_handler(CallbackQueryHandler(articles_page, pattern=r"^ap\d{6}$"))
-    application.add_handler(CallbackQueryHandler(remove_button, pattern=r"^r[mcq][0-9a-f]{8}$"))
+    application.add_handler(ButtonHandler(articles_page, pattern=r"^ap\d{6}$"))
+    application.add_handler(ButtonHandler(remove_button, pattern=r"^r[mcq][0-9a-f]{8}$"))
     application.add_handler(MessageHandler(filters.UpdateType.CHANNEL_POSTS, channel_post))

@@ -17,7 +17,14 @@ from telegram.ext import (
 
 from bot.telegram import admin as admin_handlers
 from bot.telegram import readers
-from bot.telegram.context import CONTEXT_TYPES, Admin, Context, RawiApplication, Services
+from bot.telegram.context import (
+    CONTEXT_TYPES,
+    Admin,
+    ButtonHandler,
+    Context,
+    RawiApplication,
+    Services,
+)
 from bot.telegram.texts import TEXTS, lang_of
 from retrieval.store.clients import is_unavailable
 
@@ -103,8 +110,8 @@ def build_application(
     app.add_handler(
         MessageHandler(filters.COMMAND & filters.UpdateType.MESSAGE, readers.unknown_command)
     )
-    app.add_handler(CallbackQueryHandler(readers.vote, pattern=readers.VOTE_PATTERN))
-    app.add_handler(CallbackQueryHandler(readers.stale_button))
+    app.add_handler(ButtonHandler(readers.vote, pattern=readers.VOTE_PATTERN))
+    app.add_handler(CallbackQueryHandler(readers.stale_button))  # and presses without data
     app.add_handler(
         MessageHandler(
             filters.ChatType.PRIVATE

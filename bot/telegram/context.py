@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from telegram import Update
-from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
+from telegram.ext import Application, CallbackContext, CallbackQueryHandler, ContextTypes, ExtBot
 
 from bot.telegram.state import ChatState
 from retrieval.ingest.fetch import Fetcher
@@ -25,6 +25,17 @@ from retrieval.ingest.pipeline import Ingestor
 from retrieval.model.embedder import Embedder
 from retrieval.service import QAService
 from retrieval.store.chunks import Store
+
+
+class ButtonHandler(CallbackQueryHandler[Any, Any]):
+    """The handler of the buttons whose data matches ``pattern``. python-telegram-bot's
+    own takes a press that carries no data as a match for any pattern, and would hand
+    it to a handler that reads the data; here it goes on to the catch-all."""
+
+    def check_update(self, update: object) -> bool | object | None:
+        if isinstance(update, Update) and update.callback_query and not update.callback_query.data:
+            return False
+        return super().check_update(update)
 
 
 @dataclass(frozen=True)

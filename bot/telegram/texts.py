@@ -142,8 +142,8 @@ ADMIN_TEXTS = {
         "ar": "نوع ملف غير مدعوم {suffix} (استخدم ‎.txt .md .html .json .jsonl‎ أو ‎.zip‎)",
     },
     "no_document": {
-        "en": "the file could not be downloaded from Telegram ({why}); please send it again",
-        "ar": "تعذّر تنزيل الملف من تيليجرام ({why})؛ أرسله مرة أخرى من فضلك",
+        "en": "the file could not be downloaded from Telegram; please send it again",
+        "ar": "تعذّر تنزيل الملف من تيليجرام؛ أرسله مرة أخرى من فضلك",
     },
     "url_text_kept": {
         "en": "The page could not be fetched ({why}), so the words you sent were added with "

@@ -3,12 +3,15 @@
 An admin's URL is fetched by the server, so it must not become a way into the
 server's own network: every hop (the URL and each redirect) is resolved once and
 refused if any of its addresses is loopback, private, link-local, multicast,
-reserved or otherwise not public, unless private addresses are allowed by a
-setting; the connection then goes to the address that was checked (the Host
-header and the TLS name stay the URL's), so a second lookup cannot answer
-otherwise. Redirects are followed by hand (at most ``max_redirects``), the whole
-fetch is bounded in time and size, only HTML or plain text is accepted, and a
-link carrying a user name or password is refused (links are shown to readers).
+reserved or otherwise not public (an IPv6 address carrying an IPv4 one is
+judged by that IPv4 address; a ``localhost`` name is refused before any lookup),
+unless private addresses are allowed by a setting; the connection then goes to
+the address that was checked (the Host header and the TLS name stay the URL's),
+so a second lookup cannot answer otherwise. Redirects are followed by hand (at
+most ``max_redirects``), the whole fetch is bounded in time, and in size counted
+on the page as decompressed, a piece at a time, so a small gzip body that
+inflates to gigabytes stops at the cap; only HTML or plain text is accepted, and
+a link carrying a user name or password is refused (links are shown to readers).
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Awaitable, Callable
+import zlib
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
@@ -38,13 +42,12 @@ class FetchFailed(LoadError):
 
 def _pinned(client: httpx.AsyncClient, url: str, address: str) -> httpx.Request:
     """A request for ``url`` sent to ``address``: the Host header and, for HTTPS,
-    the TLS server name (and the certificate it must match) stay the URL's host."""
-    parts = urlsplit(url)
-    host = f"[{address}]" if ":" in address else address
-    port = f":{parts.port}" if parts.port else ""
-    target = parts._replace(netloc=f"{host}{port}").geturl()
-    extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
-    return client.build_request("GET", target, headers={"Host": parts.netloc},
+    the TLS server name (and the certificate it must match) stay the URL's host,
+    in its ASCII form (an Arabic domain name goes as ``xn--...``)."""
+    parsed = httpx.URL(url)
+    extensions = {"sni_hostname": parsed.raw_host.decode()} if parsed.scheme == "https" else {}
+    return client.build_request("GET", parsed.copy_with(host=address),
+                                headers={"Host": parsed.netloc.decode()},
                                 extensions=extensions)  # fmt: skip
 
 
@@ -54,11 +57,70 @@ async def resolve(host: str, port: int) -> list[str]:
     return sorted({str(info[4][0]) for info in infos})
 
 
+# NAT64's well-known prefix: the last 32 bits are the IPv4 address reached
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# global unicast: any other IPv6 address (compatible, translated, site-local...)
+# is not public, whatever the running Python's tables say of it
+_GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
+
+
 def is_public(address: str) -> bool:
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is None and ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF)
+        if embedded is not None:
+            ip = embedded
+        elif ip not in _GLOBAL_UNICAST:
+            return False
     return bool(ip.is_global) and not ip.is_multicast
+
+
+def is_localhost(host: str) -> bool:
+    """``localhost`` and any name under it, which are loopback by definition (RFC 6761)."""
+    return host == "localhost" or host.endswith(".localhost")
+
+
+# the encodings asked for (not httpx's default, which grows with what is installed)
+ACCEPT_ENCODING = "gzip, deflate"
+_STEP = 64 * 1024  # the most a compressed layer gives at a time
+
+
+class _Inflater:
+    """One gzip or deflate layer of a body, inflated at most ``_STEP`` bytes at a
+    time (httpx's own decoders inflate each piece whole: a few kilobytes sent as
+    ``gzip, gzip`` become a gigabyte at once)."""
+
+    def __init__(self, coding: str) -> None:
+        self._z = zlib.decompressobj(zlib.MAX_WBITS | 32)  # a gzip or zlib header
+        self._raw = coding == "deflate"  # which some servers send without its header
+        self._started = False
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        while True:
+            try:
+                piece = self._z.decompress(data, _STEP)
+            except zlib.error:
+                if self._started or not self._raw:
+                    raise
+                self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+                piece = self._z.decompress(data, _STEP)
+            self._started = True
+            if not piece:
+                return
+            yield piece
+            data = self._z.unconsumed_tail
+
+
+def _inflated(data: bytes, layers: list[_Inflater]) -> Iterator[bytes]:
+    """``data`` through each layer in turn, a bounded piece at a time."""
+    if not layers:
+        yield data
+        return
+    for piece in layers[0].feed(data):
+        yield from _inflated(piece, layers[1:])
 
 
 @dataclass
@@ -83,27 +145,30 @@ class Fetcher:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise FetchRefused("only_http", url=url)
-        if not parts.hostname:
-            raise FetchRefused("no_host", url=url)
-        if parts.username is not None or parts.password is not None:
-            # the link is shown to every reader: it must not carry a password
-            raise FetchRefused("credentials", host=parts.hostname)
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError:  # a port that is no number
+        try:  # the host as httpx sends it: the one checked is the one asked
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL:  # a port that is no number, a name IDNA refuses...
             raise FetchRefused("bad_url", url=url) from None
+        host = parsed.raw_host.decode().rstrip(".")  # "localhost." is localhost
+        if not host:
+            raise FetchRefused("no_host", url=url)
+        if parsed.userinfo or parts.username is not None or parts.password is not None:
+            # the link is shown to every reader: it must not carry a password
+            raise FetchRefused("credentials", host=host)
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        guarded = not (self.allow_private or (host, port) in self.trusted)
+        if guarded and is_localhost(host):
+            raise FetchRefused("private_address", host=host, addresses="127.0.0.1, ::1")
         try:
-            addresses = await self.resolver(parts.hostname, port)
+            addresses = await self.resolver(host, port)
         except OSError as exc:
-            raise FetchFailed("cannot_resolve", host=parts.hostname) from exc
+            raise FetchFailed("cannot_resolve", host=host) from exc
         if not addresses:
-            raise FetchFailed("cannot_resolve", host=parts.hostname)
-        if not (self.allow_private or (parts.hostname, port) in self.trusted):
+            raise FetchFailed("cannot_resolve", host=host)
+        if guarded:
             blocked = [a for a in addresses if not is_public(a)]
             if blocked:
-                raise FetchRefused(
-                    "private_address", host=parts.hostname, addresses=", ".join(blocked)
-                )
+                raise FetchRefused("private_address", host=host, addresses=", ".join(blocked))
         return min(addresses, key=lambda a: ":" in a)  # IPv4 first
 
     async def fetch(self, url: str) -> tuple[str, str, str]:
@@ -115,7 +180,11 @@ class Fetcher:
             raise FetchFailed("timeout", url=url, seconds=self.timeout) from exc
 
     async def _fetch(self, url: str) -> tuple[str, str, str]:
-        headers = {"User-Agent": self.user_agent, "Accept": "text/html, text/plain;q=0.8"}
+        headers = {
+            "User-Agent": self.user_agent,
+            "Accept": "text/html, text/plain;q=0.8",
+            "Accept-Encoding": ACCEPT_ENCODING,
+        }
         async with httpx.AsyncClient(
             timeout=self.timeout, follow_redirects=False, headers=headers, trust_env=False
         ) as client:
@@ -145,7 +214,8 @@ class Fetcher:
         raise FetchRefused("too_many_redirects", limit=self.max_redirects)
 
     async def _read(self, response: httpx.Response, url: str) -> tuple[str, str]:
-        """(content type, text) of a page's response, within the size cap."""
+        """(content type, text) of a page's response, within the size cap, which
+        counts the page's bytes once decompressed."""
         if response.status_code >= 400:
             raise FetchFailed("http_status", url=url, status=response.status_code)
         kind = response.headers.get("content-type", "").split(";")[0].strip()
@@ -154,11 +224,20 @@ class Fetcher:
         declared = int(response.headers.get("content-length") or 0)
         if declared > self.max_bytes:
             raise FetchRefused("page_too_large", url=url, limit=self.max_bytes)
+        codings = response.headers.get("content-encoding", "").lower().replace(" ", "")
+        layers = [c for c in codings.split(",") if c not in ("", "identity")]
+        if any(c not in ("gzip", "x-gzip", "deflate") for c in layers):
+            raise FetchRefused("bad_encoding", url=url, encoding=codings)
+        inflaters = [_Inflater(c) for c in layers[::-1]]  # the last one applied goes first
         body = bytearray()
-        async for piece in response.aiter_bytes():
-            body += piece
-            if len(body) > self.max_bytes:
-                raise FetchRefused("page_too_large", url=url, limit=self.max_bytes)
+        try:
+            async for raw in response.aiter_raw():
+                for piece in _inflated(raw, inflaters):
+                    body += piece
+                    if len(body) > self.max_bytes:
+                        raise FetchRefused("page_too_large", url=url, limit=self.max_bytes)
+        except zlib.error as exc:
+            raise FetchRefused("bad_encoding", url=url, encoding=codings) from exc
         encoding = response.encoding or "utf-8"
         return kind, bytes(body).decode(encoding, "replace")
 

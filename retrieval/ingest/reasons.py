@@ -60,6 +60,10 @@ REASONS: dict[str, tuple[str, str]] = {
         "{url} is too large (over {limit:,} bytes)",
         "الصفحة {url} كبيرة جدًا (أكثر من {limit:,} بايت)",
     ),
+    "bad_encoding": (
+        "{url} is sent compressed in a way that cannot be read ({encoding})",
+        "الرابط {url} مرسَل مضغوطًا بطريقة لا تُقرأ ({encoding})",
+    ),
     "timeout": (
         "{url} did not answer within {seconds:g} s",
         "الرابط {url} لم يُجب خلال {seconds:g} ثانية",

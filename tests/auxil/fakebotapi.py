@@ -4,7 +4,8 @@ It serves what the bot uses, records every call, and behaves like Telegram where
 it matters: it rejects texts over 4,096 characters and HTML it cannot parse
 ("can't parse entities"), keeps the messages the bot sent so that an edit or a
 deletion of one it never sent fails, and an edit that changes nothing is "not
-modified"; and it can be told to answer 429 with ``retry_after``.
+modified"; and it can be told to fail a method (429 with ``retry_after``, say)
+or a file's download.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class FakeBotAPI:
         self.served: dict[int, float] = {}  # update id -> when getUpdates handed it out
         self.files: dict[str, bytes] = {}  # file id -> content, for getFile and downloads
         self.downloads: list[str] = []
+        self.pathless: set[str] = set()  # file ids getFile gives no path for
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}  # (chat, id) -> what the bot sent
         self.runner: web.AppRunner | None = None
         self.port = 0
@@ -143,15 +145,16 @@ class FakeBotAPI:
             message["edit_date"] = int(time.time())
         return self.push({"message" if edit_of is None else "edited_message": message})
 
-    def push_callback(self, data: str, message: dict[str, Any], *, user_id: int = 7,
+    def push_callback(self, data: str | None, message: dict[str, Any], *, user_id: int = 7,
                       language: str = "en") -> int:  # fmt: skip
-        """A press on an inline button under ``message`` (a message the bot sent)."""
+        """A press on an inline button under ``message`` (a message the bot sent);
+        ``data`` None sends a query without any, as a client may."""
         query = {
             "id": str(next(self._ids)),
             "from": {"id": user_id, "is_bot": False, "first_name": "Reader",
                      "language_code": language},
             "chat_instance": "1",
-            "data": data,
+            **({"data": data} if data is not None else {}),
             "message": message,
         }  # fmt: skip
         return self.push({"callback_query": query})
@@ -159,15 +162,20 @@ class FakeBotAPI:
     def fail(
         self, method: str, status: int, description: str, retry_after: int | None = None
     ) -> None:
-        """Answer the next call of ``method`` with a Bot API error."""
+        """Answer the next call of ``method`` with a Bot API error; ``"download"``
+        fails the next file download (Telegram's file server answers the same way)."""
         body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
         if retry_after is not None:
             body["parameters"] = {"retry_after": retry_after}
         self.fail_next.setdefault(method, []).append((status, body))
 
-    def add_file(self, file_id: str, data: bytes) -> dict[str, Any]:
-        """Make a file downloadable; returns the document object a message carries."""
+    def add_file(self, file_id: str, data: bytes, *, path: bool = True) -> dict[str, Any]:
+        """Make a file downloadable; returns the document object a message carries.
+        Without ``path``, getFile leaves out the file's path, as Telegram does for a
+        file it will not hand over."""
         self.files[file_id] = data
+        if not path:
+            self.pathless.add(file_id)
         return {"file_id": file_id, "file_unique_id": f"u-{file_id}", "file_size": len(data)}
 
     def push_channel_post(
@@ -363,14 +371,19 @@ class FakeBotAPI:
         file_id = str(params["file_id"])
         if file_id not in self.files:
             return self.bad("Bad Request: invalid file_id")
+        path = {} if file_id in self.pathless else {"file_path": f"documents/{file_id}"}
         return self.ok({
             "file_id": file_id, "file_unique_id": f"u-{file_id}",
-            "file_size": len(self.files[file_id]), "file_path": f"documents/{file_id}",
+            "file_size": len(self.files[file_id]), **path,
         })  # fmt: skip
 
     async def _download(self, request: web.Request) -> web.Response:
         path = request.match_info["path"]
         self.downloads.append(path)
+        queued = self.fail_next.get("download")
+        if queued:
+            status, body = queued.pop(0)
+            return web.json_response(body, status=status)
         data = self.files.get(path.rsplit("/", 1)[-1])
         if data is None:
             return web.Response(status=404)

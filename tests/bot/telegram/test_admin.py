@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import logging
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -82,11 +83,11 @@ def message(
     return {"message": m}
 
 
-def push_document(api: FakeBotAPI, doc: dict[str, Any], name: str) -> None:
+def push_document(api: FakeBotAPI, doc: dict[str, Any], name: str, language: str = "en") -> None:
     """An admin sends ``doc`` (from ``api.add_file``) as ``name`` with the caption /add."""
     command = [{"type": "bot_command", "offset": 0, "length": 4}]
     api.push(message(ADMIN, ADMIN, caption="/add", document={**doc, "file_name": name},
-                     caption_entities=command))  # fmt: skip
+                     caption_entities=command, language=language))  # fmt: skip
 
 
 async def ask(api: FakeBotAPI, question: str, chat_id: int) -> str:
@@ -303,6 +304,57 @@ async def test_documents_too_large_or_of_the_wrong_type_are_refused(newsroom: Ne
             assert why in calls[before].params["text"], calls[before].params["text"]
         assert api.downloads == []  # refused before downloading
     assert newsroom.store.catalogue.articles() == []
+
+
+@pytest.mark.parametrize("lang", ["en", "ar"])
+async def test_a_document_telegram_will_not_hand_over_is_said_plainly(
+    newsroom: Newsroom, caplog: pytest.LogCaptureFixture, lang: str
+) -> None:
+    body = b"Desert festival draws crowds\n\nThe festival drew 30,000 visitors."
+    failures = [  # (method failed, status, what Telegram says)
+        ("getFile", 400, "Bad Request: wrong file_id or the file is temporarily unavailable"),
+        ("getFile", 500, "Internal Server Error"),
+        ("download", 404, "Not Found"),
+        ("download", 502, "Bad Gateway"),
+        (None, 0, ""),  # getFile answers, without the file's path
+    ]
+    said = f"{ADMIN_TEXTS['refused'][lang]}: {ADMIN_TEXTS['no_document'][lang]}"
+    async with running(newsroom.services, admin=newsroom.admin) as api:
+        for n, (method, status, description) in enumerate(failures, start=1):
+            doc = api.add_file(f"lost-{n}", body, path=method is not None)
+            if method is not None:
+                api.fail(method, status, description)
+            push_document(api, doc, "festival.txt", language=lang)
+            edits = await api.wait_for("editMessageText", count=n, chat_id=ADMIN)
+            assert edits[-1].params["text"] == said, (method, status)
+        assert not api.fail_next.get("getFile") and not api.fail_next.get("download")
+        assert len(api.downloads) == 2  # the two failed downloads; the rest never got one
+        assert len(api.sent("sendMessage", chat_id=ADMIN)) == len(failures)  # "Reading…" only
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert newsroom.store.catalogue.articles() == []
+
+
+async def test_a_button_without_data_or_with_garbage_is_answered_plainly(
+    newsroom: Newsroom, caplog: pytest.LogCaptureFixture
+) -> None:
+    _add_many(newsroom, 1)
+    presses = [None, "", "ap", "ap12345x", "ap-00001", "rq", "rqzzzzzzzz", "rm00000000", "x" * 64]
+    async with running(newsroom.services, admin=newsroom.admin) as api:
+        listing = await command(api, "/articles")
+        for n, data in enumerate(presses, start=1):
+            api.push_callback(data, listing.result, user_id=ADMIN)
+            await api.wait_for("answerCallbackQuery", count=n)
+        # a button under a message Telegram no longer shows (its chat, its id, date 0)
+        gone = {"chat": listing.result["chat"], "message_id": listing.result["message_id"],
+                "date": 0}  # fmt: skip
+        api.push_callback("ap000001", gone, user_id=ADMIN)
+        await api.wait_for("answerCallbackQuery", count=len(presses) + 1)
+        await asyncio.sleep(0.3)  # anything else the presses would do
+    assert len(api.sent("sendMessage", chat_id=ADMIN)) == 1  # the listing; no error after it
+    (shown,) = api.sent("editMessageText")  # by the last press only: the one page, again
+    assert shown.params["text"].startswith("<b>Articles 1–1 of 1</b>")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(newsroom.store.catalogue.articles()) == 1
 
 
 async def test_channel_posts_become_articles_and_edits_replace_them(newsroom: Newsroom) -> None:

@@ -377,6 +377,27 @@ async def test_votes_one_per_reader_the_latest(services: Services) -> None:
 QUESTION = "How many Palestinians have been killed in Gaza?"
 
 
+async def test_a_button_without_data_or_with_garbage_is_answered_plainly(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a message of the bot's with buttons under it, as a client sends it back
+    shown = {"message_id": 1, "date": 1_700_000_000, "chat": {"id": 104, "type": "private"},
+             "from": BOT, "text": "An answer"}  # fmt: skip
+    presses = [None, "", "v", "v+", "v+12", "v*0000000001", "v+00000000001", "ap000001", "x" * 64]
+    async with running(services) as api:
+        for n, data in enumerate(presses, start=1):
+            api.push_callback(data, shown, user_id=74, language="ar")
+            await api.wait_for("answerCallbackQuery", count=n)
+        # a vote's form, for a question the log does not have: said so, in Arabic
+        api.push_callback("v+0000000000", shown, user_id=74, language="ar")
+        *_, unknown = await api.wait_for("answerCallbackQuery", count=len(presses) + 1)
+        await asyncio.sleep(0.3)  # anything else the presses would do
+    assert unknown.params["text"] == TEXTS["vote_gone"]["ar"]
+    assert not api.sent("sendMessage") and not api.sent("editMessageReplyMarkup")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert services.state.totals()["up"] == 0
+
+
 async def test_captions_are_questions(services: Services) -> None:
     photo = {"photo": [{"file_id": "ph", "file_unique_id": "uph", "width": 800, "height": 600}]}
     video = {"video": {"file_id": "vd", "file_unique_id": "uvd", "width": 640, "height": 360,
