@@ -7,15 +7,21 @@
   free for the next process (no stale lock).
 - a full disk (a small tmpfs, where this machine lets us mount one) during an
   ingest: exit 1 with a plain message, and what was committed is whole.
+- hostile updates (tests/auxil/updates.py) to `rawi serve` over the fake Bot API:
+  after 1,000 to warm up, STRESS_UPDATES (default 10,000) more; every private
+  message must be answered, no reader told "something went wrong", no traceback
+  logged, and the bot's resident memory after within 20% of before.
 
-STRESS_RUNS (default 100) kill runs in all, STRESS_MINUTES (default 40) at most,
-STRESS_SEED (default 7). Prints the figures and writes bench/results/stress.json.
+STRESS_RUNS (default 100) kill runs in all, STRESS_MINUTES (default 40) at most for
+them, STRESS_SEED (default 7). Prints the figures and writes
+bench/results/stress.json.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -153,6 +159,106 @@ def full_disk(embedder: Any) -> dict[str, Any]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no resident memory for process {pid}")
+
+
+async def _hostile_updates(data: Path, count: int, seed: int) -> dict[str, Any]:
+    import asyncio
+
+    from bot.telegram.texts import TEXTS
+    from tests.auxil.fakebotapi import FakeBotAPI
+    from tests.auxil.updates import ADMIN_ID, draw, expects_reply, private_chat
+
+    replies = ("sendMessage", "editMessageText", "sendPhoto", "sendDocument")
+    api = FakeBotAPI()
+    await api.start()
+    env = {
+        **os.environ,
+        "RAWI_DATA_DIR": str(data),
+        "RAWI_CACHE_DIR": str(MODEL_CACHE.parent),
+        "TELEGRAM_BOT_TOKEN": "123456:STRESS-token",
+        "RAWI_TELEGRAM__API_URL": api.base_url,
+        "RAWI_TELEGRAM__ADMIN_IDS": str(ADMIN_ID),
+        "RAWI_TELEGRAM__CHANNELS": "newsroom",
+    }
+    bot = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "serve", cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert bot.stderr is not None
+    log = asyncio.create_task(bot.stderr.read())
+
+    async def through(updates: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], float]:
+        started = time.monotonic()
+        for one in updates:
+            api.push(one)
+        waiting = [u for u in updates if expects_reply(u)]
+        seen, changed = 0, time.monotonic()
+        # done: every private message answered and 10 s without a call; or stuck:
+        # 5 minutes without a call while some still wait
+        while time.monotonic() - changed < (300 if waiting else 10):
+            await asyncio.sleep(1)
+            if len(api.calls) != seen:
+                seen, changed = len(api.calls), time.monotonic()
+            replied = {int(c.params.get("chat_id", 0)) for c in api.calls if c.method in replies}
+            waiting = [u for u in waiting if private_chat(u) not in replied]
+        return waiting, changed - started
+
+    try:
+        await api.wait_for("deleteWebhook", within=300)  # polling has started
+        warm_up = draw(1000, seed=seed + 1)
+        missed_warm, _ = await through(warm_up)
+        before = rss_mb(bot.pid)
+        updates, missed, seconds, rss = [], [], 0.0, []
+        for n in range(0, count, 1000):  # in blocks, to see whether memory settles
+            block = draw(min(1000, count - n), seed + 2 + n)
+            block_missed, block_seconds = await through(block)
+            updates += block
+            missed += block_missed
+            seconds += block_seconds
+            rss.append(round(rss_mb(bot.pid)))
+            print(f"{len(updates)} hostile updates: {rss[-1]} MB resident", flush=True)
+        after = rss[-1]
+    finally:
+        if bot.returncode is None:
+            bot.terminate()
+        await asyncio.wait_for(bot.wait(), 60)
+        stderr = (await log).decode(errors="replace")
+        (data / "serve.log").write_text(stderr)  # beside the data, for a closer look
+        await api.stop()
+    generic = set(TEXTS["error"].values())
+    private = sum(map(expects_reply, updates))
+    return {
+        "updates": len(updates),
+        "updates_per_s": round(len(updates) / seconds, 1),
+        "private_messages": private,
+        "private_unanswered": len(missed) + len(missed_warm),
+        "told_something_went_wrong": sum(c.params.get("text") in generic for c in api.calls),
+        "tracebacks_logged": stderr.count("Traceback"),
+        "errors_logged": dict(
+            Counter(
+                re.findall(r"^(\w[\w.]*(?:Error|Exception)\b.*)$", stderr, re.MULTILINE)
+            ).most_common(10)
+        ),
+        "rss_mb_each_1000": rss,
+        "rss_mb_before": round(before),
+        "rss_mb_after": round(after),
+        "rss_growth": f"{(after - before) / before:+.1%}",
+    }
+
+
+def hostile_updates(files: dict[str, Path], work: Path, count: int, seed: int) -> dict[str, Any]:
+    import asyncio
+
+    data = work / "serving"
+    shutil.copytree(files["base"], data)
+    return asyncio.run(_hostile_updates(data, count, seed))
+
+
 def main() -> None:
     from retrieval.model.embedder import Embedder
 
@@ -185,6 +291,12 @@ def main() -> None:
             "inconsistencies": len(bad),
             "inconsistency_examples": bad[:10],
             **full_disk(embedder),
+            **hostile_updates(
+                files,
+                work,
+                int(os.environ.get("STRESS_UPDATES", "10000")),
+                int(os.environ.get("STRESS_SEED", "7")),
+            ),
             "minutes": round((time.monotonic() - started) / 60, 1),
         }
         report("stress", figures)
