@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from telegram import BotCommand, Update
@@ -23,17 +24,23 @@ from retrieval.store.clients import is_unavailable
 
 log = logging.getLogger(__name__)
 
+COMMAND = re.compile(r"^\s*/\S*")
+
 
 async def on_error(update: object, context: Context) -> None:
-    unavailable = context.error is not None and is_unavailable(context.error)
+    error = context.error
+    unavailable = error is not None and is_unavailable(error)
     if unavailable:  # expected while a shared store restarts; no traceback needed
-        log.warning("the store is unavailable: %s", context.error)
+        log.warning("the store is unavailable: %s", error)
     else:
-        log.error("error while handling an update", exc_info=context.error)
+        log.error("error while handling an update", exc_info=error)
     if isinstance(update, Update) and update.effective_message is not None:
+        message = update.effective_message
+        # in the language of the words sent, as a question is answered
+        words = COMMAND.sub("", message.text or message.caption or "", count=1)
+        lang = lang_of(update, words)
         try:
-            key = "unavailable" if unavailable else "error"
-            await update.effective_message.reply_text(TEXTS[key][lang_of(update)])
+            await message.reply_text(TEXTS["unavailable" if unavailable else "error"][lang])
         except Exception:  # the reply itself failed; the log has the cause
             log.exception("could not tell the user about the error")
 

@@ -167,6 +167,12 @@ ADMIN_TEXTS = {
         "ar": "توقفت الإضافة: قرص الخادم ممتلئ. ما ورد أعلاه أُضيف كاملًا؛ اطلب ممن يدير "
         "البوت إفراغ بعض المساحة، ثم أرسل الشيء نفسه مرة أخرى.",
     },
+    "store_unavailable": {
+        "en": "Stopped: the store's server cannot be reached. What is listed above was added "
+        "whole; send the same again in a few minutes: nothing is added twice.",
+        "ar": "توقفت الإضافة: تعذّر الوصول إلى خادم المخزن. ما ورد أعلاه أُضيف كاملًا؛ أرسل "
+        "الشيء نفسه مرة أخرى بعد دقائق، ولن يُضاف شيء مرتين.",
+    },
     "from_outlets": {"en": " from {outlets}", "ar": " من {outlets}"},
     "channel_head": {
         "en": "From the channel {channel}:",
