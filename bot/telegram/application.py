@@ -19,19 +19,31 @@ from telegram.ext import (
 from bot.telegram import admin as admin_handlers
 from bot.telegram import readers
 from bot.telegram.context import CONTEXT_TYPES, Admin, Context, RawiApplication, Services
-from bot.telegram.texts import TEXTS, lang_of
-from retrieval.store.clients import is_unavailable
+from bot.telegram.texts import TEXTS, lang_of, text
+from retrieval.store.clients import is_unavailable, why_read_only
 
 log = logging.getLogger(__name__)
 
 COMMAND = re.compile(r"^\s*/\S*")
 
 
+def _refused(update: object, context: Context) -> str | None:
+    """Why the store refused an admin's write, when that is the error (readers
+    write nothing there)."""
+    admin, error = context.bot_data.admin, context.error
+    if admin is None or error is None or not isinstance(update, Update):
+        return None
+    return why_read_only(error, admin.store.folder) if admin.is_admin(update) else None
+
+
 async def on_error(update: object, context: Context) -> None:
     error = context.error
     unavailable = error is not None and is_unavailable(error)
+    refused = None if unavailable else _refused(update, context)
     if unavailable:  # expected while a shared store restarts; no traceback needed
         log.warning("the store is unavailable: %s", error)
+    elif refused:
+        log.error("the store refuses writes: %s", refused)
     else:
         log.error("error while handling an update", exc_info=error)
     if isinstance(update, Update) and update.effective_message is not None:
@@ -40,7 +52,11 @@ async def on_error(update: object, context: Context) -> None:
         words = COMMAND.sub("", message.text or message.caption or "", count=1)
         lang = lang_of(update, words)
         try:
-            await message.reply_text(TEXTS["unavailable" if unavailable else "error"][lang])
+            if refused:
+                said = text("store_read_only", lang)
+            else:
+                said = TEXTS["unavailable" if unavailable else "error"][lang]
+            await message.reply_text(said)
         except Exception:  # the reply itself failed; the log has the cause
             log.exception("could not tell the user about the error")
 

@@ -32,9 +32,11 @@ from retrieval.store.chunks import Store
 from retrieval.store.clients import (
     StoreError,
     StoreFull,
+    StoreReadOnly,
     StoreUnavailable,
     is_full,
     is_unavailable,
+    why_read_only,
 )
 from retrieval.store.parts import ChunkParts, chunk_id, chunk_meta
 from retrieval.text import passage_text, sentence_spans
@@ -225,12 +227,19 @@ class Ingestor:
 
     def _stop(self, exc: Exception, report: IngestReport) -> StoreError | None:
         """Why no later write can succeed either, when that is so, with what was
-        committed before: the store cannot be reached."""
+        committed before: the store refuses writes, or cannot be reached."""
         done = (
             f"after {len(report.added)} article(s) were added and {len(report.updated)} "
             "updated, each whole"
         )
         again = "run the same ingest again: it continues where it stopped"
+        why = why_read_only(exc, self.store.folder)
+        if why is not None:
+            where = self.store.folder or "the Chroma server's store"
+            return StoreReadOnly(
+                f"{where} refuses writes ({why}) {done}. Make it writable (check the disk and "
+                f"how it is mounted, and the folder's owner and permissions), then {again}"
+            )
         if is_unavailable(exc):
             return StoreUnavailable(
                 f"the Chroma server could not be reached ({exc}) {done}. Once it is back, {again}"
