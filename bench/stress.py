@@ -53,40 +53,17 @@ def finished(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
 
 def whole(data_dir: Path, embedder: Any) -> list[str]:
     """What is wrong with the store in ``data_dir`` (nothing: an empty list)."""
+    from retrieval.store.check import problems
     from retrieval.store.chunks import Store
     from retrieval.store.clients import embedded_client
-    from retrieval.store.parts import split_chunk_id
 
     if not (data_dir / "chroma").exists():
         return []  # killed before the store was made
-    problems = []
-    store = Store(embedded_client(data_dir / "chroma"), embedder)
+    store = Store(embedded_client(data_dir), embedder)
     try:
-        live = {a.id: a for a in store.catalogue.articles()}
-        if not live:
-            return []
-        seen: Counter[tuple[str, int]] = Counter()
-        for record in store.chunk_records(list(live)):
-            if live[record.article_id].revision == record.revision:
-                seen[(record.article_id, int(record.meta.get("index", -1)))] += 1
-        for aid, info in live.items():
-            have = [i for (a, i), n in seen.items() if a == aid]
-            if sorted(have) != list(range(info.chunks)):
-                problems.append(f"{aid}: chunks {sorted(have)} of {info.chunks}")
-        problems += [f"{a}#{i} twice" for (a, i), n in seen.items() if n > 1]
-        title = next(iter(live.values())).title
-        for hit in store.dense(embedder.embed_query(title), 20):
-            aid, revision = split_chunk_id(hit.chunk_id)
-            if aid not in live or live[aid].revision != revision:
-                problems.append(f"search returned a dead chunk of {aid}")
-        before = {aid: info.chunks for aid, info in live.items()}
-        store.resync()
-        after = {a.id: a.chunks for a in store.catalogue.articles()}
-        if after != before:
-            problems.append("resync changed the live articles")
+        return problems(store, embedder)
     finally:
         store.close()
-    return problems
 
 
 def prepare(work: Path) -> dict[str, Path]:

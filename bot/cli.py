@@ -16,7 +16,7 @@ from bot.commands import COMMANDS, EXIT_FAILED, EXIT_USAGE, CliError
 from bot.compose import Parts
 from bot.control import BESIDE_THE_BOT, NotRunning, run_in_bot
 from config.settings import Settings, SettingsError, load_settings
-from retrieval.store.clients import DataDirLock, StoreError
+from retrieval.store.clients import DataDirLock, StoreError, is_unavailable
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -57,6 +57,12 @@ def _errors_reported() -> Iterator[None]:
         raise SystemExit(0) from None
     except ConnectionError as exc:  # the bot went away mid-command
         print(f"rawi: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_FAILED) from None
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        print(f"rawi: the Chroma server could not be reached ({exc}); run the command again "
+              "once it is back", file=sys.stderr)  # fmt: skip
         raise SystemExit(EXIT_FAILED) from None
     except KeyboardInterrupt:
         print(

@@ -22,7 +22,13 @@ from retrieval.scope import Outlets
 from retrieval.search import Searcher, SearchParams
 from retrieval.service import QAService
 from retrieval.store.chunks import Store
-from retrieval.store.clients import DataDirLock, embedded_client, server_client
+from retrieval.store.clients import (
+    DataDirLock,
+    embedded_client,
+    read_only,
+    server_client,
+    why_read_only,
+)
 from retrieval.store.lexical import LexicalIndex
 
 if TYPE_CHECKING:
@@ -152,8 +158,11 @@ def _open_store(settings: Settings, embedder: Embedder) -> Store:
     lock.acquire()
     try:
         return Store(embedded_client(settings.data_dir), embedder, lock=lock)
-    except BaseException:
+    except BaseException as exc:
         lock.release()
+        why = why_read_only(exc, settings.data_dir / "chroma")
+        if why is not None:  # Chroma writes as it opens
+            raise read_only(settings.data_dir, why) from None
         raise
 
 

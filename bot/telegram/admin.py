@@ -51,7 +51,7 @@ from retrieval.ingest.fetch import FetchFailed
 from retrieval.ingest.loaders import SUPPORTED, Loaded, LoadError, article_from_text, load_bytes
 from retrieval.ingest.pipeline import IngestReport
 from retrieval.ingest.reasons import say
-from retrieval.store.clients import StoreFull
+from retrieval.store.clients import StoreFull, StoreReadOnly, StoreUnavailable
 from retrieval.types import Article, ArticleInfo
 
 log = logging.getLogger(__name__)
@@ -185,6 +185,12 @@ async def ingest(
         except StoreFull:
             log.error("an admin's ingest stopped: the disk under the store is full")
             stopped, big = text("store_full", lang), True
+        except StoreReadOnly as exc:
+            log.error("an admin's ingest stopped: %s", exc)
+            stopped, big = text("store_read_only", lang), True
+        except StoreUnavailable as exc:
+            log.warning("an admin's ingest stopped: %s", exc)
+            stopped, big = text("store_unavailable", lang), True
     lines = _report_lines(report, articles, lang)
     if stopped:
         lines.append(html.escape(stopped))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from telegram import BotCommand, Update
@@ -25,22 +26,44 @@ from bot.telegram.context import (
     RawiApplication,
     Services,
 )
-from bot.telegram.texts import TEXTS, lang_of
-from retrieval.store.clients import is_unavailable
+from bot.telegram.texts import TEXTS, lang_of, text
+from retrieval.store.clients import is_unavailable, why_read_only
 
 log = logging.getLogger(__name__)
 
+COMMAND = re.compile(r"^\s*/\S*")
+
+
+def _refused(update: object, context: Context) -> str | None:
+    """Why the store refused an admin's write, when that is the error (readers
+    write nothing there)."""
+    admin, error = context.bot_data.admin, context.error
+    if admin is None or error is None or not isinstance(update, Update):
+        return None
+    return why_read_only(error, admin.store.folder) if admin.is_admin(update) else None
+
 
 async def on_error(update: object, context: Context) -> None:
-    unavailable = context.error is not None and is_unavailable(context.error)
+    error = context.error
+    unavailable = error is not None and is_unavailable(error)
+    refused = None if unavailable else _refused(update, context)
     if unavailable:  # expected while a shared store restarts; no traceback needed
-        log.warning("the store is unavailable: %s", context.error)
+        log.warning("the store is unavailable: %s", error)
+    elif refused:
+        log.error("the store refuses writes: %s", refused)
     else:
-        log.error("error while handling an update", exc_info=context.error)
+        log.error("error while handling an update", exc_info=error)
     if isinstance(update, Update) and update.effective_message is not None:
+        message = update.effective_message
+        # in the language of the words sent, as a question is answered
+        words = COMMAND.sub("", message.text or message.caption or "", count=1)
+        lang = lang_of(update, words)
         try:
-            key = "unavailable" if unavailable else "error"
-            await update.effective_message.reply_text(TEXTS[key][lang_of(update)])
+            if refused:
+                said = text("store_read_only", lang)
+            else:
+                said = TEXTS["unavailable" if unavailable else "error"][lang]
+            await message.reply_text(said)
         except Exception:  # the reply itself failed; the log has the cause
             log.exception("could not tell the user about the error")
 

@@ -44,7 +44,7 @@ class Sent:
     question's number in the log, and the answer's messages, in order."""
 
     question: str
-    question_id: int
+    question_id: int | None  # None: not in the log
     messages: tuple[int, ...]
 
 

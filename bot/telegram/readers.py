@@ -21,6 +21,7 @@ import functools
 import html
 import logging
 import re
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,9 +33,10 @@ from telegram.error import BadRequest
 
 from bot.telegram.context import Context, Sent, Services
 from bot.telegram.render import render_html, render_plain
-from bot.telegram.state import ANSWERED, REFUSED, WEAK
+from bot.telegram.state import ANSWERED, REFUSED, WEAK, ChatState
 from bot.telegram.state import SMALLTALK as OUTCOME_SMALLTALK
 from bot.telegram.texts import TEXTS, count, day_span, lang_of, listing
+from retrieval.store.clients import is_full, why_read_only
 from retrieval.text import detect_language, well_formed
 from retrieval.types import SMALLTALK, Answer
 
@@ -120,7 +122,7 @@ async def latest_command(update: Update, context: Context) -> None:
 @dataclass(frozen=True)
 class Answered:
     answer: Answer
-    question_id: int
+    question_id: int | None  # None: not in the log (its disk refuses writes)
 
 
 def _answer_and_log(
@@ -146,22 +148,35 @@ def _answer_and_log(
         outcome = REFUSED
     else:
         outcome = WEAK if reply.weak else ANSWERED
-    qid = state.log_question(
-        chat_id=chat_id,
-        user_id=user_id,
-        chat_type=chat_type,
-        language=answer.language,
-        question=text,
-        query=reply.query,
-        answer=answer.text,
-        grounded=answer.grounded,
-        evidence=answer.evidence or [c.chunk_id for c in answer.citations],
-        outcome=outcome,
-        score=reply.score,
-        topic=reply.topic,
-        replaces=replaces,
-    )
+    try:
+        qid: int | None = state.log_question(
+            chat_id=chat_id,
+            user_id=user_id,
+            chat_type=chat_type,
+            language=answer.language,
+            question=text,
+            query=reply.query,
+            answer=answer.text,
+            grounded=answer.grounded,
+            evidence=answer.evidence or [c.chunk_id for c in answer.citations],
+            outcome=outcome,
+            score=reply.score,
+            topic=reply.topic,
+            replaces=replaces,
+        )
+    except sqlite3.Error as exc:  # the log is the bot's own: the reader still gets the answer
+        _not_logged("a question was answered but not logged", exc, state)
+        qid = None
     return Answered(answer, qid)
+
+
+def _not_logged(what: str, exc: sqlite3.Error, state: ChatState) -> None:
+    """A write to the chat log that its disk refused (read-only, full) is said in
+    one line; any other failure is a bug, logged with its traceback."""
+    if is_full(exc) or why_read_only(exc, state.path.parent if state.path else None):
+        log.warning("%s: %s", what, exc)
+    else:
+        log.error(what, exc_info=exc)
 
 
 async def answer(update: Update, context: Context, text: str) -> None:
@@ -209,7 +224,8 @@ async def answer(update: Update, context: Context, text: str) -> None:
                 into[:1] = [draft]
         else:
             done = await asyncio.to_thread(work)
-        buttons = vote_buttons(done.question_id) if done.answer.kind != SMALLTALK else None
+        qid = done.question_id  # None: no vote could be recorded either
+        buttons = vote_buttons(qid) if qid is not None and done.answer.kind != SMALLTALK else None
         sent = await send_answer(message, done.answer, buttons, into)
         services.remember(chat.id, message.message_id, Sent(text, done.question_id, sent))
 
@@ -395,7 +411,12 @@ async def vote(update: Update, context: Context) -> None:
     lang = lang_of(update)
     sign = 1 if query.data[1] == "+" else -1
     qid = int(query.data[2:])
-    before = await asyncio.to_thread(context.services.state.vote, qid, query.from_user.id, sign)
+    try:
+        before = await asyncio.to_thread(context.services.state.vote, qid, query.from_user.id, sign)
+    except sqlite3.Error as exc:  # its disk refuses writes, say
+        _not_logged("a vote could not be recorded", exc, context.services.state)
+        await query.answer(TEXTS["vote_failed"][lang])
+        return
     if before is None:
         key = "vote_gone"
     elif before == sign:

@@ -87,6 +87,10 @@ TEXTS = {
         "en": "This answer is too old to rate.",
         "ar": "هذه الإجابة أقدم من أن تُقيَّم.",
     },
+    "vote_failed": {
+        "en": "Your rating could not be saved just now. Please try again later.",
+        "ar": "تعذّر حفظ تقييمك الآن. حاول مرة أخرى لاحقًا.",
+    },
     "unavailable": {
         "en": "The coverage is temporarily unavailable. Please ask again in a minute.",
         "ar": "التغطية غير متاحة مؤقتًا. اسأل مرة أخرى بعد دقيقة.",
@@ -166,6 +170,20 @@ ADMIN_TEXTS = {
         "the person who runs the bot to free some space, then send the same again.",
         "ar": "توقفت الإضافة: قرص الخادم ممتلئ. ما ورد أعلاه أُضيف كاملًا؛ اطلب ممن يدير "
         "البوت إفراغ بعض المساحة، ثم أرسل الشيء نفسه مرة أخرى.",
+    },
+    "store_read_only": {
+        "en": "Stopped: the store is read-only (the server's disk refuses writes), so nothing "
+        "can be added or removed for now; readers are still answered. Ask the person who runs "
+        "the bot to check the disk, then send the same again.",
+        "ar": "توقفت العملية: المخزن للقراءة فقط (قرص الخادم يرفض الكتابة)، فلا يمكن إضافة شيء "
+        "أو حذفه الآن، ولا يزال القرّاء يتلقّون الإجابات. اطلب ممن يدير البوت فحص القرص، ثم أرسل "
+        "الشيء نفسه مرة أخرى.",
+    },
+    "store_unavailable": {
+        "en": "Stopped: the store's server cannot be reached. What is listed above was added "
+        "whole; send the same again in a few minutes: nothing is added twice.",
+        "ar": "توقفت الإضافة: تعذّر الوصول إلى خادم المخزن. ما ورد أعلاه أُضيف كاملًا؛ أرسل "
+        "الشيء نفسه مرة أخرى بعد دقائق، ولن يُضاف شيء مرتين.",
     },
     "from_outlets": {"en": " from {outlets}", "ar": " من {outlets}"},
     "channel_head": {

@@ -29,7 +29,15 @@ from retrieval.ingest.loaders import Loaded
 from retrieval.ingest.reasons import Reason
 from retrieval.model.embedder import Embedder
 from retrieval.store.chunks import Store
-from retrieval.store.clients import StoreFull, is_full
+from retrieval.store.clients import (
+    StoreError,
+    StoreFull,
+    StoreReadOnly,
+    StoreUnavailable,
+    is_full,
+    is_unavailable,
+    why_read_only,
+)
 from retrieval.store.parts import ChunkParts, chunk_id, chunk_meta
 from retrieval.text import passage_text, sentence_spans
 from retrieval.types import Article, Chunk
@@ -199,6 +207,9 @@ class Ingestor:
         try:
             self.store.write_many(writes, parts=write_parts)
         except Exception as exc:
+            stop = None if is_full(exc) else self._stop(exc, report)
+            if stop is not None:  # the store's trouble, not these articles': none failed
+                raise stop from exc
             for origin, _, _ in batch:
                 report.failed.append((origin, Reason("store_failed", why=exc)))
             if is_full(exc):  # every later write would fail too: stop, and say why
@@ -213,6 +224,27 @@ class Ingestor:
         for article, chunks, _ in writes:
             report.chunks += len(chunks)
             (report.updated if article.id in existed else report.added).append(article.id)
+
+    def _stop(self, exc: Exception, report: IngestReport) -> StoreError | None:
+        """Why no later write can succeed either, when that is so, with what was
+        committed before: the store refuses writes, or cannot be reached."""
+        done = (
+            f"after {len(report.added)} article(s) were added and {len(report.updated)} "
+            "updated, each whole"
+        )
+        again = "run the same ingest again: it continues where it stopped"
+        why = why_read_only(exc, self.store.folder)
+        if why is not None:
+            where = self.store.folder or "the Chroma server's store"
+            return StoreReadOnly(
+                f"{where} refuses writes ({why}) {done}. Make it writable (check the disk and "
+                f"how it is mounted, and the folder's owner and permissions), then {again}"
+            )
+        if is_unavailable(exc):
+            return StoreUnavailable(
+                f"the Chroma server could not be reached ({exc}) {done}. Once it is back, {again}"
+            )
+        return None
 
 
 class WriteBehind:

@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -64,6 +65,9 @@ class Store:
     def __init__(self, client: ClientAPI, model: ModelInfoSource, lock: DataDirLock | None = None):
         self.client = client
         self.model = model
+        settings = client.get_settings()
+        # the embedded store's own folder (a server's is out of sight)
+        self.folder = Path(settings.persist_directory) if settings.is_persistent else None
         self._lock = lock
         self._write_lock = threading.RLock()
         self.catalogue = Catalogue(client, schema.VERSION)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +38,10 @@ class StoreFull(StoreError):
     """The disk under the store is full: every later write would fail too."""
 
 
+class StoreReadOnly(StoreError):
+    """The store's folder refuses writes: every later write would fail too."""
+
+
 # What Chroma (its SQLite, its compactor) and the OS say when the disk is full.
 _FULL = ("disk is full", "no space left", "error in compaction")
 
@@ -46,22 +52,68 @@ def is_full(exc: BaseException) -> bool:
     return any(sign in str(exc).lower() for sign in _FULL)
 
 
+# What the OS and SQLite (in Chroma) say when a folder or a database refuses writes.
+_REFUSED = (errno.EROFS, errno.EACCES, errno.EPERM)
+_READ_ONLY = ("readonly database", "read-only file system", "permission denied")
+
+
+def why_read_only(exc: BaseException, folder: Path | None = None) -> str | None:
+    """Why a write failed, if it failed because the store refuses writes: as the
+    error says, or (Chroma's errors need not say it: "unable to open database
+    file", "disk I/O error") as a new file in ``folder``, the store's own, is
+    refused. None when writes are not refused."""
+    if isinstance(exc, OSError) and exc.errno in _REFUSED:
+        return exc.strerror or str(exc)
+    said = str(exc).lower()
+    if any(sign in said for sign in _READ_ONLY):
+        return str(exc)
+    if folder is not None and folder.is_dir():
+        try:
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as probe:
+            if probe.errno in _REFUSED:
+                return probe.strerror
+    return None
+
+
+def read_only(data_dir: Path, why: str) -> StoreReadOnly:
+    return StoreReadOnly(
+        f"the data dir {data_dir} is read-only ({why}): rawi cannot keep its store there. "
+        "Make it writable (check the disk and how it is mounted, and the folder's owner and "
+        "permissions), or point RAWI_DATA_DIR (--data-dir) at a writable folder"
+    )
+
+
 class DataDirLock:
     """One process per embedded data dir: Chroma's embedded client is not safe for two."""
 
     def __init__(self, data_dir: Path) -> None:
         from filelock import FileLock
 
-        data_dir.mkdir(parents=True, exist_ok=True)
         self.path = data_dir / "rawi.lock"
         self._pid_file = data_dir / "rawi.pid"
+        with self._writes():
+            data_dir.mkdir(parents=True, exist_ok=True)
         self._lock = FileLock(str(self.path), thread_local=False)
+
+    @contextlib.contextmanager
+    def _writes(self) -> Iterator[None]:
+        """A data dir that refuses writes is said so, plainly."""
+        try:
+            yield
+        except OSError as exc:
+            why = why_read_only(exc)
+            if why is None:
+                raise
+            raise read_only(self.path.parent, why) from None
 
     def acquire(self) -> None:
         from filelock import Timeout
 
         try:
-            self._lock.acquire(timeout=0)
+            with self._writes():
+                self._lock.acquire(timeout=0)
         except Timeout:
             try:
                 holder = f" (process {self._pid_file.read_text().strip()})"
@@ -72,7 +124,8 @@ class DataDirLock:
                 "Stop that process, or run a Chroma server (make chroma-server) and point "
                 "every process at it with RAWI_CHROMA__HOST and RAWI_CHROMA__PORT."
             ) from None
-        self._pid_file.write_text(str(os.getpid()))
+        with self._writes():
+            self._pid_file.write_text(str(os.getpid()))
 
     def held(self) -> bool:
         """Whether another process holds the data dir now."""
@@ -81,7 +134,8 @@ class DataDirLock:
         if not self.path.exists():
             return False
         try:
-            self._lock.acquire(timeout=0)
+            with self._writes():
+                self._lock.acquire(timeout=0)
         except Timeout:
             return True
         self._lock.release()

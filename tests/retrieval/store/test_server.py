@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -24,14 +26,18 @@ from bot.telegram.state import ChatState
 from bot.telegram.texts import TEXTS
 from retrieval.answer import NO_ANSWER
 from retrieval.answer.extractive import ExtractiveAnswerer
-from retrieval.ingest.loaders import make_article
+from retrieval.ingest.loaders import Loaded, make_article
 from retrieval.ingest.pipeline import Ingestor
 from retrieval.model.embedder import Embedder
 from retrieval.service import QAService
+from retrieval.store.check import problems
 from retrieval.store.chunks import Store
 from retrieval.store.clients import server_client
 from tests.auxil.helpers import ROOT, rawi, searcher_for
 from tests.auxil.telegram import running
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
 
 pytestmark = pytest.mark.slow
 CHROMA = Path(sys.executable).with_name("chroma")
@@ -75,6 +81,25 @@ def chroma(tmp_path: Path) -> Iterator[ChromaServer]:
 def write(path: Path, article_id: str, title: str, text: str) -> Path:
     path.write_text(json.dumps({"id": article_id, "title": title, "text": text}), "utf-8")
     return path
+
+
+def bulletins(path: Path, n: int) -> Path:
+    """``n`` articles of six paragraphs in one JSONL file: enough for several batches."""
+    with path.open("w", encoding="utf-8") as fh:
+        for i in range(n):
+            fh.write(json.dumps({
+                "id": f"n{i:03d}", "title": f"Bulletin {i}",
+                "text": "\n".join(f"Bulletin {i}, item {j}: the port handled {i * 7 + j} "
+                                  f"containers and {j} ships on day {i}." for j in range(6)),
+            }) + "\n")  # fmt: skip
+    return path
+
+
+def articles_in(client: ClientAPI) -> int:
+    """Articles in the catalogue of the store on ``client`` (0 before there is one)."""
+    if "rawi_articles" not in [c.name for c in client.list_collections()]:
+        return 0
+    return int(client.get_collection("rawi_articles").count())
 
 
 async def wait_until(check, within: float) -> float:  # type: ignore[no-untyped-def]
@@ -190,14 +215,7 @@ def test_two_writers_of_one_article_leave_one_whole_version(
 def test_an_interrupted_ingest_resumes_without_duplicates(
     chroma: ChromaServer, tmp_path: Path, embedder: Embedder
 ) -> None:
-    source = tmp_path / "many.jsonl"
-    with source.open("w", encoding="utf-8") as fh:
-        for i in range(400):
-            fh.write(json.dumps({
-                "id": f"n{i:03d}", "title": f"Bulletin {i}",
-                "text": "\n".join(f"Bulletin {i}, item {j}: the port handled {i * 7 + j} "
-                                  f"containers and {j} ships on day {i}." for j in range(6)),
-            }) + "\n")  # fmt: skip
+    source = bulletins(tmp_path / "many.jsonl", 400)
     data = tmp_path / "cli-data"
     env = {**os.environ, "RAWI_DATA_DIR": str(data)}
     proc = subprocess.Popen(
@@ -206,11 +224,8 @@ def test_an_interrupted_ingest_resumes_without_duplicates(
     )  # fmt: skip
     client = server_client("127.0.0.1", chroma.port)
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:  # interrupt once some batches have committed
-        names = [c.name for c in client.list_collections()]
-        if "rawi_articles" in names and client.get_collection("rawi_articles").count() >= 80:
-            break
-        time.sleep(0.2)
+    while time.monotonic() < deadline and articles_in(client) < 80:
+        time.sleep(0.2)  # interrupt once some batches have committed
     proc.send_signal(signal.SIGTERM)
     stdout, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
@@ -239,3 +254,104 @@ def test_an_interrupted_ingest_resumes_without_duplicates(
     orphans = rawi(*chroma.flags, "resync", data_dir=data)
     assert orphans.returncode == 0
     assert store.count_chunks() >= expected  # an interrupted batch may have left orphans
+
+
+async def test_readers_are_told_while_the_server_is_down_and_answered_once_it_is_back(
+    chroma: ChromaServer, tmp_path: Path, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = Store(server_client("127.0.0.1", chroma.port), embedder)
+    searcher = searcher_for(store, embedder, tmp_path / "lexical.sqlite")
+    Ingestor(store, embedder).run([
+        Loaded("t", make_article(["The transit authority plans to buy 85 new electric buses "
+                                  "next year, its director said on Tuesday."],
+                                 title="Transit authority orders buses", given_id="bus")),
+        Loaded("t", make_article(["افتتحت بلدية الواحة السوق المركزي الجديد يوم الأحد، ويضم "
+                                  "300 متجر."], title="افتتاح السوق المركزي", given_id="souq")),
+    ])  # fmt: skip
+    services = Services(
+        QAService(searcher, ExtractiveAnswerer(embedder)), store.catalogue.coverage,
+        ChatState(None), follow=store.follow, follow_interval=0.5,
+    )  # fmt: skip
+    english = "How many new buses will the transit authority buy?"
+    arabic = "كم متجرًا يضم السوق المركزي؟"
+    chats = iter(range(9000, 9100))
+
+    async def ask(question: str, language: str = "en") -> str:
+        chat = next(chats)
+        api.push_message(question, chat_id=chat, user_id=chat, language=language)
+        (reply,) = await api.wait_for("sendMessage", chat_id=chat)
+        return str(reply.params["text"])
+
+    async with running(services) as api:
+        assert "85 new electric buses" in await ask(english)
+        # questions in flight as the server dies: each is answered, or told why not
+        flight = [next(chats) for _ in range(8)]
+        for chat in flight:
+            api.push_message(english, chat_id=chat, user_id=chat)
+        await api.wait_for("sendChatAction", count=len(flight))
+        chroma.kill()
+        told = [(await api.wait_for("sendMessage", chat_id=c))[0].params["text"] for c in flight]
+        assert all("85 new electric buses" in t or t == TEXTS["unavailable"]["en"] for t in told)
+        # each reader is told in the language of the question, whatever their app's
+        assert await ask(arabic, language="en") == TEXTS["unavailable"]["ar"]
+        assert await ask(english, language="ar") == TEXTS["unavailable"]["en"]
+        await asyncio.sleep(1.5)  # the follower meets the outage too
+        assert await ask(english) == TEXTS["unavailable"]["en"]
+
+        chroma.start()  # same port, same --path
+        # the very next questions are answered: the bot's clients reconnect by themselves
+        assert "85 new electric buses" in await ask(english)
+        assert "300 متجر" in await ask(arabic)
+        # and the bot follows what another process adds again
+        other = Store(server_client("127.0.0.1", chroma.port), embedder)
+        ferry = make_article(["The harbour ferry will leave every 20 minutes from Sunday."],
+                             title="Ferry timetable", given_id="ferry")  # fmt: skip
+        await asyncio.to_thread(Ingestor(other, embedder).run, [Loaded("t", ferry)])
+
+        async def ferry_known() -> bool:
+            return "every 20 minutes" in await ask("How often will the harbour ferry leave?")
+
+        await wait_until(ferry_known, 5)
+    assert not [r for r in caplog.records if r.exc_info]  # an outage is no bug: no traceback
+
+
+def test_an_ingest_that_loses_the_server_stops_plainly_and_resumes_whole(
+    chroma: ChromaServer, tmp_path: Path, embedder: Embedder
+) -> None:
+    source = bulletins(tmp_path / "many.jsonl", 200)
+    data = tmp_path / "cli-data"
+    env = {**os.environ, "RAWI_DATA_DIR": str(data)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", *chroma.flags, "ingest", str(source)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    client = server_client("127.0.0.1", chroma.port)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and articles_in(client) < 80:
+        time.sleep(0.2)  # the server dies once some batches have committed
+    chroma.kill()
+    stdout, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, err[-2000:]
+    assert "Traceback" not in err and "failed:" not in err  # no article is at fault
+    (said,) = [line for line in err.splitlines() if line.startswith("rawi:")]
+    found = re.match(
+        r"rawi: the Chroma server could not be reached \(.+\) after (\d+) article\(s\) were "
+        r"added and 0 updated, each whole\. Once it is back, run the same ingest again: it "
+        r"continues where it stopped$",
+        said,
+    )
+    assert found, said
+    added = int(found[1])
+    assert stdout.startswith(f"interrupted after {added} added, 0 updated, 0 unchanged, 0 failed")
+
+    chroma.start()  # same port, same --path
+    store = Store(server_client("127.0.0.1", chroma.port), embedder)
+    assert 80 <= len(store.catalogue.articles()) == added < 200  # what it said is what is there
+    assert problems(store, embedder) == []  # and each of them is whole
+    out = rawi(*chroma.flags, "ingest", str(source), "--json", data_dir=data)
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(out.stdout)
+    assert len(report["unchanged"]) == added and len(report["added"]) == 200 - added
+    store = Store(server_client("127.0.0.1", chroma.port), embedder)
+    assert len(store.catalogue.articles()) == 200
+    assert problems(store, embedder) == []
