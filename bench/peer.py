@@ -83,10 +83,20 @@ def peer_python() -> Path:
 
 
 def write_articles(n: int, path: Path) -> Path:
-    """The first ``n`` records of the day's archive, as a JSON file both read."""
+    """The first ``n`` readable records of the day's archive (a few have no text),
+    as a JSON file both read."""
+    from retrieval.ingest.loaders import LoadError, article_from_record
+
     with zipfile.ZipFile(need(SHARED / "saudinewsnet" / f"{DAY}.zip")) as z:
         records = json.loads(z.read(f"{DAY}.json"))
-    path.write_text(json.dumps(records[:n], ensure_ascii=False))
+    readable = []
+    for record in records:
+        try:
+            article_from_record(record)
+        except LoadError:
+            continue
+        readable.append(record)
+    path.write_text(json.dumps(readable[:n], ensure_ascii=False))
     return path
 
 
