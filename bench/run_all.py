@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from bench import bot, ingest, latency, llm, query_engines
+from bench import bot, ingest, latency, llm, peer, query_engines
 
 
 def main() -> None:
     ingest.main()
+    peer.main()
     latency.main()
     query_engines.main()
     bot.main()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from config.settings import Settings, SettingsError
 from retrieval.answer.extractive import ExtractiveAnswerer
 from retrieval.ingest.pipeline import Ingestor
-from retrieval.model.embedder import Embedder
+from retrieval.model.embedder import DeviceError, Embedder
 from retrieval.scope import Outlets
 from retrieval.search import Searcher, SearchParams
 from retrieval.service import QAService
@@ -51,7 +51,13 @@ class Parts:
             cache_dir=settings.cache_dir / "models",
             batch_size=settings.embedding.batch_size,
             progress=progress,
+            device=settings.embedding.device,
         )
+        if settings.embedding.device.startswith("cuda"):  # asked for: checked before any work
+            try:
+                self.embedder.device  # noqa: B018
+            except DeviceError as exc:
+                raise SettingsError(f"embedding.device: {exc}") from None
         self._store: Store | None = None
 
     @property

@@ -51,6 +51,10 @@ class EmbeddingSettings(Section):
         "multilingual-e5-small"
     )
     dtype: Literal["auto", "bf16", "fp32"] = Field(description="bf16 where the CPU has it")
+    device: str = Field(
+        pattern=r"^(auto|cpu|cuda(:[0-9]+)?)$",
+        description="where passages are embedded: auto (CUDA where torch finds it), cpu, cuda[:N]",
+    )
     batch_size: int = Field(gt=0, description="texts per forward pass")
     max_chunk_tokens: int = Field(ge=16, le=512, description="longest citable chunk, in tokens")
 

@@ -38,6 +38,7 @@ PROMPTS = {"query": "query: ", "passage": "passage: "}
 # Bumped whenever the conversion changes, so that old caches are rebuilt.
 FORMAT_VERSION = 5
 ONNX_FILE = "onnx/query.onnx"
+MAX_TOKENS = 512  # the longest input: 514 positions less the two XLM-R reserves
 MIN_COSINE = 0.999
 # Fixed sample for the check: Arabic and English, short and long.
 CHECK_SAMPLE = [

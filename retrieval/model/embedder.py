@@ -1,10 +1,12 @@
 """Sentence-transformers embedder: the bundled multilingual-e5-small by default.
 
 The model loads lazily, once, on first use: building an :class:`Embedder` is cheap.
-For the bundled model, queries (and token counts) go through its ONNX graph
-(:mod:`retrieval.onnxembed`), so a process that only searches never loads torch;
+For the bundled model, queries go through its ONNX graph
+(:mod:`retrieval.model.graph`), so a process that only searches never loads torch;
 passages, embedded in large batches where torch's bf16 is faster, load torch on
-first use.
+first use, straight through transformers (sentence-transformers' import alone
+costs seconds a short ingest run would feel), tokenized once by the folder's own
+tokenizer, which also counts tokens for chunking.
 """
 
 from __future__ import annotations
@@ -44,6 +46,35 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+class DeviceError(ValueError):
+    """The embedding device asked for is not there."""
+
+
+def resolve_device(setting: str) -> str:
+    """The torch device for passages: ``auto`` is CUDA where torch finds it, else
+    the CPU; ``cuda`` or ``cuda:N`` must exist. Imports torch."""
+    import torch
+
+    if setting == "cpu":
+        return "cpu"
+    if setting == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if setting != "cuda" and not setting.startswith("cuda:"):
+        raise DeviceError(f"unknown embedding device {setting!r} (auto, cpu, cuda or cuda:N)")
+    index = setting.partition(":")[2]
+    if not torch.cuda.is_available():
+        raise DeviceError(
+            f"the embedding device is {setting!r}, but torch finds no CUDA device here "
+            f"(torch {torch.__version__}); set it to auto or cpu"
+        )
+    if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+        raise DeviceError(
+            f"the embedding device is {setting!r}, but torch finds "
+            f"{torch.cuda.device_count()} CUDA device(s) (cuda:0 is the first)"
+        )
+    return setting
+
+
 def resolve_dtype(setting: str) -> str:
     if setting == "auto":
         return "bf16" if cpu_has_bf16() else "fp32"
@@ -63,17 +94,23 @@ class Embedder:
         batch_size: int = 32,
         progress: Callable[[str], None] | None = None,
         *,
+        device: str = "auto",
         onnx: bool = True,
     ) -> None:
-        """``onnx`` False embeds queries with torch too (for comparison)."""
+        """``onnx`` False embeds queries with torch too (for comparison). ``device``
+        is resolved when torch is first needed (see :func:`resolve_device`)."""
         self.model_name = model
         self.dtype = resolve_dtype(dtype)
+        self._dtype_setting = dtype
+        self.device_setting = device
         self.cache_dir = cache_dir
         self.batch_size = batch_size
         self._progress = progress
         self._model: SentenceTransformer | None = None
+        self._encoder: Any = None  # the bundled model's transformer, for passages
         self._folder: Path | None = None
-        self._use_graph = onnx and model == bundle.BUNDLED_NAME
+        self._bundled = model == bundle.BUNDLED_NAME
+        self._use_graph = onnx and self._bundled
         self._graph: QueryGraph | None = None
         self._lock = threading.RLock()
         self._queries = Coalescer(self._embed_query_batch)
@@ -129,29 +166,68 @@ class Embedder:
         """Load what answering queries needs, before the first reader waits for it."""
         self.embed_queries(["warm"])
 
-    def _load(self) -> SentenceTransformer:
+    @functools.cached_property
+    def device(self) -> str:
+        """The torch device passages are embedded on."""
+        return resolve_device(self.device_setting)
+
+    def _torch_dtype(self) -> Any:
         # Spin-waiting OpenMP threads starve other processes on small machines.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         import torch
         import transformers
-        from sentence_transformers import SentenceTransformer
 
         transformers.logging.disable_progress_bar()
         transformers.logging.set_verbosity_error()
+        if self.device != "cpu" and self._dtype_setting == "auto":
+            self.dtype = "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        return torch.bfloat16 if self.dtype == "bf16" else torch.float32
 
-        kwargs: dict[str, Any] = {}
-        if self.dtype == "bf16":
-            kwargs["dtype"] = torch.bfloat16
-        if self.model_name == bundle.BUNDLED_NAME:
+    def _load(self) -> SentenceTransformer:
+        dtype = self._torch_dtype()
+        from sentence_transformers import SentenceTransformer
+
+        kwargs: dict[str, Any] = {"dtype": dtype}
+        if self._bundled:
             model = self._from_bundle(
                 lambda path: SentenceTransformer(
-                    str(path), device="cpu", local_files_only=True, model_kwargs=kwargs
+                    str(path), device=self.device, local_files_only=True, model_kwargs=kwargs
                 )
             )
         else:
-            model = SentenceTransformer(self.model_name, device="cpu", model_kwargs=kwargs)
+            model = SentenceTransformer(self.model_name, device=self.device, model_kwargs=kwargs)
         model.eval()
         return model
+
+    @property
+    def encoder(self) -> Any:
+        """The bundled model's transformer (no pooling: passages pool their own
+        spans), loaded with transformers alone."""
+        if self._encoder is None:
+            with self._lock:
+                if self._encoder is None:
+                    dtype = self._torch_dtype()
+                    from transformers import AutoModel
+
+                    self._encoder = self._from_bundle(
+                        lambda path: AutoModel.from_pretrained(
+                            str(path), dtype=dtype, local_files_only=True
+                        )
+                    )
+                    self._encoder.to(self.device).eval()
+        return self._encoder
+
+    @functools.cached_property
+    def tokenizer(self) -> Any:
+        """The bundled model's tokenizer (``tokenizers``; no truncation, no padding)."""
+        from tokenizers import Tokenizer
+
+        tokenizer = self._from_bundle(
+            lambda path: Tokenizer.from_file(str(path / "tokenizer.json"))
+        )
+        tokenizer.no_truncation()
+        tokenizer.no_padding()
+        return tokenizer
 
     @property
     def dim(self) -> int:
@@ -181,15 +257,15 @@ class Embedder:
     def count_tokens_many(self, texts: Sequence[str]) -> list[int]:
         if not texts:
             return []
-        if self.graph is not None:
-            return self.graph.count_tokens(texts)
+        if self._bundled:
+            return [len(e.ids) for e in self.tokenizer.encode_batch(list(texts))]
         enc = self.model.tokenizer(list(texts), add_special_tokens=True, truncation=False)
         return [len(ids) for ids in enc["input_ids"]]
 
     @property
     def max_tokens(self) -> int:
-        if self.graph is not None:
-            return self.graph.max_tokens
+        if self._bundled:
+            return bundle.MAX_TOKENS
         return int(self.model.max_seq_length or 512)
 
     def embed_passages(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
@@ -217,6 +293,73 @@ class Embedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32), [], 0
         prompt = self.prompts.get("passage", "")
+        if self._bundled:
+            tokens, offsets = self._token_vectors([prompt + t for t in texts])
+            pooled = np.stack([t.mean(axis=0) for t in tokens])
+        else:
+            tokens, offsets, pooled = self._encoded(texts, prompt)
+        read = sum(len(t) for t in tokens)
+        if not self._mean_pooled:
+            vectors = _normalised(pooled)
+            return (
+                vectors,
+                [
+                    np.repeat(v[None, :], len(s), axis=0)
+                    for v, s in zip(vectors, parts, strict=True)
+                ],
+                read,
+            )
+        vectors = np.empty_like(pooled)
+        part_vectors: list[np.ndarray] = []
+        for i, spans in enumerate(parts):
+            shifted = offsets[i] - len(prompt)
+            vectors[i] = (
+                pooled[i]
+                if passages is None
+                else _mean_inside(tokens[i], shifted, passages[i], pooled[i])
+            )
+            rows = [_mean_inside(tokens[i], shifted, span, vectors[i]) for span in spans]
+            part_vectors.append(
+                _normalised(np.asarray(rows, dtype=np.float32).reshape(-1, vectors.shape[1]))
+            )
+        return _normalised(vectors), part_vectors, read
+
+    def _token_vectors(self, texts: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Each text's contextual token vectors (float32) and their character
+        offsets, through the bundled model: one tokenization, batches of similar
+        lengths (little padding), a text too long keeping its head and closing token."""
+        import torch
+
+        limit = self.max_tokens
+        encodings = self.tokenizer.encode_batch(texts)
+        rows = [_head_and_tail(e.ids, limit) for e in encodings]
+        offsets = [
+            np.asarray(_head_and_tail(e.offsets, limit), dtype=np.int64).reshape(-1, 2)
+            for e in encodings
+        ]
+        tokens: list[np.ndarray] = [np.empty(0)] * len(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(rows[i]))
+        model = self.encoder
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                batch = order[start : start + self.batch_size]
+                width = len(rows[batch[-1]])
+                ids = torch.zeros((len(batch), width), dtype=torch.long)
+                mask = torch.zeros((len(batch), width), dtype=torch.long)
+                for j, i in enumerate(batch):
+                    ids[j, : len(rows[i])] = torch.tensor(rows[i])
+                    mask[j, : len(rows[i])] = 1
+                out = model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device))
+                states = out.last_hidden_state.float().cpu().numpy()
+                for j, i in enumerate(batch):
+                    tokens[i] = states[j, : len(rows[i])]
+        return tokens, offsets
+
+    def _encoded(
+        self, texts: Sequence[str], prompt: str
+    ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+        """Token vectors, their offsets and the model's own pooled vectors, through
+        sentence-transformers (any model it loads)."""
         outs: Any = self.model.encode(
             list(texts),
             prompt_name=self._prompt_name("passage"),
@@ -230,37 +373,20 @@ class Embedder:
             truncation=True,
             max_length=self.max_tokens,
         )
-        pooled = np.stack([o["sentence_embedding"].float().numpy() for o in outs])
-        read = sum(len(ids) for ids in enc["input_ids"])
-        if not self._mean_pooled:
-            vectors = _normalised(pooled)
-            return (
-                vectors,
-                [
-                    np.repeat(v[None, :], len(s), axis=0)
-                    for v, s in zip(vectors, parts, strict=True)
-                ],
-                read,
-            )
-        vectors = np.empty_like(pooled)
-        part_vectors: list[np.ndarray] = []
-        for i, (out, spans) in enumerate(zip(outs, parts, strict=True)):
-            tokens = out["token_embeddings"].float().numpy()
-            offsets = np.asarray(enc["offset_mapping"][i], dtype=np.int64) - len(prompt)
-            vectors[i] = (
-                pooled[i]
-                if passages is None
-                else _mean_inside(tokens, offsets, passages[i], pooled[i])
-            )
-            rows = [_mean_inside(tokens, offsets, span, vectors[i]) for span in spans]
-            part_vectors.append(
-                _normalised(np.asarray(rows, dtype=np.float32).reshape(-1, vectors.shape[1]))
-            )
-        return _normalised(vectors), part_vectors, read
+        offsets = [np.asarray(o, dtype=np.int64).reshape(-1, 2) for o in enc["offset_mapping"]]
+        # a text's token vectors may come padded to its batch's longest
+        tokens = [
+            o["token_embeddings"][: len(offs)].float().cpu().numpy()
+            for o, offs in zip(outs, offsets, strict=True)
+        ]
+        pooled = np.stack([o["sentence_embedding"].float().cpu().numpy() for o in outs])
+        return tokens, offsets, pooled
 
     @functools.cached_property
     def _mean_pooled(self) -> bool:
         """Whether a passage's vector is the (normalised) mean of its token vectors."""
+        if self._bundled:  # e5: mean pooling, then normalisation
+            return True
         modules = list(self.model)
         kinds = [type(m).__name__ for m in modules]
         if kinds[:2] != ["Transformer", "Pooling"] or any(k != "Normalize" for k in kinds[2:]):
@@ -294,7 +420,10 @@ class Embedder:
         model = self.model
         with torch.inference_mode():
             features = model.preprocess(texts, prompt=self.prompts.get("query"))
-            out = model(features)["sentence_embedding"]
+            features = {
+                k: v.to(model.device) if hasattr(v, "to") else v for k, v in features.items()
+            }
+            out = model(features)["sentence_embedding"].cpu()
         return _normalised(out.float().numpy())
 
     def _encode(self, texts: list[str], kind: str, batch_size: int | None) -> np.ndarray:
@@ -358,6 +487,12 @@ class Coalescer:
                 continue
             for (_, future), vector in zip(batch, vectors, strict=True):
                 future.set_result(vector)
+
+
+def _head_and_tail(items: list[_T], limit: int) -> list[_T]:
+    """``items`` cut to ``limit``, keeping the last (a closing special token), as
+    a tokenizer's truncation does."""
+    return items if len(items) <= limit else [*items[: limit - 1], items[-1]]
 
 
 def _mean_inside(

@@ -97,6 +97,19 @@ def test_bad_settings_are_reported_without_a_traceback(tmp_path: Path) -> None:
     assert "RAWI_SERCH__K" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_an_embedding_device_that_is_not_there_is_a_plain_error(tmp_path: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    proc = rawi("articles", data_dir=tmp_path, check=False, env={"RAWI_EMBEDDING__DEVICE": "cuda"})
+    assert proc.returncode == 2
+    assert "embedding.device" in proc.stderr and "no CUDA device" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    # the default, auto, runs on the CPU here
+    assert rawi("articles", data_dir=tmp_path).returncode == 0
+
+
 @pytest.mark.slow
 def test_make_run_on_a_fresh_data_dir_then_chat_piped(tmp_path: Path) -> None:
     fresh = tmp_path / "fresh"

@@ -13,6 +13,7 @@ def test_defaults_come_from_the_file() -> None:
     s = load_settings()
     assert s.embedding.model == "bundled:multilingual-e5-small"
     assert s.embedding.dtype == "auto"
+    assert s.embedding.device == "auto"
     assert s.answerer == "extractive"
     assert s.telegram.rate_limit_per_minute == 20
     assert s.telegram.max_question_chars == 1000
@@ -49,6 +50,12 @@ def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("RAWI_EMBEDDING__DTYPE", "fp32")
     s = load_settings({"embedding": {"dtype": "bf16"}})
     assert s.embedding.dtype == "bf16"
+
+
+def test_the_embedding_device_is_auto_cpu_or_cuda() -> None:
+    assert load_settings({"embedding": {"device": "cuda:1"}}).embedding.device == "cuda:1"
+    with pytest.raises(SettingsError, match="device"):
+        load_settings({"embedding": {"device": "gpu"}})
 
 
 def test_admin_ids_accept_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:

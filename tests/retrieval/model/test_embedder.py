@@ -151,3 +151,51 @@ def test_long_questions_run_in_batches_that_keep_attention_memory_bounded(
     assert all(n == 1 or n * width**2 <= ATTENTION_BUDGET for n, width in shapes), shapes
     assert len(shapes) < len(texts)  # short ones still share passes
     assert np.allclose(together, alone, atol=1e-4)  # each its own vector, however batched
+
+
+PASSAGES = [
+    "وصل وزير الخارجية الأمريكي إلى عمان. والتقى الملك عبد الله الثاني.",
+    "The council approved the harbour plan on Monday. Work starts in May.",
+    "افتتح معرض الرياض الدولي للكتاب " * 120,  # longer than the model reads: truncated
+]
+
+
+def test_passages_through_transformers_match_sentence_transformers(embedder: Embedder) -> None:
+    """The bundled model's passages skip sentence-transformers (its import alone
+    costs seconds): the same folder loaded by sentence-transformers gives the same
+    vectors, sentence vectors and token count."""
+    spans = [[(0, 30), (31, len(t))] for t in PASSAGES]
+    direct = embedder.embed_passages_and_parts(PASSAGES, spans, [(0, len(t)) for t in PASSAGES])
+    folder = embedder._bundle()
+    reference = Embedder(model=str(folder), dtype=embedder.dtype)  # the generic path
+    via_st = reference.embed_passages_and_parts(PASSAGES, spans, [(0, len(t)) for t in PASSAGES])
+    assert 512 < direct[2] == via_st[2] < 512 + 2 * 30  # the long one was cut at 512 tokens
+    assert np.min(np.sum(direct[0] * via_st[0], axis=1)) > 0.9999
+    for ours, theirs in zip(direct[1], via_st[1], strict=True):
+        assert ours.shape == theirs.shape == (2, 384)
+        assert np.min(np.sum(ours * theirs, axis=1)) > 0.9999
+
+
+def test_embedding_passages_does_not_import_sentence_transformers() -> None:
+    out = in_a_fresh_process(
+        "v, parts, read = e.embed_passages_and_parts(['نص قصير. وجملة ثانية.'], [[(0, 8)]])\n"
+        "print(v.shape[1], read, 'sentence_transformers' in sys.modules, 'torch' in sys.modules)\n"
+    )
+    assert out.split()[2:] == ["False", "True"]
+
+
+def test_the_device_setting_resolves_here() -> None:
+    import torch
+
+    from retrieval.model.embedder import DeviceError, resolve_device
+
+    assert resolve_device("cpu") == "cpu"
+    if torch.cuda.is_available():
+        assert resolve_device("auto") == "cuda"
+        return
+    assert resolve_device("auto") == "cpu"
+    for setting in ("cuda", "cuda:0"):
+        with pytest.raises(DeviceError, match="no CUDA device"):
+            resolve_device(setting)
+    with pytest.raises(DeviceError, match="unknown embedding device"):
+        resolve_device("tpu")
