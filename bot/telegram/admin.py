@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from telegram import (
     BotCommand,
     BotCommandScopeChat,
+    CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -478,11 +479,21 @@ async def articles_page(update: Update, context: Context) -> None:
     names, lang = context.services.qa.outlets(), lang_of(update)
     body, markup = await asyncio.to_thread(_page, context.admin, names, page, lang)
     await query.answer()
+    await _show(query, body, parse_mode=ParseMode.HTML, reply_markup=markup)
+
+
+async def _show(query: CallbackQuery, body: str, **kwargs: Any) -> None:
+    """``body`` in place of the message the button was under; when that message is
+    gone (deleted, or too old to edit), in a new message to the admin."""
     try:
-        await query.edit_message_text(body, parse_mode=ParseMode.HTML, reply_markup=markup)
+        await query.edit_message_text(body, **kwargs)
     except BadRequest as exc:
-        if "not modified" not in str(exc).lower():
+        reason = str(exc).lower()
+        if "not modified" in reason:
+            return
+        if "not found" not in reason and "can't be edited" not in reason:
             raise
+        await query.get_bot().send_message(query.from_user.id, body, **kwargs)
 
 
 async def _confirm(
@@ -538,11 +549,11 @@ async def remove_button(update: Update, context: Context) -> None:
         await _confirm(query.message, admin, article_id, update.effective_user.id, lang)  # type: ignore[arg-type]
     elif action == "rc":
         admin.withdraw(token)
-        await query.edit_message_text(text("cancelled", lang))
+        await _show(query, text("cancelled", lang))
     else:
         async with admin.ingest_lock:
             await asyncio.to_thread(admin.store.remove, article_id)
-        await query.edit_message_text(text("removed", lang, id=article_id))
+        await _show(query, text("removed", lang, id=article_id))
 
 
 # -- watching --------------------------------------------------------------------------

@@ -443,6 +443,19 @@ async def test_articles_are_listed_in_pages(newsroom: Newsroom) -> None:
         assert third.params["text"].startswith("<b>Articles 21–23 of 23</b>")
 
 
+async def test_a_page_button_under_a_deleted_listing_sends_the_page_anew(
+    newsroom: Newsroom, caplog: pytest.LogCaptureFixture
+) -> None:
+    _add_many(newsroom, 12)
+    async with running(newsroom.services, admin=newsroom.admin) as api:
+        first = await command(api, "/articles")
+        del api.messages[(ADMIN, first.result["message_id"])]  # the admin deleted it
+        api.push_callback("ap000001", first.result, user_id=ADMIN)
+        _, page = await api.wait_for("sendMessage", count=2, chat_id=ADMIN)
+    assert page.params["text"].startswith("<b>Articles 11–12 of 12</b>")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
 async def test_stats_with_a_chart_and_unanswered_questions(newsroom: Newsroom) -> None:
     _add_many(newsroom, 3)
     async with running(newsroom.services, admin=newsroom.admin) as api:
