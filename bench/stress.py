@@ -218,7 +218,7 @@ async def _hostile_updates(data: Path, count: int, seed: int) -> dict[str, Any]:
         "tracebacks_logged": stderr.count("Traceback"),
         "errors_logged": dict(
             Counter(
-                re.findall(r"^(\w[\w.]*(?:Error|Exception)\b.*)$", stderr, re.MULTILINE)
+                re.findall(r"^((?:\w+\.)*[A-Z]\w*: .{0,120})", stderr, re.MULTILINE)
             ).most_common(10)
         ),
         "rss_mb_each_1000": rss,
