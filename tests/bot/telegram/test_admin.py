@@ -31,6 +31,7 @@ from retrieval.store.clients import embedded_client
 from tests.auxil.fakebotapi import BOT, FakeBotAPI
 from tests.auxil.helpers import searcher_for
 from tests.auxil.telegram import running
+from tests.auxil.web import served
 
 ADMIN, READER = 500, 501
 ANONYMOUS_ADMIN_BOT = 1087968824  # Telegram's "GroupAnonymousBot"
@@ -125,12 +126,6 @@ async def web_site() -> AsyncIterator[dict[str, Any]]:
         return web.Response(text="internal secret", content_type="text/plain")
 
     b.router.add_get("/{tail:.*}", b_any)
-    b_runner = web.AppRunner(b, access_log=None)
-    await b_runner.setup()
-    b_site = web.TCPSite(b_runner, "127.0.0.1", 0)
-    await b_site.start()
-    b_port = b_site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
     a = web.Application()
 
     async def a_page(request: web.Request) -> web.Response:
@@ -143,14 +138,8 @@ async def web_site() -> AsyncIterator[dict[str, Any]]:
 
     a.router.add_get("/article", a_page)
     a.router.add_get("/moved", a_redirect)
-    a_runner = web.AppRunner(a, access_log=None)
-    await a_runner.setup()
-    a_site = web.TCPSite(a_runner, "127.0.0.1", 0)
-    await a_site.start()
-    a_port = a_site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield {"a": a_port, "b": b_port, "hits": hits}
-    await a_runner.cleanup()
-    await b_runner.cleanup()
+    async with served(b) as b_port, served(a) as a_port:
+        yield {"a": a_port, "b": b_port, "hits": hits}
 
 
 async def test_add_by_text_reply_document_and_url_then_answered(newsroom: Newsroom) -> None:

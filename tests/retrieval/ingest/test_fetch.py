@@ -20,6 +20,7 @@ import pytest
 from aiohttp import web
 
 from retrieval.ingest.fetch import Fetcher, FetchFailed, FetchRefused, resolve
+from tests.auxil.web import served
 
 ROOT = Path(__file__).resolve().parents[3]
 PAGE = (
@@ -54,15 +55,9 @@ async def site() -> AsyncIterator[dict[str, Any]]:
     app.router.add_get("/page", page)
     app.router.add_get("/to-data", to_data)
     app.router.add_get("/drip", drip)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    tcp = web.TCPSite(runner, "127.0.0.1", 0)
-    await tcp.start()
-    seen["port"] = tcp._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
+    async with served(app) as port:
+        seen["port"] = port
         yield seen
-    finally:
-        await runner.cleanup()
 
 
 class Resolver:
@@ -161,16 +156,9 @@ async def target() -> AsyncIterator[dict[str, Any]]:
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", record)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    v4 = web.TCPSite(runner, "127.0.0.1", 0)
-    await v4.start()
-    seen["port"] = v4._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    await web.TCPSite(runner, "::1", seen["port"]).start()
-    try:
+    async with served(app, ipv6=True) as port:
+        seen["port"] = port
         yield seen
-    finally:
-        await runner.cleanup()
 
 
 # (URL, the reason it is refused for, whether it points at the loopback target:
@@ -272,15 +260,9 @@ async def redirector() -> AsyncIterator[dict[str, Any]]:
 
     app = web.Application()
     app.router.add_get("/go/{status}", go)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    tcp = web.TCPSite(runner, "127.0.0.1", 0)
-    await tcp.start()
-    seen["port"] = tcp._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
+    async with served(app) as port:
+        seen["port"] = port
         yield seen
-    finally:
-        await runner.cleanup()
 
 
 @pytest.mark.parametrize("status", REDIRECT_STATUSES)
@@ -366,15 +348,9 @@ async def heavy_site() -> AsyncIterator[dict[str, Any]]:
     app.router.add_get("/chunked", stream)
     app.router.add_get("/declared", declared)
     app.router.add_get("/bomb/{name}", bomb)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    tcp = web.TCPSite(runner, "127.0.0.1", 0)
-    await tcp.start()
-    seen["port"] = tcp._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
+    async with served(app) as port:
+        seen["port"] = port
         yield seen
-    finally:
-        await runner.cleanup()
 
 
 # Fetches one page in a fresh process and says by how much its peak memory rose:
@@ -449,14 +425,8 @@ async def encoded_site() -> AsyncIterator[int]:
 
     app = web.Application()
     app.router.add_get("/{name}", answer)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    tcp = web.TCPSite(runner, "127.0.0.1", 0)
-    await tcp.start()
-    try:
-        yield tcp._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    finally:
-        await runner.cleanup()
+    async with served(app) as port:
+        yield port
 
 
 async def test_compressed_pages_read_whole_and_unreadable_ones_are_refused_plainly() -> None:
