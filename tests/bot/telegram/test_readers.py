@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import os
 import re
 import signal
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,7 @@ from retrieval.store.clients import embedded_client
 from retrieval.types import Answer, Article
 from tests.auxil.fakebotapi import BOT, FakeBotAPI
 from tests.auxil.helpers import ROOT, configured_outlets, rawi, searcher_for
-from tests.auxil.telegram import TOKEN, chat_model, free_port, make_services, running
+from tests.auxil.telegram import TOKEN, chat_model, free_port, make_services, running, serving
 
 
 @pytest.fixture
@@ -197,37 +195,25 @@ async def test_rawi_serve_end_to_end(tmp_path: Path) -> None:
 
     api = FakeBotAPI()
     await api.start()
-    env = {
-        **os.environ,
-        "RAWI_DATA_DIR": str(data),
-        "TELEGRAM_BOT_TOKEN": TOKEN,
-        "RAWI_TELEGRAM__API_URL": api.base_url,
-        "RAWI_LOG_LEVEL": "DEBUG",
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "serve", cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
     try:
-        api.push_message("Who saved two penalties in the cup final?", chat_id=51)
-        (reply,) = await api.wait_for("sendMessage", chat_id=51, within=120)
-        assert "Yousef Amin" in reply.params["text"]
-        assert api.sent("deleteWebhook")  # polling started the way Telegram expects
-        assert {c.params.get("language_code") for c in api.sent("setMyCommands")} == {None, "ar"}
+        async with serving(data, api, {"RAWI_LOG_LEVEL": "DEBUG"}) as proc:
+            api.push_message("Who saved two penalties in the cup final?", chat_id=51)
+            (reply,) = await api.wait_for("sendMessage", chat_id=51, within=120)
+            assert "Yousef Amin" in reply.params["text"]
+            assert api.sent("deleteWebhook")  # polling started the way Telegram expects
+            menus = {c.params.get("language_code") for c in api.sent("setMyCommands")}
+            assert menus == {None, "ar"}
 
-        # SIGTERM while answers are in flight: they are finished, then the process exits
-        chats = range(600, 610)
-        for chat in chats:
-            api.push_message("Who saved two penalties in the cup final?", chat_id=chat)
-        await api.wait_for("sendChatAction", count=2)
-        proc.send_signal(signal.SIGTERM)
-        typing = {int(c.params["chat_id"]) for c in api.sent("sendChatAction")} & set(chats)
-        answered_at_signal = {int(c.params["chat_id"]) for c in api.sent()} & set(chats)
-        _, err = await asyncio.wait_for(proc.communicate(), 60)
-    finally:
-        if proc.returncode is None:
+            # SIGTERM while answers are in flight: they are finished, then the process exits
+            chats = range(600, 610)
+            for chat in chats:
+                api.push_message("Who saved two penalties in the cup final?", chat_id=chat)
+            await api.wait_for("sendChatAction", count=2)
             proc.send_signal(signal.SIGTERM)
+            typing = {int(c.params["chat_id"]) for c in api.sent("sendChatAction")} & set(chats)
+            answered_at_signal = {int(c.params["chat_id"]) for c in api.sent()} & set(chats)
             _, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
         await api.stop()
     assert proc.returncode == 0, err.decode()[-2000:]
     answered = {int(c.params["chat_id"]) for c in api.sent()} & set(chats)

@@ -78,6 +78,16 @@ def chroma(tmp_path: Path) -> Iterator[ChromaServer]:
         server.kill()
 
 
+def ingesting(
+    chroma: ChromaServer, source: Path, env: dict[str, str], *flags: str
+) -> subprocess.Popen[str]:
+    """`rawi ingest SOURCE` into ``chroma``, started in the background."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", *chroma.flags, "ingest", str(source), *flags],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
 def write(path: Path, article_id: str, title: str, text: str) -> Path:
     path.write_text(json.dumps({"id": article_id, "title": title, "text": text}), "utf-8")
     return path
@@ -218,10 +228,7 @@ def test_an_interrupted_ingest_resumes_without_duplicates(
     source = bulletins(tmp_path / "many.jsonl", 400)
     data = tmp_path / "cli-data"
     env = {**os.environ, "RAWI_DATA_DIR": str(data)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", *chroma.flags, "ingest", str(source), "--json"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc = ingesting(chroma, source, env, "--json")
     client = server_client("127.0.0.1", chroma.port)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and articles_in(client) < 80:
@@ -321,10 +328,7 @@ def test_an_ingest_that_loses_the_server_stops_plainly_and_resumes_whole(
     source = bulletins(tmp_path / "many.jsonl", 200)
     data = tmp_path / "cli-data"
     env = {**os.environ, "RAWI_DATA_DIR": str(data)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", *chroma.flags, "ingest", str(source)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc = ingesting(chroma, source, env)
     client = server_client("127.0.0.1", chroma.port)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and articles_in(client) < 80:
