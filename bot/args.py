@@ -27,6 +27,17 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     s.add_argument("--json", action="store_true", help="print the report as JSON")
 
+    s = sub.add_parser("feeds", help="follow RSS/Atom feeds and sitemaps: add, list, remove, poll")
+    feeds = s.add_subparsers(dest="action", required=True, metavar="ACTION")
+    f = feeds.add_parser("add", help="follow the feed or sitemap at URL (read once to check it)")
+    f.add_argument("url", metavar="URL")
+    feeds.add_parser("list", help="the feeds followed, numbered, with their state")
+    f = feeds.add_parser("remove", help="stop following a feed (its articles stay)")
+    f.add_argument("feed", metavar="URL|N")
+    f = feeds.add_parser("poll", help="poll every feed now (or one), adding what is new")
+    f.add_argument("feed", nargs="?", metavar="URL|N")
+    f.add_argument("--json", action="store_true", help="one JSON object per feed")
+
     s = sub.add_parser("articles", help="list the articles in the store")
     s.add_argument("--json", action="store_true", help="one JSON object per line")
 

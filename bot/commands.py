@@ -94,6 +94,64 @@ def cmd_remove(app: Parts, args: argparse.Namespace) -> int:
     return EXIT_FAILED if missing else 0
 
 
+def cmd_feeds(app: Parts, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from retrieval.ingest.loaders import LoadError
+
+    feeds = app.feeds()
+    try:
+        if args.action == "list":
+            for n, f in enumerate(feeds.book.feeds(), start=1):
+                when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(f.polled_at or 0))
+                state = f"failing: {f.error}" if f.failing_since else f"read {when} UTC"
+                if not f.polled_at and not f.failing_since:
+                    state = "not read yet"
+                print(f"{n}\t{f.kind}\t{f.items} items\t{state}\t{f.title}\t{f.url}")
+            return 0
+        if args.action == "add":
+            try:
+                feed, new, items = asyncio.run(feeds.add(args.url))
+            except LoadError as exc:
+                raise CliError(f"not added: {exc}") from None
+            said = "following" if new else "already following"
+            print(f"{said} {feed.title} ({feed.kind}, {items} items); `rawi feeds poll` reads them")
+            return 0
+        chosen = None
+        if args.feed is not None:
+            chosen = feeds.book.find(args.feed)
+            if chosen is None:
+                raise CliError(f"no feed {args.feed} (see `rawi feeds list`)")
+        if args.action == "remove":
+            assert chosen is not None
+            feeds.book.remove(chosen.id)
+            print(f"no longer following {chosen.title}; its articles stay")
+            return 0
+        if chosen is not None:
+            return _print_polls([asyncio.run(feeds.poll(chosen))], args.json)
+        return _print_polls(asyncio.run(feeds.poll_all()), args.json)
+    finally:
+        feeds.book.close()
+
+
+def _print_polls(polls: list[Any], as_json: bool) -> int:
+    for p in polls:
+        if as_json:
+            out = {"feed": p.feed.url, "not_modified": p.not_modified, "error": p.error,
+                   "fetched": p.fetched, "pending": p.pending, "seconds": round(p.seconds, 3),
+                   **p.report.to_json()}  # fmt: skip
+            print(json.dumps(out, ensure_ascii=False))
+            continue
+        if p.error is not None:
+            print(f"{p.feed.title}: failed: {p.error}", file=sys.stderr)
+            continue
+        done = "not modified" if p.not_modified else p.report.summary()
+        print(f"{p.feed.title}: {done} ({p.fetched} pages fetched in {p.seconds:.1f} s)")
+        for origin, reason in p.report.failed:
+            print(f"  not added: {origin}: {reason}", file=sys.stderr)
+    return EXIT_FAILED if any(p.error is not None for p in polls) else 0
+
+
 def cmd_reindex(app: Parts, args: argparse.Namespace) -> int:
     from retrieval.ingest.pipeline import reindex
 
@@ -436,6 +494,7 @@ def run_here(app: Parts, argv: list[str], cwd: Path) -> int:
 COMMANDS: dict[str, Callable[[Parts, argparse.Namespace], int]] = {
     "ingest": cmd_ingest,
     "articles": cmd_articles,
+    "feeds": cmd_feeds,
     "remove": cmd_remove,
     "reindex": cmd_reindex,
     "resync": cmd_resync,

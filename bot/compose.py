@@ -7,6 +7,7 @@ store is open), the searcher, the answering service, the ingestor and the bot.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import sys
@@ -16,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from config.settings import Settings, SettingsError
 from retrieval.answer.extractive import ExtractiveAnswerer
+from retrieval.feeds import FeedBook, Feeds
+from retrieval.ingest.fetch import Fetcher
 from retrieval.ingest.pipeline import Ingestor
 from retrieval.model.embedder import DeviceError, Embedder
 from retrieval.scope import Outlets
@@ -107,12 +110,30 @@ class Parts:
             self.store, self.embedder, max_chunk_tokens=self.settings.embedding.max_chunk_tokens
         )
 
+    @functools.cached_property
+    def fetcher(self) -> Fetcher:
+        """The guarded fetcher of pages and feeds (public addresses only, unless allowed)."""
+        f = self.settings.fetch
+        return Fetcher(
+            timeout=f.timeout,
+            max_bytes=f.max_bytes,
+            max_redirects=f.max_redirects,
+            allow_private=f.allow_private,
+        )
+
+    def feeds(self, lock: asyncio.Lock | None = None) -> Feeds:
+        """The feeds in ``DATA_DIR/feeds.sqlite``, polled through the fetcher into
+        the store (their writes under ``lock``, where given)."""
+        s = self.settings.feeds
+        book = FeedBook(self.settings.data_dir / "feeds.sqlite")
+        return Feeds(book, self.fetcher, self.ingestor, interval=s.poll_interval,
+                     max_items=s.max_items, lock=lock)  # fmt: skip
+
     def bot(self) -> tuple[RawiApplication, Services]:
         """The Telegram application and the services its handlers use."""
         from bot.telegram.application import build_application
         from bot.telegram.context import Admin, Services
         from bot.telegram.state import ChatState
-        from retrieval.ingest.fetch import Fetcher
         from retrieval.service import HISTORY_TURNS
 
         settings = self.settings
@@ -130,22 +151,17 @@ class Parts:
             follow=self.store.follow,
             follow_interval=settings.chroma.follow_interval,
         )
-        f = settings.fetch
         admin = Admin(
             admin_ids=frozenset(tg.admin_ids),
             store=self.store,
             ingestor=self.ingestor,
             state=state,
             embedder=self.embedder,
-            fetcher=Fetcher(
-                timeout=f.timeout,
-                max_bytes=f.max_bytes,
-                max_redirects=f.max_redirects,
-                allow_private=f.allow_private,
-            ),
+            fetcher=self.fetcher,
             channels=frozenset(c.strip().lower() for c in tg.channels),
             max_document_bytes=tg.max_document_bytes,
         )
+        admin.feeds = self.feeds(lock=admin.ingest_lock)
         application = build_application(
             tg.token.get_secret_value(), services, api_url=tg.api_url, admin=admin
         )

@@ -38,8 +38,8 @@ FILE = "control.json"
 # What may run inside a serving bot; the rest needs the store to itself
 # (reindex, resync, restore) or a terminal (chat, run), or is the bot (serve).
 BESIDE_THE_BOT = frozenset({"articles", "info", "export", "backup", "ingest", "import",
-                            "remove", "search", "ask"})  # fmt: skip
-WRITES = frozenset({"backup", "ingest", "import", "remove"})
+                            "remove", "search", "ask", "feeds"})  # fmt: skip
+WRITES = frozenset({"backup", "ingest", "import", "remove", "feeds"})
 
 
 class NotRunning(Exception):

@@ -161,6 +161,15 @@ class FetchSettings(Section):
     max_redirects: int = Field(ge=0, le=20, description="redirects followed")
 
 
+class FeedsSettings(Section):
+    poll_interval: float = Field(
+        ge=10, description="seconds between two polls of the feeds (RSS, Atom, sitemaps)"
+    )
+    max_items: int = Field(
+        gt=0, description="new or changed items fetched per feed and poll; the rest wait"
+    )
+
+
 class LLMSettings(Section):
     base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint")
     model: str | None = Field(default=None, description="model name at the endpoint")
@@ -197,6 +206,7 @@ class Settings(BaseSettings):
     conversation: ConversationSettings
     telegram: TelegramSettings
     fetch: FetchSettings
+    feeds: FeedsSettings
     llm: LLMSettings
     outlets: dict[str, OutletSettings] = Field(
         default_factory=dict,

@@ -70,6 +70,8 @@ ADMIN_COMMANDS = {
         ("remove", "Remove an article by id"),
         ("stats", "Coverage and readers, with a chart"),
         ("unanswered", "What readers asked that the coverage could not answer"),
+        ("feed", "Follow a feed or sitemap: /feed add URL, /feed remove URL"),
+        ("feeds", "The feeds followed"),
     ],
     "ar": [
         ("add", "أضف مقالًا: نصًا أو ردًا أو ملفًا أو رابطًا"),
@@ -77,6 +79,8 @@ ADMIN_COMMANDS = {
         ("remove", "احذف مقالًا بمعرّفه"),
         ("stats", "التغطية والقرّاء، مع رسم بياني"),
         ("unanswered", "ما سأل عنه القرّاء ولم تجب عنه التغطية"),
+        ("feed", "تابع موجزًا أو خريطة موقع: ‎/feed add‎ رابط، ‎/feed remove‎ رابط"),
+        ("feeds", "الموجزات المتابَعة"),
     ],
 }
 

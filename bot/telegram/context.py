@@ -20,6 +20,7 @@ from telegram import Update
 from telegram.ext import Application, CallbackContext, CallbackQueryHandler, ContextTypes, ExtBot
 
 from bot.telegram.state import ChatState
+from retrieval.feeds import Feeds
 from retrieval.ingest.fetch import Fetcher
 from retrieval.ingest.pipeline import Ingestor
 from retrieval.model.embedder import Embedder
@@ -128,6 +129,7 @@ class Admin:
     # what channel posts did, until the admins are told: (channel, article, outcome)
     notices: list[tuple[str, Any, Any]] = field(default_factory=list)
     notices_task: asyncio.Task[None] | None = None
+    feeds: Feeds | None = None  # the feeds polled for articles (bot/telegram/feeds.py)
 
     def heard_from(self, update: Update) -> None:
         user = update.effective_user

@@ -245,6 +245,61 @@ ADMIN_TEXTS = {
     "chart_questions": {"en": "questions", "ar": "الأسئلة"},
     "chart_answered": {"en": "answered", "ar": "نسبة الإجابة"},
     "chart_added": {"en": "articles added", "ar": "المقالات المضافة"},
+    # feeds
+    "feed_usage": {
+        "en": "/feed add URL follows an RSS or Atom feed or an XML sitemap: its new and "
+        "changed articles are added as they come. /feed remove URL (or its number in /feeds) "
+        "stops following it. /feeds lists them.",
+        "ar": "‎/feed add‎ ورابط: متابعة موجز RSS أو Atom أو خريطة موقع XML، فتُضاف مقالاته "
+        "الجديدة والمعدّلة أولًا بأول. ‎/feed remove‎ والرابط (أو رقمه في ‎/feeds‎): إيقاف "
+        "متابعته. ‎/feeds‎: قائمتها.",
+    },
+    "feed_added": {
+        "en": "Following {title} ({kind}, {items} listed now). Its articles are being added; "
+        "I will say how it went.",
+        "ar": "أتابع الآن {title} ({kind}، فيه {items} الآن). تجري إضافة مقالاته، "
+        "وسأخبرك بالنتيجة.",
+    },
+    "feed_known": {
+        "en": "Already following {title} (number {n} in /feeds).",
+        "ar": "أتابع {title} من قبل (رقمه {n} في ‎/feeds‎).",
+    },
+    "feed_not_added": {"en": "Not followed", "ar": "لم تُضف المتابعة"},
+    "feed_first_poll": {"en": "{title}: {summary}", "ar": "{title}: {summary}"},
+    "feed_removed": {
+        "en": "No longer following {title}. The articles it gave stay in the coverage "
+        "(/remove takes one out).",
+        "ar": "أوقفت متابعة {title}. تبقى المقالات التي جاءت منه في التغطية (‎/remove‎ يحذف "
+        "أيًّا منها).",
+    },
+    "feed_unknown": {
+        "en": "No feed {which}: see /feeds for their addresses and numbers.",
+        "ar": "لا يوجد موجز {which}: انظر ‎/feeds‎ لعناوينها وأرقامها.",
+    },
+    "no_feeds": {
+        "en": "No feeds followed. /feed add URL follows one.",
+        "ar": "لا أتابع أي موجز. ‎/feed add‎ ورابط لمتابعة موجز.",
+    },
+    "feeds_head": {"en": "Feeds followed:", "ar": "الموجزات المتابَعة:"},
+    "feed_line": {
+        "en": "{items} · last read {when}",
+        "ar": "{items} · آخر قراءة {when}",
+    },
+    "feed_never": {"en": "not read yet", "ar": "لم يُقرأ بعد"},
+    "feed_failing_since": {
+        "en": "failing since {when}: {why}",
+        "ar": "يتعذّر منذ {when}: {why}",
+    },
+    "feed_failing": {
+        "en": "The feed {title} cannot be read: {why}. I keep what it gave and its last good "
+        "state, and try again at every poll; I will say when it works again.",
+        "ar": "تعذّرت قراءة الموجز {title}: {why}. أحتفظ بما جاء منه وبآخر حالة سليمة له، "
+        "وأعيد المحاولة في كل مرة؛ وسأخبرك حين يعود.",
+    },
+    "feed_recovered": {
+        "en": "The feed {title} can be read again.",
+        "ar": "عاد الموجز {title} يُقرأ من جديد.",
+    },
 }
 
 
@@ -276,6 +331,11 @@ NOUNS: dict[str, dict[str, dict[str, str]]] = {
         "en": {"one": "{n} outlet", "other": "{n} outlets"},
         "ar": {"zero": "لا مصادر", "one": "مصدر واحد", "two": "مصدرين", "few": "{n} مصادر",
                "many": "{n} مصدرًا", "other": "{n} مصدر"},
+    },
+    "item": {
+        "en": {"one": "{n} item", "other": "{n} items"},
+        "ar": {"zero": "لا عناصر", "one": "عنصر واحد", "two": "عنصران", "few": "{n} عناصر",
+               "many": "{n} عنصرًا", "other": "{n} عنصر"},
     },
 }  # fmt: skip
 

@@ -123,6 +123,26 @@ def _inflated(data: bytes, layers: list[_Inflater]) -> Iterator[bytes]:
         yield from _inflated(piece, layers[1:])
 
 
+PAGE_KINDS = frozenset({"text/html", "application/xhtml+xml", "text/plain"})
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A response as :meth:`Fetcher.get` gives it: the final URL (after redirects),
+    the status (200, or 304 for an unchanged resource), the content type and the
+    body, decompressed."""
+
+    url: str
+    status: int
+    kind: str
+    body: bytes
+    headers: httpx.Headers
+    encoding: str | None = None
+
+    def text(self) -> str:
+        return self.body.decode(self.encoding or "utf-8", "replace")
+
+
 @dataclass
 class Fetcher:
     timeout: float = 15.0
@@ -173,18 +193,38 @@ class Fetcher:
 
     async def fetch(self, url: str) -> tuple[str, str, str]:
         """(final URL, content type, text), all within ``timeout`` seconds."""
+        got = await self.get(url, accept="text/html, text/plain;q=0.8", kinds=PAGE_KINDS)
+        return got.url, got.kind, got.text()
+
+    async def get(
+        self,
+        url: str,
+        *,
+        accept: str,
+        kinds: frozenset[str],
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> Fetched:
+        """The response to a GET of ``url`` (a content type among ``kinds``), with
+        every hop checked as :meth:`fetch` does, all within ``timeout`` seconds. With
+        ``etag`` or ``last_modified`` the request is conditional: an unchanged
+        resource comes back as status 304, with no body."""
+        headers = {
+            "User-Agent": self.user_agent,
+            "Accept": accept,
+            "Accept-Encoding": ACCEPT_ENCODING,
+        }
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
         try:
             async with asyncio.timeout(self.timeout):  # the whole fetch, not each read
-                return await self._fetch(url)
+                return await self._get(url, headers, kinds)
         except TimeoutError as exc:
             raise FetchFailed("timeout", url=url, seconds=self.timeout) from exc
 
-    async def _fetch(self, url: str) -> tuple[str, str, str]:
-        headers = {
-            "User-Agent": self.user_agent,
-            "Accept": "text/html, text/plain;q=0.8",
-            "Accept-Encoding": ACCEPT_ENCODING,
-        }
+    async def _get(self, url: str, headers: dict[str, str], kinds: frozenset[str]) -> Fetched:
         async with httpx.AsyncClient(
             timeout=self.timeout, follow_redirects=False, headers=headers, trust_env=False
         ) as client:
@@ -202,7 +242,11 @@ class Fetcher:
                                 raise FetchFailed("redirects_nowhere", url=url)
                             url = urljoin(url, location)
                             continue
-                        return url, *await self._read(response, url)
+                        if response.status_code == 304:
+                            return Fetched(url, 304, "", b"", response.headers)
+                        kind, body = await self._read(response, url, kinds)
+                        return Fetched(url, response.status_code, kind, body, response.headers,
+                                       response.encoding)  # fmt: skip
                     finally:
                         await response.aclose()
                 except httpx.InvalidURL as exc:  # httpx reads a Location it cannot follow
@@ -213,13 +257,15 @@ class Fetcher:
                     raise FetchFailed("unreachable", url=url, why=type(exc).__name__) from exc
         raise FetchRefused("too_many_redirects", limit=self.max_redirects)
 
-    async def _read(self, response: httpx.Response, url: str) -> tuple[str, str]:
-        """(content type, text) of a page's response, within the size cap, which
-        counts the page's bytes once decompressed."""
+    async def _read(
+        self, response: httpx.Response, url: str, kinds: frozenset[str]
+    ) -> tuple[str, bytes]:
+        """(content type, body) of a response, within the size cap, which counts
+        the body's bytes once decompressed."""
         if response.status_code >= 400:
             raise FetchFailed("http_status", url=url, status=response.status_code)
-        kind = response.headers.get("content-type", "").split(";")[0].strip()
-        if kind not in ("text/html", "application/xhtml+xml", "text/plain"):
+        kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind not in kinds:
             raise FetchRefused("not_a_page", url=url, kind=kind or "?")
         declared = int(response.headers.get("content-length") or 0)
         if declared > self.max_bytes:
@@ -238,8 +284,7 @@ class Fetcher:
                         raise FetchRefused("page_too_large", url=url, limit=self.max_bytes)
         except zlib.error as exc:
             raise FetchRefused("bad_encoding", url=url, encoding=codings) from exc
-        encoding = response.encoding or "utf-8"
-        return kind, bytes(body).decode(encoding, "replace")
+        return kind, bytes(body)
 
     async def article(self, url: str) -> Article:
         final, kind, text = await self.fetch(url)

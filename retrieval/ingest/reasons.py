@@ -73,6 +73,15 @@ REASONS: dict[str, tuple[str, str]] = {
         "too many redirects (more than {limit})",
         "إحالات كثيرة جدًا (أكثر من {limit})",
     ),
+    # feeds
+    "not_a_feed": (
+        "{url} is not an RSS or Atom feed or a sitemap",
+        "الرابط {url} ليس موجز RSS أو Atom ولا خريطة موقع",
+    ),
+    "sitemap_index": (
+        "{url} is a sitemap index; add one of the sitemaps it lists",
+        "الرابط {url} فهرس لخرائط الموقع؛ أضف إحدى الخرائط التي يذكرها",
+    ),
 }
 
 
