@@ -115,8 +115,14 @@ def _sitemap(body: bytes, url: str) -> Parsed | None:
     return Parsed("sitemap", url, entries)
 
 
+def _field(entry: Any, key: str) -> Any:
+    """An entry's own ``key`` (feedparser's mapping of "updated" to "published",
+    where a feed gives no update time, is deprecated and warns)."""
+    return dict.get(entry, key)
+
+
 def _when(entry: Any, key: str) -> str | None:
-    parsed = entry.get(f"{key}_parsed")
+    parsed = _field(entry, f"{key}_parsed")
     if not parsed:
         return None
     return datetime.fromtimestamp(calendar.timegm(parsed), UTC).isoformat()
@@ -144,8 +150,8 @@ def parse(body: bytes, url: str, kind: str = "") -> Parsed:
             continue
         entries.append(Entry(
             urljoin(url, link),
-            _stamp(e.get("id"), link, e.get("updated"), e.get("published"), e.get("title"),
-                   e.get("summary")),
+            _stamp(*(_field(e, k) for k in ("id", "updated", "published", "title", "summary")),
+                   link),
             e.get("title"),
             _when(e, "published") or _when(e, "updated"),
         ))  # fmt: skip

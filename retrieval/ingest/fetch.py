@@ -236,14 +236,14 @@ class Fetcher:
                 try:
                     response = await client.send(request, stream=True)
                     try:
+                        if response.status_code == 304:  # httpx counts it among redirects
+                            return Fetched(url, 304, "", b"", response.headers)
                         if response.is_redirect:
                             location = response.headers.get("location")
                             if not location:
                                 raise FetchFailed("redirects_nowhere", url=url)
                             url = urljoin(url, location)
                             continue
-                        if response.status_code == 304:
-                            return Fetched(url, 304, "", b"", response.headers)
                         kind, body = await self._read(response, url, kinds)
                         return Fetched(url, response.status_code, kind, body, response.headers,
                                        response.encoding)  # fmt: skip
