@@ -182,6 +182,7 @@ class Feed:
     failing_since: float | None = None
     error: Reason | None = None  # why it fails, while it does
     items: int = 0
+    tried_at: float | None = None  # the last poll, whatever came of it
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feeds (
     id INTEGER PRIMARY KEY AUTOINCREMENT, url TEXT NOT NULL UNIQUE, title TEXT NOT NULL,
     kind TEXT NOT NULL, added_at REAL NOT NULL, etag TEXT, last_modified TEXT,
-    polled_at REAL, failing_since REAL, error TEXT
+    polled_at REAL, failing_since REAL, error TEXT, tried_at REAL
 );
 CREATE TABLE IF NOT EXISTS items (
     feed_id INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE, url TEXT NOT NULL,
@@ -252,12 +253,13 @@ class FeedBook:
             rows = self._db.execute(
                 "SELECT f.id, f.url, f.title, f.kind, f.added_at, f.etag, f.last_modified, "
                 "f.polled_at, f.failing_since, f.error, "
-                "(SELECT COUNT(*) FROM items i WHERE i.feed_id = f.id) FROM feeds f ORDER BY f.id"
+                "(SELECT COUNT(*) FROM items i WHERE i.feed_id = f.id), f.tried_at "
+                "FROM feeds f ORDER BY f.id"
             ).fetchall()
         return [
             Feed(id=r[0], url=r[1], title=r[2], kind=r[3], added_at=r[4], etag=r[5],
                  last_modified=r[6], polled_at=r[7], failing_since=r[8], error=_reason(r[9]),
-                 items=r[10])
+                 items=r[10], tried_at=r[11])
             for r in rows
         ]  # fmt: skip
 
@@ -271,12 +273,15 @@ class FeedBook:
         return next((f for f in feeds if f.url == url), None)
 
     def add(self, url: str, title: str, kind: str, now: float) -> tuple[Feed, bool]:
-        """The feed at ``url``, and whether it is new (a feed already there stays)."""
+        """The feed at ``url``, and whether it is new (a feed already there stays).
+        It was just read: it is due for a poll one interval from ``now``, unless
+        polled before."""
         url = normalise_url(url)
         with self._lock:
             cur = self._db.execute(
-                "INSERT OR IGNORE INTO feeds (url, title, kind, added_at) VALUES (?, ?, ?, ?)",
-                (url, title, kind, now),
+                "INSERT OR IGNORE INTO feeds (url, title, kind, added_at, tried_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (url, title, kind, now, now),
             )
         feed = self.find(url)
         assert feed is not None
@@ -323,6 +328,10 @@ class FeedBook:
                 (etag, last_modified, now, title, feed.id),
             )
         return bool(was and was[0] is not None)
+
+    def tried(self, feed: Feed, now: float) -> None:
+        with self._lock:
+            self._db.execute("UPDATE feeds SET tried_at = ? WHERE id = ?", (now, feed.id))
 
     def failed(self, feed: Feed, reason: Reason, now: float) -> bool:
         """A poll that failed: the feed keeps its last good state. True when this
@@ -383,10 +392,14 @@ class Feeds:
         max_items: int = 200,
         lock: asyncio.Lock | None = None,
         now: Callable[[], float] = time.time,
+        check_every: float = 60.0,
     ) -> None:
         self.book, self.fetcher, self.ingestor = book, fetcher, ingestor
         self.interval, self.max_items, self.lock, self.now = interval, max_items, lock, now
+        # how often the bot asks what is due (a feed is polled at most this late)
+        self.check_every = min(check_every, interval)
         self._polling = asyncio.Lock()  # one poll at a time, whoever starts it
+        self._checking = False  # polling the feeds that are due
 
     async def read(self, url: str) -> tuple[str, Parsed]:
         """(final URL, what it holds) of a feed, fetched whole."""
@@ -403,12 +416,32 @@ class Feeds:
     async def poll_all(self) -> list[Poll]:
         return [await self.poll(feed) for feed in self.book.feeds()]
 
+    def due(self) -> list[Feed]:
+        """The feeds whose last poll was ``interval`` or more ago, by ``now``."""
+        now = self.now()
+        return [
+            f for f in self.book.feeds() if f.tried_at is None or now - f.tried_at >= self.interval
+        ]
+
+    @property
+    def busy(self) -> bool:
+        """Whether feeds are being polled now."""
+        return self._checking or self._polling.locked()
+
+    async def poll_due(self) -> list[Poll]:
+        self._checking = True
+        try:
+            return [await self.poll(feed) for feed in self.due()]
+        finally:
+            self._checking = False
+
     async def poll(self, feed: Feed) -> Poll:
         async with self._polling:
             current = self.book.find(feed.url)  # as the last poll left it
             if current is None:  # removed meanwhile
                 return Poll(feed, not_modified=True)
             feed = current
+            self.book.tried(feed, self.now())
             started = time.perf_counter()
             poll = Poll(feed)
             try:

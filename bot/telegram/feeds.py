@@ -1,5 +1,6 @@
 """Feeds in the bot: ``/feed add URL``, ``/feed remove URL|N`` and ``/feeds`` for
-admins, and the job that polls every feed each ``[feeds] poll_interval`` seconds.
+admins, and the job that polls each feed every ``[feeds] poll_interval`` seconds
+(it asks every minute which feeds are due).
 
 A feed added is read at once (so a wrong address is said at once), then polled in
 the background, and the admin hears what its first poll added. A feed that stops
@@ -121,12 +122,19 @@ def _feeds(admin: Admin) -> Feeds:
 
 
 async def poll_feeds(context: Context) -> None:
-    """The repeating job: poll every feed; tell the admins of an outage that
-    begins, and of its end."""
+    """The repeating job: poll the feeds that are due, in a task of its own (a
+    poll may outlast the job's period; the job then waits for the next)."""
     admin = context.bot_data.admin
-    if admin is None or admin.feeds is None:
+    if admin is None or admin.feeds is None or admin.feeds.busy:
         return
-    for poll in await admin.feeds.poll_all():
+    context.application.create_task(_poll_due(context, admin), name="feeds")
+
+
+async def _poll_due(context: Context, admin: Admin) -> None:
+    """Poll the feeds that are due; tell the admins of an outage that begins, and
+    of its end."""
+    assert admin.feeds is not None
+    for poll in await admin.feeds.poll_due():
         if poll.error is None:
             log.info("feed %s: %s", poll.feed.url,
                      "not modified" if poll.not_modified else poll.report.summary())  # fmt: skip
@@ -148,12 +156,12 @@ async def _tell_admins(context: Context, admin: Admin, poll: Poll) -> None:
                         poll.feed.url, exc)  # fmt: skip
 
 
-def schedule(application: RawiApplication, interval: float) -> None:
-    """Poll the feeds every ``interval`` seconds while the application runs."""
+def schedule(application: RawiApplication, every: float) -> None:
+    """Every ``every`` seconds while the application runs, poll the feeds that are due."""
     if application.job_queue is None:
         log.warning("feeds are not polled: python-telegram-bot's job queue is not installed")
         return
-    application.job_queue.run_repeating(poll_feeds, interval, first=interval, name="feeds")
+    application.job_queue.run_repeating(poll_feeds, every, first=every, name="feeds")
 
 
 def setup(application: RawiApplication) -> None:
@@ -163,4 +171,4 @@ def setup(application: RawiApplication) -> None:
         return
     application.add_handler(CommandHandler("feed", feed_command))
     application.add_handler(CommandHandler("feeds", feeds_command))
-    schedule(application, admin.feeds.interval)
+    schedule(application, admin.feeds.check_every)
