@@ -95,20 +95,18 @@ def cmd_remove(app: Parts, args: argparse.Namespace) -> int:
 
 
 def cmd_feeds(app: Parts, args: argparse.Namespace) -> int:
+    if args.action in ("list", "remove"):  # the book alone: no model, no store
+        book = app.feed_book()
+        try:
+            return _list_feeds(book) if args.action == "list" else _remove_feed(book, args.feed)
+        finally:
+            book.close()
     import asyncio
 
     from retrieval.ingest.loaders import LoadError
 
     feeds = app.feeds()
     try:
-        if args.action == "list":
-            for n, f in enumerate(feeds.book.feeds(), start=1):
-                when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(f.polled_at or 0))
-                state = f"failing: {f.error}" if f.failing_since else f"read {when} UTC"
-                if not f.polled_at and not f.failing_since:
-                    state = "not read yet"
-                print(f"{n}\t{f.kind}\t{f.items} items\t{state}\t{f.title}\t{f.url}")
-            return 0
         if args.action == "add":
             try:
                 feed, new, items = asyncio.run(feeds.add(args.url))
@@ -117,21 +115,35 @@ def cmd_feeds(app: Parts, args: argparse.Namespace) -> int:
             said = "following" if new else "already following"
             print(f"{said} {feed.title} ({feed.kind}, {items} items); `rawi feeds poll` reads them")
             return 0
-        chosen = None
-        if args.feed is not None:
-            chosen = feeds.book.find(args.feed)
-            if chosen is None:
-                raise CliError(f"no feed {args.feed} (see `rawi feeds list`)")
-        if args.action == "remove":
-            assert chosen is not None
-            feeds.book.remove(chosen.id)
-            print(f"no longer following {chosen.title}; its articles stay")
-            return 0
-        if chosen is not None:
-            return _print_polls([asyncio.run(feeds.poll(chosen))], args.json)
-        return _print_polls(asyncio.run(feeds.poll_all()), args.json)
+        if args.feed is None:
+            return _print_polls(asyncio.run(feeds.poll_all()), args.json)
+        chosen = feeds.book.find(args.feed)
+        if chosen is None:
+            raise CliError(f"no feed {args.feed} (see `rawi feeds list`)")
+        return _print_polls([asyncio.run(feeds.poll(chosen))], args.json)
     finally:
         feeds.book.close()
+
+
+def _list_feeds(book: Any) -> int:
+    for n, f in enumerate(book.feeds(), start=1):
+        if f.failing_since is not None:
+            state = f"failing: {f.error}"
+        elif f.polled_at is not None:
+            state = time.strftime("read %Y-%m-%d %H:%M UTC", time.gmtime(f.polled_at))
+        else:
+            state = "not read yet"
+        print(f"{n}\t{f.kind}\t{f.items} items\t{state}\t{f.title}\t{f.url}")
+    return 0
+
+
+def _remove_feed(book: Any, key: str) -> int:
+    feed = book.find(key)
+    if feed is None:
+        raise CliError(f"no feed {key} (see `rawi feeds list`)")
+    book.remove(feed.id)
+    print(f"no longer following {feed.title}; its articles stay")
+    return 0
 
 
 def _print_polls(polls: list[Any], as_json: bool) -> int:

@@ -121,12 +121,14 @@ class Parts:
             allow_private=f.allow_private,
         )
 
+    def feed_book(self) -> FeedBook:
+        return FeedBook(self.settings.data_dir / "feeds.sqlite")
+
     def feeds(self, lock: asyncio.Lock | None = None) -> Feeds:
         """The feeds in ``DATA_DIR/feeds.sqlite``, polled through the fetcher into
         the store (their writes under ``lock``, where given)."""
         s = self.settings.feeds
-        book = FeedBook(self.settings.data_dir / "feeds.sqlite")
-        return Feeds(book, self.fetcher, self.ingestor, interval=s.poll_interval,
+        return Feeds(self.feed_book(), self.fetcher, self.ingestor, interval=s.poll_interval,
                      max_items=s.max_items, lock=lock)  # fmt: skip
 
     def bot(self) -> tuple[RawiApplication, Services]:

@@ -275,6 +275,7 @@ async def test_a_page_that_fails_is_retried_and_a_refused_one_is_not(
     assert len(store.catalogue.articles()) == 2
 
 
+@pytest.mark.slow
 async def test_two_hundred_items_polled_twice_embed_once(
     store: Store, embedder: Embedder, book: FeedBook
 ) -> None:
