@@ -1,7 +1,8 @@
 """A data dir's backup: the store with its vectors (:mod:`retrieval.store.backup`)
-and the bot's chat state, in one folder; and its restoring.
+and the bot's own state (the chat state and the feed book), in one folder; and
+its restoring.
 
-The chat state is copied first, then the store, whose manifest, written last,
+The bot's state is copied first, then the store, whose manifest, written last,
 vouches for every file in the folder: a folder without it is not a complete
 backup. The chat state carries the key that user and chat ids are hashed with;
 any key file kept beside it in the data dir (``*.key``) travels with it.
@@ -20,6 +21,7 @@ from retrieval.store.backup import BackupError, Progress
 from retrieval.store.chunks import Store
 
 CHAT = "chat.sqlite"
+FEEDS = "feeds.sqlite"  # the feeds followed, their last good state and items seen
 KEY_FILES = "*.key"
 # Tables of the chat state that hold no reader's data.
 NOT_DATA = {"meta"}
@@ -41,6 +43,8 @@ def write(
             state.close()
         for key in sorted(data_dir.glob(KEY_FILES)):
             shutil.copy2(key, directory / key.name)
+    if (data_dir / FEEDS).is_file():
+        _copy_database(data_dir / FEEDS, directory / FEEDS)
     return store_backup.dump(store, directory, on_progress)
 
 
@@ -56,12 +60,13 @@ def check(store: Store, directory: Path, data_dir: Path) -> dict[str, Any]:
     with readers' data in it)."""
     manifest = store_backup.read_manifest(directory)
     store_backup.check_fits(manifest, store)
-    target = data_dir / CHAT
-    if (directory / CHAT).is_file() and target.is_file() and (used := _tables_in_use(target)):
-        raise BackupError(
-            f"the data dir already has chat state ({target}, with rows in {', '.join(used)}):"
-            " move it away to restore the backup's"
-        )
+    for name, what in ((CHAT, "chat state"), (FEEDS, "feeds")):
+        target = data_dir / name
+        if (directory / name).is_file() and target.is_file() and (used := _tables_in_use(target)):
+            raise BackupError(
+                f"the data dir already has {what} ({target}, with rows in {', '.join(used)}):"
+                " move it away to restore the backup's"
+            )
     return manifest
 
 
@@ -79,21 +84,29 @@ def read(
     Returns whether there was chat state to restore."""
     manifest = manifest or check(store, directory, data_dir)
     store_backup.load(store, directory, on_progress, manifest=manifest)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if (directory / FEEDS).is_file():
+        _copy_database(directory / FEEDS, data_dir / FEEDS)
     if not (directory / CHAT).is_file():
         return False
-    data_dir.mkdir(parents=True, exist_ok=True)
     for key in sorted(directory.glob(KEY_FILES)):
         tmp = data_dir / f"{key.name}.part"
         shutil.copy2(key, tmp)
         tmp.replace(data_dir / key.name)
-    src = sqlite3.connect(f"{(directory / CHAT).resolve().as_uri()}?mode=ro", uri=True)
-    dst = sqlite3.connect(str(data_dir / CHAT))
-    try:  # through SQLite, which replaces the whole database, its journal included
+    _copy_database(directory / CHAT, data_dir / CHAT)
+    return True
+
+
+def _copy_database(source: Path, target: Path) -> None:
+    """Through SQLite, which copies a database in use consistently and replaces
+    the whole target, its journal included."""
+    src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+    dst = sqlite3.connect(str(target))
+    try:
         src.backup(dst)
     finally:
         src.close()
         dst.close()
-    return True
 
 
 def _tables_in_use(path: Path) -> list[str]:

@@ -13,6 +13,7 @@ import pytest
 
 from bot.cli import main
 from bot.telegram.state import ChatState
+from retrieval.feeds import FeedBook
 from retrieval.store.chunks import Store
 from retrieval.store.clients import embedded_client
 from retrieval.store.lexical import LexicalIndex
@@ -71,6 +72,9 @@ def test_a_restored_data_dir_answers_the_same_and_the_model_is_never_called(
     key = a / "chat.key"  # the hashing key, kept apart from the database
     assert key.stat().st_mode & 0o777 == 0o600 and len(key.read_text().strip()) == 64
     assert b"hash_key" not in (a / "chat.sqlite").read_bytes()  # a copy alone names no one
+    book = FeedBook(a / "feeds.sqlite")
+    book.add("https://news.example/rss", "Example news", "rss", now=1.0)
+    book.close()
 
     bk = tmp_path / "backup"
     made = rawi("backup", str(bk), data_dir=a)
@@ -80,6 +84,7 @@ def test_a_restored_data_dir_answers_the_same_and_the_model_is_never_called(
         "articles-00000.jsonl",
         "chat.key",
         "chat.sqlite",
+        "feeds.sqlite",
         "manifest.json",
         "vectors-00000.npy",
     ]
@@ -138,6 +143,9 @@ def test_a_restored_data_dir_answers_the_same_and_the_model_is_never_called(
     assert restored.history(-100123, 777)[-1].answer == "10,022"
     restored.close()
     assert (b / "chat.key").read_bytes() == key.read_bytes()
+    book = FeedBook(b / "feeds.sqlite")  # the feeds followed come back too
+    assert [f.url for f in book.feeds()] == ["https://news.example/rss"]
+    book.close()
     assert (b / "chat.key").stat().st_mode & 0o777 == 0o600
 
 
