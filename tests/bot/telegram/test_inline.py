@@ -7,14 +7,16 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.telegram.context import Services
-from bot.telegram.inline import INLINE_CHAT, START
-from bot.telegram.render import SOURCES
+from bot.telegram.inline import INLINE_CHAT, START, message
+from bot.telegram.render import SOURCES, render_html
 from bot.telegram.texts import TEXTS
 from retrieval.answer import NO_ANSWER
 from retrieval.answer.extractive import ExtractiveAnswerer
@@ -25,9 +27,11 @@ from retrieval.search import Searcher
 from retrieval.service import QAService
 from retrieval.store.chunks import Store
 from retrieval.store.clients import embedded_client
+from retrieval.types import Answer
 from tests.auxil.fakebotapi import Call, FakeBotAPI, parse_error
 from tests.auxil.helpers import searcher_for
 from tests.auxil.telegram import make_services, running
+from tests.bot.telegram.test_render import check, citation
 
 AR_QUESTION = "كم عدد المواطنين الأمريكيين الذين يسعون لمغادرة غزة؟"
 EN_QUESTION = "How many Palestinians have been killed in Gaza?"
@@ -205,3 +209,21 @@ async def test_inline_failures_are_logged_never_shown(
     assert said == TEXTS["error"]["en"]
     failure = [r for r in caplog.records if r.message == "error while answering an inline query"]
     assert failure and failure[0].exc_info is not None  # logged with its traceback
+
+
+def test_a_long_answer_fits_one_inline_message_without_its_passages() -> None:
+    quotes = [("word " * 40).strip() + f" {i} & <x>" for i in range(1, 9)]
+    answer = Answer(
+        "According to the coverage: " + " ".join(f"“{q}” [{i}]" for i, q in enumerate(quotes, 1)),
+        tuple(citation(i, q) for i, q in enumerate(quotes, 1)),
+        True,
+        "en",
+    )
+    assert len(render_html(answer)) > 1  # two messages in a chat
+    text = message("What <happened>?", answer)
+    check(text)  # one message, under 4,096 characters, its tags balanced
+    assert text.startswith("<b>What &lt;happened&gt;?</b>\n\n") and "<blockquote" not in text
+    assert re.findall(r"<b>\[(\d+)\]</b>", text) == [str(i) for i in range(1, 9)]
+    assert all(html.escape(q) in text for q in quotes)  # the answer whole, every source named
+    short = replace(answer, text=f"“{quotes[0]}” [1]", citations=answer.citations[:1])
+    assert message("Q?", short) == f"<b>Q?</b>\n\n{render_html(short)[0]}"  # passage kept
