@@ -13,11 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from telegram.ext import InlineQueryHandler
 
+from bot.compose import Parts
 from bot.telegram.context import Services
 from bot.telegram.inline import INLINE_CHAT, START, message
 from bot.telegram.render import SOURCES, render_html
+from bot.telegram.server import ALLOWED_UPDATES
 from bot.telegram.texts import TEXTS
+from config.settings import load_settings
 from retrieval.answer import NO_ANSWER
 from retrieval.answer.extractive import ExtractiveAnswerer
 from retrieval.ingest.loaders import Loaded, make_article
@@ -30,7 +34,7 @@ from retrieval.store.clients import embedded_client
 from retrieval.types import Answer
 from tests.auxil.fakebotapi import Call, FakeBotAPI, parse_error
 from tests.auxil.helpers import searcher_for
-from tests.auxil.telegram import make_services, running
+from tests.auxil.telegram import TOKEN, make_services, running
 from tests.bot.telegram.test_render import check, citation
 
 AR_QUESTION = "كم عدد المواطنين الأمريكيين الذين يسعون لمغادرة غزة؟"
@@ -227,3 +231,19 @@ def test_a_long_answer_fits_one_inline_message_without_its_passages() -> None:
     assert all(html.escape(q) in text for q in quotes)  # the answer whole, every source named
     short = replace(answer, text=f"“{quotes[0]}” [1]", citations=answer.citations[:1])
     assert message("Q?", short) == f"<b>Q?</b>\n\n{render_html(short)[0]}"  # passage kept
+
+
+def test_rawi_serve_takes_inline_queries_with_the_inline_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("RAWI_INLINE__CACHE_SECONDS", "5")
+    monkeypatch.setenv("RAWI_INLINE__MIN_CHARS", "4")
+    parts = Parts(load_settings())
+    try:
+        app, services = parts.bot()
+    finally:
+        parts.close()
+    assert (services.inline_cache_seconds, services.inline_min_chars) == (5.0, 4)
+    assert any(isinstance(h, InlineQueryHandler) for h in app.handlers[0])
+    assert "inline_query" in ALLOWED_UPDATES  # asked of Telegram, by polling and by webhook
