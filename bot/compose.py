@@ -150,6 +150,8 @@ class Parts:
             state,
             max_question_chars=tg.max_question_chars,
             rate_limit_per_minute=tg.rate_limit_per_minute,
+            inline_cache_seconds=settings.inline.cache_seconds,
+            inline_min_chars=settings.inline.min_chars,
             follow=self.store.follow,
             follow_interval=settings.chroma.follow_interval,
         )

@@ -152,6 +152,13 @@ class TelegramSettings(Section):
     _split = field_validator("admin_ids", "channels", mode="before")(_split_csv)
 
 
+class InlineSettings(Section):
+    cache_seconds: float = Field(
+        ge=0, description="seconds an inline answer is kept for the same question (0: not kept)"
+    )
+    min_chars: int = Field(ge=1, description="shortest inline query searched; shorter get a hint")
+
+
 class FetchSettings(Section):
     allow_private: bool = Field(
         description="let /add URL fetch loopback and private addresses (off: public only)"
@@ -205,6 +212,7 @@ class Settings(BaseSettings):
     search: SearchSettings
     conversation: ConversationSettings
     telegram: TelegramSettings
+    inline: InlineSettings
     fetch: FetchSettings
     feeds: FeedsSettings
     llm: LLMSettings

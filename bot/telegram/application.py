@@ -12,12 +12,13 @@ from telegram.ext import (
     ApplicationBuilder,
     CallbackQueryHandler,
     CommandHandler,
+    InlineQueryHandler,
     MessageHandler,
     filters,
 )
 
 from bot.telegram import admin as admin_handlers
-from bot.telegram import feeds, readers
+from bot.telegram import feeds, inline, readers
 from bot.telegram.context import (
     CONTEXT_TYPES,
     Admin,
@@ -136,6 +137,7 @@ def build_application(
     )
     app.add_handler(ButtonHandler(readers.vote, pattern=readers.VOTE_PATTERN))
     app.add_handler(CallbackQueryHandler(readers.stale_button))  # and presses without data
+    app.add_handler(InlineQueryHandler(inline.inline_query))  # @bot QUESTION in any chat
     app.add_handler(
         MessageHandler(
             filters.ChatType.PRIVATE

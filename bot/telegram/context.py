@@ -26,6 +26,7 @@ from retrieval.ingest.pipeline import Ingestor
 from retrieval.model.embedder import Embedder
 from retrieval.service import QAService
 from retrieval.store.chunks import Store
+from retrieval.types import Answer
 
 
 class ButtonHandler(CallbackQueryHandler[Any, Any]):
@@ -65,6 +66,12 @@ class Services:
     # (chat, message) -> the answer, so that an edited question edits its answer
     answers: OrderedDict[tuple[int, int], Sent] = field(default_factory=OrderedDict)
     max_answers: int = 10_000  # remembered; the oldest are forgotten
+    # inline mode: (normalised question, language) -> (when, the answer), kept this long
+    inline_answers: OrderedDict[tuple[str, str], tuple[float, Answer]] = field(
+        default_factory=OrderedDict
+    )
+    inline_cache_seconds: float = 60.0
+    inline_min_chars: int = 3
 
     def remember(self, chat_id: int, message_id: int, sent: Sent) -> None:
         self.answers[(chat_id, message_id)] = sent

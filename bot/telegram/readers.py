@@ -125,7 +125,7 @@ class Answered:
     question_id: int | None  # None: not in the log (its disk refuses writes)
 
 
-def _answer_and_log(
+def answer_and_log(
     services: Services,
     chat_id: int,
     user_id: int,
@@ -135,11 +135,13 @@ def _answer_and_log(
     language: str,
     on_text: Callable[[str], None] | None = None,
     replaces: int | None = None,
+    standalone: bool = False,
 ) -> Answered:
     """The blocking part of answering, run in a worker thread. ``replaces``: the
-    logged question this one is an edit of."""
+    logged question this one is an edit of; ``standalone``: a question read without
+    the reader's earlier ones (no follow-up)."""
     state = services.state
-    history = state.history(chat_id, user_id, before=replaces)
+    history = [] if standalone else state.history(chat_id, user_id, before=replaces)
     reply = services.qa.ask(text, history, on_text, language)
     answer = reply.answer
     if answer.kind == SMALLTALK:
@@ -201,16 +203,15 @@ async def answer(update: Update, context: Context, text: str) -> None:
     # chat stands in for the user.
     user_id = user.id if user is not None else chat.id
     with services.answering(user_id, chat.id) as ahead:
-        limit = services.rate_limit_per_minute
-        recent = await asyncio.to_thread(services.state.recent_questions, user_id, 60.0)
-        if recent + ahead >= limit:  # a burst counts as it arrives, not as it is logged
+        if await over_limit(services, user_id, ahead):
+            limit = services.rate_limit_per_minute
             await message.reply_text(TEXTS["rate_limited"][lang].format(limit=limit))
             return
         if chat.type != ChatType.PRIVATE:
             await _tell_if_busy(message, services, lang)
         await context.bot.send_chat_action(chat.id, ChatAction.TYPING)
         work = functools.partial(
-            _answer_and_log, services, chat.id, user_id, str(chat.type), text, language=lang,
+            answer_and_log, services, chat.id, user_id, str(chat.type), text, language=lang,
             replaces=earlier.question_id if earlier else None,
         )  # fmt: skip
         into = list(earlier.messages) if earlier else []
@@ -228,6 +229,14 @@ async def answer(update: Update, context: Context, text: str) -> None:
         buttons = vote_buttons(qid) if qid is not None and done.answer.kind != SMALLTALK else None
         sent = await send_answer(message, done.answer, buttons, into)
         services.remember(chat.id, message.message_id, Sent(text, done.question_id, sent))
+
+
+async def over_limit(services: Services, user_id: int, ahead: int) -> bool:
+    """Whether the reader has had their questions for this minute: those answered
+    (in the log) and the ``ahead`` of this one still being answered, as a burst
+    counts as it arrives, not as it is logged."""
+    recent = await asyncio.to_thread(services.state.recent_questions, user_id, 60.0)
+    return recent + ahead >= services.rate_limit_per_minute
 
 
 # A group gets about 20 messages a minute from a bot: past this many questions in

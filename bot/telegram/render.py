@@ -46,25 +46,31 @@ def _passage(quotes: list[Citation], answer_text: str) -> str | None:
     return "".join(out)
 
 
-def source_block(quotes: list[Citation], lang: str, answer_text: str = "") -> str:
-    """A source line, and the passage around its quotes in an expandable quote."""
+def source_block(
+    quotes: list[Citation], lang: str, answer_text: str = "", passages: bool = True
+) -> str:
+    """A source line, and (with ``passages``) the passage around its quotes in an
+    expandable quote."""
     c = quotes[0]
     title = html.escape(c.title)
     if c.url:
         title = f'<a href="{html.escape(c.url, quote=True)}">{title}</a>'
     head = f"<b>[{c.n}]</b> {title} — {html.escape(_meta(c, lang))}"
-    passage = _passage(quotes, answer_text)
+    passage = _passage(quotes, answer_text) if passages else None
     return head if passage is None else f"{head}\n<blockquote expandable>{passage}</blockquote>"
 
 
-def answer_blocks(answer: Answer) -> list[str]:
+def answer_blocks(answer: Answer, passages: bool = True) -> list[str]:
+    """The answer's blocks; without ``passages``, its sources are their lines alone."""
     lang = "ar" if answer.language == "ar" else "en"
     blocks = [html.escape(answer.text)]
     if answer.note:
         blocks.append(f"<i>{html.escape(answer.note)}</i>")
     if answer.citations:
         blocks.append(f"<b>{SOURCES[lang]}</b>")
-        blocks.extend(source_block(quotes, lang, answer.text) for quotes in answer.sources())
+        blocks.extend(
+            source_block(quotes, lang, answer.text, passages) for quotes in answer.sources()
+        )
     return blocks
 
 

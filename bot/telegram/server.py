@@ -28,6 +28,7 @@ ALLOWED_UPDATES = [
     "message",
     "edited_message",  # an edited question gets its answer edited
     "callback_query",
+    "inline_query",  # @bot QUESTION in any chat
     "channel_post",
     "edited_channel_post",
 ]

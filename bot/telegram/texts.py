@@ -99,6 +99,17 @@ TEXTS = {
         "en": "Something went wrong while answering. Please try again in a moment.",
         "ar": "حدث خطأ أثناء الإجابة. حاول مرة أخرى بعد قليل.",
     },
+    # inline mode (@bot QUESTION in any chat): the hint, and the titles of the results
+    "inline_hint": {
+        "en": "Type a question about the news, in Arabic or English",
+        "ar": "اكتب سؤالًا عن الأخبار، بالعربية أو بالإنجليزية",
+    },
+    "inline_answer": {"en": "Send the answer with its sources", "ar": "أرسل الإجابة مع مصادرها"},
+    "inline_reply": {"en": "Send this reply", "ar": "أرسل هذا الرد"},
+    "inline_not_covered": {
+        "en": "Not in the coverage",
+        "ar": "ليس في التغطية",
+    },
 }
 
 

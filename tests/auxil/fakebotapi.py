@@ -2,10 +2,12 @@
 
 It serves what the bot uses, records every call, and behaves like Telegram where
 it matters: it rejects texts over 4,096 characters and HTML it cannot parse
-("can't parse entities"), keeps the messages the bot sent so that an edit or a
-deletion of one it never sent fails, and an edit that changes nothing is "not
-modified"; and it can be told to fail a method (429 with ``retry_after``, say)
-or a file's download.
+("can't parse entities"), in messages and in the messages inline results send,
+keeps the messages the bot sent so that an edit or a deletion of one it never
+sent fails, and an edit that changes nothing is "not modified"; an inline query
+is answered once, or the answer is refused as Telegram refuses a late one; and
+it can be told to fail a method (429 with ``retry_after``, say) or a file's
+download.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -78,6 +81,8 @@ class FakeBotAPI:
         self.downloads: list[str] = []
         self.pathless: set[str] = set()  # file ids getFile gives no path for
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}  # (chat, id) -> what the bot sent
+        self.inline_queries: dict[str, dict[str, Any]] = {}  # id -> the query pushed
+        self.inline_answered: set[str] = set()
         self.runner: web.AppRunner | None = None
         self.port = 0
 
@@ -158,6 +163,34 @@ class FakeBotAPI:
             "message": message,
         }  # fmt: skip
         return self.push({"callback_query": query})
+
+    def push_inline_query(
+        self, query: str, *, user_id: int = 7, language: str = "en", chat_type: str = "private"
+    ) -> str:
+        """A reader typing ``@bot QUERY`` in a chat of ``chat_type``; returns the
+        query's id, which the bot's answerInlineQuery must name."""
+        query_id = str(next(self._ids))
+        inline = {
+            "id": query_id,
+            "from": {"id": user_id, "is_bot": False, "first_name": "Reader",
+                     "language_code": language},
+            "query": query,
+            "offset": "",
+            "chat_type": chat_type,
+        }  # fmt: skip
+        self.inline_queries[query_id] = inline
+        self.push({"inline_query": inline})
+        return query_id
+
+    async def inline_answer(self, query_id: str, within: float = 60.0) -> Call:
+        """The bot's answer to inline query ``query_id``, once it came."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            for call in self.sent("answerInlineQuery"):
+                if str(call.params.get("inline_query_id")) == query_id:
+                    return call
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"inline query {query_id} was not answered")
 
     def fail(
         self, method: str, status: int, description: str, retry_after: int | None = None
@@ -367,6 +400,38 @@ class FakeBotAPI:
             return self.bad("Bad Request: message to delete not found")
         return self.ok(True)
 
+    async def api_answerInlineQuery(self, params: dict[str, Any]) -> web.Response:
+        query_id = str(params.get("inline_query_id", ""))
+        if query_id not in self.inline_queries or query_id in self.inline_answered:
+            return self.bad(
+                "Bad Request: query is too old and response timeout expired or query ID is invalid"
+            )
+        results = self._json(params.get("results", "[]"))
+        if not isinstance(results, list) or len(results) > 50:
+            return self.bad("Bad Request: RESULTS_TOO_MUCH")
+        ids = [str(r.get("id", "")) for r in results]
+        if len(set(ids)) < len(ids) or any(not 0 < len(i.encode()) <= 64 for i in ids):
+            return self.bad("Bad Request: RESULT_ID_INVALID")
+        for r in results:
+            content = r.get("input_message_content") or {}
+            if r.get("type") != "article" or not r.get("title") or "message_text" not in content:
+                return self.bad("Bad Request: RESULT_INVALID")
+            error = self._check_text({**content, "text": content["message_text"]})
+            if error:
+                return self.bad(error)
+        button = self._json(params.get("button"))
+        if button is not None and (
+            not button.get("text")
+            or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", str(button.get("start_parameter", "")))
+        ):
+            return self.bad("Bad Request: BUTTON_INVALID")
+        self.inline_answered.add(query_id)
+        return self.ok(True)
+
+    @staticmethod
+    def _json(raw: Any) -> Any:
+        return json.loads(raw) if isinstance(raw, str) else raw
+
     async def api_getFile(self, params: dict[str, Any]) -> web.Response:
         file_id = str(params["file_id"])
         if file_id not in self.files:
@@ -400,3 +465,12 @@ class FakeBotAPI:
 
     def reply_markup(self, call: Call) -> Any:
         return self._markup(call.params)
+
+    def inline_results(self, call: Call) -> list[dict[str, Any]]:
+        """The results of an answerInlineQuery call."""
+        return list(self._json(call.params.get("results", "[]")))
+
+    def inline_button(self, call: Call) -> dict[str, Any] | None:
+        """The button above the results of an answerInlineQuery call."""
+        button = self._json(call.params.get("button"))
+        return dict(button) if button else None
