@@ -70,6 +70,7 @@ ADMIN_COMMANDS = {
         ("remove", "Remove an article by id"),
         ("stats", "Coverage and readers, with a chart"),
         ("unanswered", "What readers asked that the coverage could not answer"),
+        ("digest", "The daily digest: /digest @channel HH:MM, or off"),
     ],
     "ar": [
         ("add", "أضف مقالًا: نصًا أو ردًا أو ملفًا أو رابطًا"),
@@ -77,6 +78,7 @@ ADMIN_COMMANDS = {
         ("remove", "احذف مقالًا بمعرّفه"),
         ("stats", "التغطية والقرّاء، مع رسم بياني"),
         ("unanswered", "ما سأل عنه القرّاء ولم تجب عنه التغطية"),
+        ("digest", "النشرة اليومية: ‎/digest @channel HH:MM‎ أو off"),
     ],
 }
 

@@ -17,7 +17,7 @@ from telegram.ext import (
 )
 
 from bot.telegram import admin as admin_handlers
-from bot.telegram import readers
+from bot.telegram import digest, readers
 from bot.telegram.context import (
     CONTEXT_TYPES,
     Admin,
@@ -120,6 +120,7 @@ def build_application(
     app.bot_data.admin = admin
     if admin is not None:
         admin_handlers.add_handlers(app)  # before the readers' catch-alls
+        digest.add_handlers(app)
     app.add_handler(CommandHandler(["start", "help"], readers.help_command))
     # questions, new or edited: /ask, a text, or a caption (of a photo, a video…)
     app.add_handler(CommandHandler("ask", readers.question))
