@@ -78,6 +78,7 @@ class FakeBotAPI:
         self.downloads: list[str] = []
         self.pathless: set[str] = set()  # file ids getFile gives no path for
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}  # (chat, id) -> what the bot sent
+        self.chats: dict[str, dict[str, Any]] = {}  # "@username" or "id" -> what getChat gives
         self.runner: web.AppRunner | None = None
         self.port = 0
 
@@ -192,6 +193,17 @@ class FakeBotAPI:
         if edited:
             post["edit_date"] = 1_700_000_100
         return self.push({"edited_channel_post" if edited else "channel_post": post})
+
+    def add_chat(self, chat_id: int, username: str = "", title: str = "Newsroom Channel") -> None:
+        """A channel getChat finds by its id or @username (any other is not found)."""
+        chat = {"id": chat_id, "type": "channel", "title": title, "accent_color_id": 0,
+                "max_reaction_count": 11, "accepted_gift_types": {
+                    "unlimited_gifts": False, "limited_gifts": False, "unique_gifts": False,
+                    "premium_subscription": False, "gifts_from_channels": False}}  # fmt: skip
+        if username:
+            chat["username"] = username
+            self.chats[f"@{username.lower()}"] = chat
+        self.chats[str(chat_id)] = chat
 
     def push(self, update: dict[str, Any]) -> int:
         uid = next(self._update_ids)
@@ -366,6 +378,10 @@ class FakeBotAPI:
         if self.messages.pop((int(params["chat_id"]), int(params["message_id"])), None) is None:
             return self.bad("Bad Request: message to delete not found")
         return self.ok(True)
+
+    async def api_getChat(self, params: dict[str, Any]) -> web.Response:
+        chat = self.chats.get(str(params["chat_id"]).lower())
+        return self.ok(chat) if chat else self.bad("Bad Request: chat not found")
 
     async def api_getFile(self, params: dict[str, Any]) -> web.Response:
         file_id = str(params["file_id"])
