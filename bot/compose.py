@@ -36,6 +36,7 @@ from retrieval.store.lexical import LexicalIndex
 
 if TYPE_CHECKING:
     from bot.telegram.context import RawiApplication, Services
+    from bot.telegram.digest import Poster
 
 
 def _say(msg: str) -> None:
@@ -135,6 +136,7 @@ class Parts:
         """The Telegram application and the services its handlers use."""
         from bot.telegram.application import build_application
         from bot.telegram.context import Admin, Services
+        from bot.telegram.digest import schedule as schedule_digest
         from bot.telegram.state import ChatState
         from retrieval.service import HISTORY_TURNS
 
@@ -169,7 +171,27 @@ class Parts:
         application = build_application(
             tg.token.get_secret_value(), services, api_url=tg.api_url, admin=admin
         )
+        schedule_digest(application, self.digest_poster())
         return application, services
+
+    def digest_poster(self) -> Poster:
+        """The daily digest's job: its builder (the leads written by the language
+        model when answers are), the outlets' names, time zone and interval."""
+        from zoneinfo import ZoneInfo
+
+        from bot.telegram.digest import Poster
+        from retrieval.digest import DigestBuilder
+
+        d = self.settings.digest
+        outlets = Outlets({k: v.model_dump() for k, v in self.settings.outlets.items()})
+        model = chat_model(self.settings) if self.settings.answerer == "llm" else None
+        builder = DigestBuilder(
+            self.store, outlets, threshold=d.threshold, max_stories=d.stories, model=model
+        )
+        return Poster(
+            builder.build, outlets, ZoneInfo(d.timezone), interval=d.check_interval,
+            previous_day=d.previous_day, language=d.language,
+        )  # fmt: skip
 
     def close(self) -> None:
         if self._store is not None:

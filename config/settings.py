@@ -13,6 +13,7 @@ import tomllib
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -189,6 +190,26 @@ class LLMSettings(Section):
     )
 
 
+class DigestSettings(Section):
+    timezone: str = Field(description="the newsroom's time zone (IANA name)")
+    check_interval: float = Field(gt=0, description="seconds between looks at the clock")
+    stories: int = Field(gt=0, le=50, description="stories in a digest, most covered first")
+    threshold: float = Field(
+        gt=0, lt=1, description="lead-chunk cosine above which reports tell one story"
+    )
+    previous_day: bool = Field(description="tell the day before (a morning digest)")
+    language: Literal["ar", "en"] = Field(description="the digest's language by default")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -216,6 +237,7 @@ class Settings(BaseSettings):
     fetch: FetchSettings
     feeds: FeedsSettings
     llm: LLMSettings
+    digest: DigestSettings
     outlets: dict[str, OutletSettings] = Field(
         default_factory=dict,
         description="display names and aliases of the outlets, by the store's source id",

@@ -89,4 +89,4 @@ def load(name: str) -> Prompt:
     return parse(name, path.read_text(encoding="utf-8"))
 
 
-NAMES = ("answer", "condense")
+NAMES = ("answer", "condense", "digest")

@@ -72,6 +72,7 @@ ADMIN_COMMANDS = {
         ("unanswered", "What readers asked that the coverage could not answer"),
         ("feed", "Follow a feed or sitemap: /feed add URL, /feed remove URL"),
         ("feeds", "The feeds followed"),
+        ("digest", "The daily digest: /digest @channel HH:MM, or off"),
     ],
     "ar": [
         ("add", "أضف مقالًا: نصًا أو ردًا أو ملفًا أو رابطًا"),
@@ -81,6 +82,7 @@ ADMIN_COMMANDS = {
         ("unanswered", "ما سأل عنه القرّاء ولم تجب عنه التغطية"),
         ("feed", "تابع موجزًا أو خريطة موقع: ‎/feed add‎ رابط، ‎/feed remove‎ رابط"),
         ("feeds", "الموجزات المتابَعة"),
+        ("digest", "النشرة اليومية: ‎/digest @channel HH:MM‎ أو off"),
     ],
 }
 

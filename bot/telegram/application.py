@@ -18,7 +18,7 @@ from telegram.ext import (
 )
 
 from bot.telegram import admin as admin_handlers
-from bot.telegram import feeds, inline, readers
+from bot.telegram import digest, feeds, inline, readers
 from bot.telegram.context import (
     CONTEXT_TYPES,
     Admin,
@@ -122,6 +122,7 @@ def build_application(
     if admin is not None:
         admin_handlers.add_handlers(app)  # before the readers' catch-alls
         feeds.setup(app)  # /feed, /feeds and the poll job, when the admins have feeds
+        digest.add_handlers(app)
     app.add_handler(CommandHandler(["start", "help"], readers.help_command))
     # questions, new or edited: /ask, a text, or a caption (of a photo, a video…)
     app.add_handler(CommandHandler("ask", readers.question))

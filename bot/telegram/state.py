@@ -50,6 +50,14 @@ CREATE TABLE IF NOT EXISTS votes (
     at REAL NOT NULL,
     PRIMARY KEY (question, user)
 );
+CREATE TABLE IF NOT EXISTS digest (   -- the daily digest: one setting
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    chat INTEGER NOT NULL,            -- where it is posted: a channel or group, not a reader
+    label TEXT NOT NULL,              -- the chat as the admin named it (@channel or its id)
+    at TEXT NOT NULL,                 -- HH:MM, the newsroom's time
+    language TEXT NOT NULL,
+    last_day TEXT NOT NULL DEFAULT '' -- the newsroom's day it was last posted (YYYY-MM-DD)
+);
 """
 
 DAY = 86400.0
@@ -74,6 +82,17 @@ class Gap:
 
     question: str
     why: str
+
+
+@dataclass(frozen=True)
+class DigestSetting:
+    """Where and when the daily digest is posted, and the day it last was."""
+
+    chat: int
+    label: str
+    at: str  # HH:MM
+    language: str
+    last_day: str = ""
 
 
 @dataclass(frozen=True)
@@ -369,6 +388,34 @@ class ChatState:
                 (now - days * DAY, REFUSED, WEAK, limit),
             ).fetchall()
         return [Gap(q, DISLIKED if disliked else outcome) for q, outcome, disliked in rows]
+
+    # -- the daily digest ----------------------------------------------------------------
+    def digest(self) -> DigestSetting | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT chat, label, at, language, last_day FROM digest WHERE id=1"
+            ).fetchone()
+        return None if row is None else DigestSetting(*row)
+
+    def set_digest(self, chat: int, label: str, at: str, language: str) -> None:
+        """Post the digest to ``chat`` at ``at``; the day it was last posted is kept
+        while the chat stays the same (a new time does not post twice in one day)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO digest (id, chat, label, at, language) VALUES (1,?,?,?,?)"
+                " ON CONFLICT (id) DO UPDATE SET last_day=CASE WHEN chat=excluded.chat"
+                " THEN last_day ELSE '' END, chat=excluded.chat, label=excluded.label,"
+                " at=excluded.at, language=excluded.language",
+                (chat, label, at, language),
+            )
+
+    def clear_digest(self) -> bool:
+        with self._lock:
+            return self._db.execute("DELETE FROM digest").rowcount > 0
+
+    def digest_posted(self, day: str) -> None:
+        with self._lock:
+            self._db.execute("UPDATE digest SET last_day=? WHERE id=1", (day,))
 
     # -- retention ------------------------------------------------------------------
     def purge(self, now: float | None = None) -> int:

@@ -251,6 +251,53 @@ ADMIN_TEXTS = {
     "why_refused": {"en": "not in the coverage", "ar": "ليس في التغطية"},
     "why_weak": {"en": "weak answer", "ar": "إجابة ضعيفة"},
     "why_disliked": {"en": "voted 👎", "ar": "قُيّمت 👎"},
+    # the daily digest: the admins' /digest, and the digest itself (in the channel's language)
+    "digest_usage": {
+        "en": "Usage: /digest @channel HH:MM (or a chat id; add ar or en for the digest's "
+        "language, Arabic by default); /digest to see the setting; /digest off to stop it.",
+        "ar": "الاستخدام: ‎/digest @channel HH:MM‎ (أو معرّف المحادثة؛ وأضف ar أو en للغة "
+        "النشرة، والعربية افتراضيًا)؛ ‎/digest‎ لعرض الإعداد؛ ‎/digest off‎ لإيقافها.",
+    },
+    "digest_none": {
+        "en": "No daily digest is set. Send /digest @channel HH:MM to post the day's main "
+        "stories there every day.",
+        "ar": "لا توجد نشرة يومية. أرسل ‎/digest @channel HH:MM‎ لنشر أبرز أخبار اليوم هناك كل يوم.",
+    },
+    "digest_set": {
+        "en": "The daily digest goes to {chat} every day at {at} ({timezone}), in {language}.",
+        "ar": "تُنشر النشرة اليومية في {chat} كل يوم الساعة {at} ({timezone})، {language}.",
+    },
+    "language_ar": {"en": "Arabic", "ar": "بالعربية"},
+    "language_en": {"en": "English", "ar": "بالإنجليزية"},
+    "digest_last": {"en": "Last posted for {day}.", "ar": "آخر نشرة: {day}."},
+    "digest_off": {"en": "The daily digest is off.", "ar": "أُوقفت النشرة اليومية."},
+    "digest_unavailable": {
+        "en": "The daily digest is not running in this bot.",
+        "ar": "النشرة اليومية لا تعمل في هذا البوت.",
+    },
+    "digest_no_chat": {
+        "en": "I cannot reach {chat} ({why}). Check the name, add me to the chat as an admin "
+        "who may post, then send /digest again.",
+        "ar": "تعذّر الوصول إلى {chat} ({why}). تحقّق من الاسم، وأضفني إلى المحادثة مشرفًا يحق "
+        "له النشر، ثم أرسل ‎/digest‎ مرة أخرى.",
+    },
+    "digest_unreachable": {
+        "en": "Today's digest could not be posted to {chat} ({why}). Add me to the chat as an "
+        "admin who may post, or set another chat with /digest; I will try again tomorrow.",
+        "ar": "تعذّر نشر نشرة اليوم في {chat} ({why}). أضفني إلى المحادثة مشرفًا يحق له النشر، "
+        "أو اختر محادثة أخرى بـ ‎/digest‎؛ سأحاول مجددًا غدًا.",
+    },
+    "digest_failed": {
+        "en": "Today's digest for {chat} could not be made; the log has the details. I will "
+        "try again tomorrow.",
+        "ar": "تعذّر إعداد نشرة اليوم لـ {chat}؛ التفاصيل في السجل. سأحاول مجددًا غدًا.",
+    },
+    "digest_head": {
+        "en": "The main stories of {day} (from {articles})",
+        "ar": "أبرز أخبار {day} (من {articles})",
+    },
+    "digest_quote": {"en": "— {outlet}", "ar": "— {outlet}"},
+    "digest_outlets": {"en": "{outlets}: {names}", "ar": "{outlets}: {names}"},
     # the /stats chart
     "chart_title": {"en": "Last {days} days (UTC)", "ar": "آخر {days} يومًا (بتوقيت UTC)"},
     "chart_questions": {"en": "questions", "ar": "الأسئلة"},

@@ -83,6 +83,7 @@ class FakeBotAPI:
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}  # (chat, id) -> what the bot sent
         self.inline_queries: dict[str, dict[str, Any]] = {}  # id -> the query pushed
         self.inline_answered: set[str] = set()
+        self.chats: dict[str, dict[str, Any]] = {}  # "@username" or "id" -> what getChat gives
         self.runner: web.AppRunner | None = None
         self.port = 0
 
@@ -225,6 +226,17 @@ class FakeBotAPI:
         if edited:
             post["edit_date"] = 1_700_000_100
         return self.push({"edited_channel_post" if edited else "channel_post": post})
+
+    def add_chat(self, chat_id: int, username: str = "", title: str = "Newsroom Channel") -> None:
+        """A channel getChat finds by its id or @username (any other is not found)."""
+        chat = {"id": chat_id, "type": "channel", "title": title, "accent_color_id": 0,
+                "max_reaction_count": 11, "accepted_gift_types": {
+                    "unlimited_gifts": False, "limited_gifts": False, "unique_gifts": False,
+                    "premium_subscription": False, "gifts_from_channels": False}}  # fmt: skip
+        if username:
+            chat["username"] = username
+            self.chats[f"@{username.lower()}"] = chat
+        self.chats[str(chat_id)] = chat
 
     def push(self, update: dict[str, Any]) -> int:
         uid = next(self._update_ids)
@@ -431,6 +443,10 @@ class FakeBotAPI:
     @staticmethod
     def _json(raw: Any) -> Any:
         return json.loads(raw) if isinstance(raw, str) else raw
+
+    async def api_getChat(self, params: dict[str, Any]) -> web.Response:
+        chat = self.chats.get(str(params["chat_id"]).lower())
+        return self.ok(chat) if chat else self.bad("Bad Request: chat not found")
 
     async def api_getFile(self, params: dict[str, Any]) -> web.Response:
         file_id = str(params["file_id"])

@@ -8,14 +8,14 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 from langchain_openai import ChatOpenAI
 
 from bot.telegram.application import build_application
-from bot.telegram.context import Admin, Services
+from bot.telegram.context import Admin, RawiApplication, Services
 from bot.telegram.server import Webhook, serve
 from bot.telegram.state import ChatState
 from retrieval.service import QAService
@@ -42,11 +42,15 @@ async def running(
     webhook: Webhook | None = None,
     grace: float = 10.0,
     admin: Admin | None = None,
+    setup: Callable[[RawiApplication, FakeBotAPI], None] | None = None,
 ) -> AsyncIterator[FakeBotAPI]:
-    """The bot as `rawi serve` runs it, against a fresh fake Bot API server."""
+    """The bot as `rawi serve` runs it, against a fresh fake Bot API server;
+    ``setup`` adds to the application before it starts (a scheduled job)."""
     api = FakeBotAPI()
     await api.start()
     app = build_application(TOKEN, services, api_url=api.base_url, admin=admin)
+    if setup is not None:
+        setup(app, api)
     stop = asyncio.Event()
     task = asyncio.create_task(
         serve(app, services, webhook=webhook, grace=grace, stop=stop, handle_signals=False,

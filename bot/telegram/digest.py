@@ -1,0 +1,259 @@
+"""The daily digest on Telegram: the admins' ``/digest`` and the job that posts it.
+
+``/digest CHAT HH:MM [ar|en]`` sets where (an @channel or a chat id the bot can
+reach) and when (the newsroom's time, ``[digest] timezone``) the day's main stories
+are posted, and in which language; ``/digest`` shows the setting, ``/digest off``
+stops it. A repeating job asks an injectable clock whether the digest is due: at
+or after the time, once a day. A chat that cannot be reached is told to the admins
+in plain words, once, and the digest waits for the next day.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from telegram import Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.ext import CommandHandler
+
+from bot.telegram.admin import admins_only
+from bot.telegram.context import Context, RawiApplication
+from bot.telegram.render import pack
+from bot.telegram.state import ChatState, DigestSetting
+from bot.telegram.texts import count, day, lang_of, listing, number, text
+from retrieval.answer.extractive import QUOTES
+from retrieval.digest import Digest, Story
+from retrieval.scope import Outlets
+from retrieval.store.clients import StoreUnavailable, is_unavailable
+
+log = logging.getLogger(__name__)
+
+JOB = "digest"
+TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+CHAT = re.compile(r"^(@[A-Za-z]\w{3,31}|-?\d{1,20})$")
+LANGUAGES = ("ar", "en")
+MARK = re.compile(r"\[(\d+)\]")
+
+
+@dataclass
+class Poster:
+    """What the digest job needs: a builder of a day's digest, the outlets' names,
+    the newsroom's time zone, and the clock (injectable, for tests)."""
+
+    build: Callable[[date, str], Digest]
+    outlets: Outlets
+    timezone: ZoneInfo
+    interval: float = 60.0  # seconds between looks at the clock
+    previous_day: bool = False  # a morning digest tells the day before
+    language: str = "ar"  # the channel's, unless /digest names another
+    now: Callable[[], float] = time.time
+    busy: bool = field(default=False, init=False)
+
+    def local(self) -> datetime:
+        return datetime.fromtimestamp(self.now(), self.timezone)
+
+    def due(self, setting: DigestSetting) -> date | None:
+        """The newsroom's day to post for, when it is time and not yet done."""
+        local = self.local()
+        if local.strftime("%H:%M") < _padded(setting.at) or setting.last_day == str(local.date()):
+            return None
+        return local.date()
+
+
+def _padded(at: str) -> str:
+    hours, minutes = at.split(":")
+    return f"{int(hours):02d}:{minutes}"
+
+
+# -- the message --------------------------------------------------------------------------
+
+
+def _linked(name: str, url: str | None) -> str:
+    label = html.escape(name)
+    return f'<a href="{html.escape(url, quote=True)}">{label}</a>' if url else label
+
+
+def story_block(n: int, story: Story, lang: str, outlets: Outlets) -> str:
+    head = story.reports[0]
+    lines = [f"<b>{number(n, lang)}. {_linked(head.title, head.url)}</b>"]
+    lead = story.lead
+    if lead.written:
+        by_n = {c.n: c for c in lead.citations}
+
+        def cite(match: re.Match[str]) -> str:
+            c = by_n.get(int(match.group(1)))
+            return _linked(match.group(0), c.url if c else None)
+
+        lines.append(MARK.sub(cite, html.escape(lead.text)))
+    else:
+        c = lead.citations[0]
+        left, right = QUOTES[lang]
+        said = text("digest_quote", lang, outlet=html.escape(c.outlet or c.source or ""))
+        lines.append(f"{left}{html.escape(lead.text)}{right} {said}")
+    first: dict[str, str | None] = {}
+    for r in story.reports:
+        if r.source and r.source not in first:
+            first[r.source] = r.url
+    names = listing([_linked(outlets.name(s, lang), url) for s, url in first.items()], lang)
+    covered = text("digest_outlets", lang, outlets=count(len(first), "outlet", lang), names=names)
+    if len(story.reports) > len(first):
+        covered += f" ({count(len(story.reports), 'article', lang)})"
+    lines.append(covered)
+    return "\n".join(lines)
+
+
+def digest_messages(digest: Digest, lang: str, outlets: Outlets) -> list[str]:
+    """The digest as Telegram HTML messages, each under Telegram's limit."""
+    head = text(
+        "digest_head", lang, day=day(digest.day.isoformat(), lang),
+        articles=count(digest.articles, "article", lang),
+    )  # fmt: skip
+    blocks = [f"<b>{html.escape(head)}</b>"]
+    blocks += [story_block(i, s, lang, outlets) for i, s in enumerate(digest.stories, start=1)]
+    return pack(blocks)
+
+
+# -- posting ------------------------------------------------------------------------------
+
+
+async def _tell_admins(context: Context, key: str, **values: str) -> None:
+    admin = context.bot_data.admin
+    if admin is None:
+        return
+    for admin_id in sorted(admin.admin_ids):
+        lang = admin.languages.get(admin_id, "ar")
+        said = text(key, lang, **{k: html.escape(v) for k, v in values.items()})
+        try:
+            await context.bot.send_message(admin_id, said, parse_mode=ParseMode.HTML)
+        except TelegramError as exc:  # e.g. the admin never started a chat with the bot
+            log.warning("could not tell admin %s about the digest: %s", admin_id, exc)
+
+
+async def tick(context: Context) -> None:
+    """The repeating job: post the digest when it is due."""
+    assert context.job is not None
+    poster: Poster = context.job.data  # type: ignore[assignment]
+    state = context.bot_data.services.state
+    setting = state.digest()
+    if setting is None or poster.busy:
+        return
+    today = poster.due(setting)
+    if today is None:
+        return
+    poster.busy = True
+    try:
+        await _post(context, poster, state, setting, today)
+    finally:
+        poster.busy = False
+
+
+async def _post(
+    context: Context, poster: Poster, state: ChatState, setting: DigestSetting, today: date
+) -> None:
+    told = today - timedelta(days=1) if poster.previous_day else today
+    try:
+        digest = await asyncio.to_thread(poster.build, told, setting.language)
+    except Exception as exc:
+        if isinstance(exc, StoreUnavailable) or is_unavailable(exc):
+            log.warning("the digest waits for the store: %s", exc)
+            return  # tried again at the next look
+        log.exception("the digest could not be built")
+        state.digest_posted(str(today))
+        await _tell_admins(context, "digest_failed", chat=setting.label)
+        return
+    if not digest.stories:
+        log.info("no articles dated %s: no digest", told)
+        state.digest_posted(str(today))
+        return
+    try:
+        for message in digest_messages(digest, setting.language, poster.outlets):
+            await context.bot.send_message(
+                setting.chat, message, parse_mode=ParseMode.HTML, disable_web_page_preview=True
+            )
+    except (BadRequest, Forbidden) as exc:  # the chat is gone, or the bot may not post there
+        log.warning("could not post the digest to %s: %s", setting.label, exc)
+        state.digest_posted(str(today))
+        await _tell_admins(context, "digest_unreachable", chat=setting.label, why=exc.message)
+        return
+    except TelegramError as exc:  # the network: tried again at the next look
+        log.warning("the digest was not posted yet: %s", exc)
+        return
+    state.digest_posted(str(today))
+    log.info("posted the digest of %s: %d stories", told, len(digest.stories))
+
+
+def schedule(application: RawiApplication, poster: Poster) -> None:
+    """Look at the clock every ``poster.interval`` seconds, from the start."""
+    assert application.job_queue is not None, "python-telegram-bot's job-queue extra"
+    application.job_queue.run_repeating(tick, poster.interval, first=0.0, name=JOB, data=poster)
+
+
+# -- the admins' command ----------------------------------------------------------------
+
+
+def _poster(context: Context) -> Poster | None:
+    jobs = context.job_queue.get_jobs_by_name(JOB) if context.job_queue else ()
+    return jobs[0].data if jobs else None  # type: ignore[return-value]
+
+
+def _show(setting: DigestSetting | None, poster: Poster | None, lang: str) -> str:
+    if setting is None:
+        return text("digest_none", lang)
+    said = text(
+        "digest_set", lang, chat=setting.label, at=_padded(setting.at),
+        timezone=str(poster.timezone) if poster else "",
+        language=text(f"language_{setting.language}", lang),
+    )  # fmt: skip
+    if setting.last_day:
+        said += "\n" + text("digest_last", lang, day=day(setting.last_day, lang))
+    return said
+
+
+@admins_only
+async def digest_command(update: Update, context: Context) -> None:
+    message = update.effective_message
+    assert message is not None
+    lang = lang_of(update)
+    state = context.bot_data.services.state
+    words = (context.args or [])[:4]
+    poster = _poster(context)
+    if not words:
+        await message.reply_text(_show(state.digest(), poster, lang))
+        return
+    if words[0].lower() == "off":
+        state.clear_digest()
+        await message.reply_text(text("digest_off", lang))
+        return
+    if poster is None:
+        await message.reply_text(text("digest_unavailable", lang))
+        return
+    language = words[2].lower() if len(words) > 2 else poster.language
+    if (
+        len(words) not in (2, 3)
+        or not CHAT.match(words[0])
+        or not TIME.match(words[1])
+        or language not in LANGUAGES
+    ):
+        await message.reply_text(text("digest_usage", lang))
+        return
+    label = words[0]
+    try:
+        chat = await context.bot.get_chat(label)
+    except (BadRequest, Forbidden) as exc:
+        await message.reply_text(text("digest_no_chat", lang, chat=label, why=exc.message))
+        return
+    state.set_digest(chat.id, label, words[1], language)
+    await message.reply_text(_show(state.digest(), poster, lang))
+
+
+def add_handlers(application: RawiApplication) -> None:
+    application.add_handler(CommandHandler("digest", digest_command))
