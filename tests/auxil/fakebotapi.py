@@ -179,7 +179,6 @@ class FakeBotAPI:
             "offset": "",
             "chat_type": chat_type,
         }  # fmt: skip
-        self.inline_queries[query_id] = inline
         self.push({"inline_query": inline})
         return query_id
 
@@ -239,6 +238,8 @@ class FakeBotAPI:
         self.chats[str(chat_id)] = chat
 
     def push(self, update: dict[str, Any]) -> int:
+        if "inline_query" in update:  # a query the bot may answer
+            self.inline_queries.setdefault(update["inline_query"]["id"], update["inline_query"])
         uid = next(self._update_ids)
         self._updates.append({"update_id": uid, **update})
         self._new.set()

@@ -219,6 +219,7 @@ def update(draw: st.DrawFn) -> dict[str, Any]:
                 "channel_post",
                 "edited_channel_post",
                 "callback_query",
+                "inline_query",
             ]
         )
     )
@@ -238,6 +239,16 @@ def update(draw: st.DrawFn) -> dict[str, Any]:
             "username": draw(st.sampled_from(["newsroom", "elsewhere"])),
         }
         return {kind: draw(message(chat, edited=kind == "edited_channel_post"))}
+    if kind == "inline_query":  # @bot QUESTION typed in any chat
+        inline: dict[str, Any] = {
+            "id": str(draw(st.integers(1, 10**12))),
+            "from": _user(draw, draw(st.integers(1, 10**9))),
+            "query": draw(text),
+            "offset": draw(st.sampled_from(["", "", "1", "x" * 70])),
+        }
+        if draw(st.booleans()):
+            inline["chat_type"] = draw(st.sampled_from(["sender", "private", "group", "channel"]))
+        return {"inline_query": inline}
     query: dict[str, Any] = {
         "id": str(draw(st.integers(1, 10**9))),
         "from": _user(draw, draw(st.sampled_from([ADMIN_ID, 7, 8]))),

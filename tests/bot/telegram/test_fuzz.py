@@ -1,5 +1,6 @@
 """Hostile updates through the real application over HTTP: no reader sees a
-traceback or "something went wrong", and every private message gets a reply.
+traceback or "something went wrong", every private message gets a reply and
+every inline query an answer.
 
 `make stress` runs the same updates, ten thousand of them, against `rawi serve`
 and measures its memory (bench/stress.py)."""
@@ -67,8 +68,16 @@ async def test_hostile_updates_leave_no_reader_unanswered_or_shown_an_error(
             api.push(one)
         unanswered = await unanswered_after(api, updates, within=240)
         await asyncio.sleep(1)  # what is still in flight (a callback, a channel notice)
+        asked = {u["inline_query"]["id"] for u in updates if "inline_query" in u}
+        for _ in range(120):  # a minute at most
+            if not asked - api.inline_answered:
+                break
+            await asyncio.sleep(0.5)
     assert not unanswered, f"{len(unanswered)} private messages got no reply: " + "; ".join(
         describe(u) for u in unanswered[:10]
+    )
+    assert asked and not asked - api.inline_answered, (
+        f"{len(asked - api.inline_answered)} of {len(asked)} inline queries got no answer"
     )
     generic = set(TEXTS["error"].values())
     told = [c.params for c in api.calls if c.params.get("text") in generic]
