@@ -111,7 +111,9 @@ class Parts:
         """The Telegram application and the services its handlers use."""
         from bot.telegram.application import build_application
         from bot.telegram.context import Admin, Services
+        from bot.telegram.follows import Follows
         from bot.telegram.state import ChatState
+        from retrieval.follows import Matcher
         from retrieval.ingest.fetch import Fetcher
         from retrieval.service import HISTORY_TURNS
 
@@ -129,6 +131,13 @@ class Parts:
             rate_limit_per_minute=tg.rate_limit_per_minute,
             follow=self.store.follow,
             follow_interval=settings.chroma.follow_interval,
+            follows=Follows(
+                Matcher(self.searcher, k=settings.search.k),
+                state,
+                interval=settings.follows.interval,
+                per_day=settings.follows.per_day,
+                max_per_reader=settings.follows.max_per_reader,
+            ),
         )
         f = settings.fetch
         admin = Admin(

@@ -161,6 +161,14 @@ class FetchSettings(Section):
     max_redirects: int = Field(ge=0, le=20, description="redirects followed")
 
 
+class FollowsSettings(Section):
+    interval: float = Field(
+        gt=0, description="seconds between looks for new articles that answer readers' follows"
+    )
+    per_day: int = Field(gt=0, description="most messages a follow sends in 24 hours")
+    max_per_reader: int = Field(gt=0, description="most topics one reader follows in a chat")
+
+
 class LLMSettings(Section):
     base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint")
     model: str | None = Field(default=None, description="model name at the endpoint")
@@ -197,6 +205,7 @@ class Settings(BaseSettings):
     conversation: ConversationSettings
     telegram: TelegramSettings
     fetch: FetchSettings
+    follows: FollowsSettings
     llm: LLMSettings
     outlets: dict[str, OutletSettings] = Field(
         default_factory=dict,
