@@ -55,8 +55,10 @@ class Topics:
 
     def __init__(self, topics: Sequence[Topic]) -> None:
         self.items = list(topics)
-        dim = len(topics[0].vector) if topics else 0
-        matrix = np.asarray([t.vector for t in topics], dtype=np.float32).reshape(-1, dim)
+        if topics:
+            matrix = np.stack([np.asarray(t.vector, dtype=np.float32) for t in topics])
+        else:
+            matrix = np.zeros((0, 0), dtype=np.float32)
         self.matrix = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
         self.languages = [detect_language(t.text) for t in topics]
         self.by_term: dict[str, list[int]] = defaultdict(list)

@@ -54,6 +54,7 @@ class Follows:
     now: Callable[[], float] = time.time
     arrivals: Arrivals | None = None
     _topics: tuple[int, Topics, dict[int, Followed]] | None = field(default=None, repr=False)
+    looks: int = 0  # looks done (each with its messages sent)
     _failing: bool = False
 
     def topics(self, now: float) -> tuple[Topics, dict[int, Followed]]:
@@ -78,8 +79,10 @@ class Follows:
         new = self.arrivals.new()
         if new:
             self.state.set_meta(CURSOR_KEY, repr(self.arrivals.cursor))
+        if not new:
+            return []
         topics, by_id = self.topics(now)
-        if not new or not len(topics):
+        if not len(topics):
             return []
         owed: list[tuple[Match, Followed]] = []
         taken: Counter[int] = Counter()
@@ -149,6 +152,7 @@ async def check(context: Context) -> None:
     follows._failing = False
     for match, followed in owed:
         await deliver(context, follows, match, followed)
+    follows.looks += 1
 
 
 # -- the readers' commands ---------------------------------------------------------
