@@ -25,7 +25,8 @@ TEXTS = {
             "• What is the latest on the Yemen truce? (or /latest Yemen truce)\n"
             "• What happened in Aden on 6 August 2015?\n"
             "• What did Okaz report about the Hajj?\n"
-            "• What was reported about oil prices yesterday? this week? since 3 August?"
+            "• What was reported about oil prices yesterday? this week? since 3 August?\n\n"
+            "To hear of new reports on a subject: /follow oil prices (/following, /unfollow)."
         ),
         "ar": (
             "أجيب عن الأسئلة حول التغطية الإخبارية المتاحة لدي، وأذكر الفقرات التي استندت إليها "
@@ -35,7 +36,8 @@ TEXTS = {
             "• ما آخر مستجدات الهدنة في اليمن؟ (أو /latest الهدنة في اليمن)\n"
             "• ماذا حدث في عدن يوم 6 أغسطس 2015؟\n"
             "• ماذا قالت عكاظ عن الحج؟\n"
-            "• ماذا نُشر عن أسعار النفط أمس؟ هذا الأسبوع؟ منذ 3 أغسطس؟"
+            "• ماذا نُشر عن أسعار النفط أمس؟ هذا الأسبوع؟ منذ 3 أغسطس؟\n\n"
+            "لتصلك التقارير الجديدة عن موضوع: /follow أسعار النفط (/following و/unfollow)."
         ),
     },
     "latest": {
