@@ -1,7 +1,7 @@
 """Follows: 1,000 followed topics checked against each newly committed article.
 
 Corpus: 300 SaudiNewsNet articles in an embedded store. Follows: 1,000 topics, the
-latency benchmark's 200 queries (titles and written questions) and 800 titles of
+latency benchmark's 200 queries (titles and written questions) and titles of
 later articles, embedded once as /follow embeds them. Then 30 further articles are
 committed one by one, and after each the whole check runs as the bot's job runs it
 (its chunks read, the matrix product and the bound over every topic, the
@@ -26,7 +26,7 @@ def main(n_articles: int = N_ARTICLES) -> None:
     from retrieval.store.parts import split_chunk_id
 
     corpus = build_corpus(n_articles)
-    later = saudinewsnet_articles(N_NEW + 800, skip=n_articles)
+    later = saudinewsnet_articles(N_NEW + 900, skip=n_articles)
     new_items, topic_items = later[:N_NEW], later[N_NEW:]
     texts = list(dict.fromkeys(queries(corpus.items) + [i.article.title for i in topic_items]))
     texts = texts[:N_FOLLOWS]

@@ -3,9 +3,9 @@
 A topic is embedded once, when it is followed. Each new article is then scored
 against every topic at once: one matrix product of the topics' vectors with the
 article's chunk and sentence vectors (as stored) gives each topic's dense score on
-each passage, which with the lexical side at its most generous (full coverage,
-when the topic shares a term with the passage) bounds the fused score search
-would give it. Topics whose bound stays below the relevance threshold cannot be
+each passage, which with the lexical side at the most the terms they share
+could give (BM25 counts a term at most 2.2 times its idf) bounds the fused score
+search would give it. Topics whose bound stays below the relevance threshold cannot be
 answered by the article and are dropped; the few left are confirmed by the
 search the answers use (:meth:`retrieval.search.Searcher.search`): a topic fires
 only when the coverage answers it and one of the passages that answer is the new
@@ -19,6 +19,7 @@ the newest moment seen.
 from __future__ import annotations
 
 import logging
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,14 +31,18 @@ from retrieval.evidence import is_citable
 from retrieval.search import LEXICAL_MIN_CHUNKS, Searcher
 from retrieval.store.catalogue import FOLLOW_OVERLAP
 from retrieval.store.chunks import Store
+from retrieval.store.lexical import MAX_DOC_SHARE, MAX_QUERY_TERMS
 from retrieval.store.parts import read_parts
-from retrieval.text import detect_language
+from retrieval.text import detect_language, passage_text
 from retrieval.types import ArticleInfo, ChunkRecord, Hit
 
 log = logging.getLogger(__name__)
 
 # The fused scores search compares are rounded to six places.
 EPSILON = 1e-6
+# BM25 (FTS5's: k1 = 1.2) gives a term at most (k1 + 1) times its idf, however often
+# a passage repeats it.
+BM25_TERM_MAX = 2.2
 
 
 @dataclass(frozen=True)
@@ -61,22 +66,44 @@ class Topics:
             matrix = np.zeros((0, 0), dtype=np.float32)
         self.matrix = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
         self.languages = [detect_language(t.text) for t in topics]
+        # each topic's query terms, as the lexical search takes them
+        self.terms = [list(dict.fromkeys(terms(t.text)))[:MAX_QUERY_TERMS] for t in topics]
         self.by_term: dict[str, list[int]] = defaultdict(list)
-        for i, t in enumerate(topics):
-            for term in set(terms(t.text)):
+        for i, words in enumerate(self.terms):
+            for term in words:
                 self.by_term[term].append(i)
 
     def __len__(self) -> int:
         return len(self.items)
 
-    def sharing(self, words: Iterable[str]) -> np.ndarray:
-        """Which topics share at least one of ``words`` (a mask)."""
-        mask = np.zeros(len(self.items), dtype=bool)
-        for word in words:
-            got = self.by_term.get(word)
-            if got:
-                mask[got] = True
-        return mask
+    def weights(self, total: int, df: dict[str, int]) -> tuple[dict[str, float], np.ndarray]:
+        """For a lexical index of ``total`` chunks and these document frequencies:
+        the idf (FTS5's) of each term the lexical search would match on (one in at
+        most :data:`MAX_DOC_SHARE` of the chunks), and each topic's ideal score (a
+        passage holding every one of its terms once), the unit coverage counts in."""
+
+        def idf(term: str) -> float:
+            n = df.get(term, 0)
+            return max(1e-6, math.log((total - n + 0.5) / (n + 0.5)))
+
+        useful = {
+            t: idf(t) for t, n in df.items() if t in self.by_term and 0 < n <= MAX_DOC_SHARE * total
+        }
+        ideal = np.array([sum(idf(t) for t in words) for words in self.terms], dtype=np.float32)
+        return useful, ideal
+
+    def coverage_bound(
+        self, words: Iterable[str], idf: dict[str, float], ideal: np.ndarray
+    ) -> np.ndarray:
+        """The most lexical coverage a passage of ``words`` can give each topic: its
+        BM25 at most :data:`BM25_TERM_MAX` times the idf of each term it shares with
+        the topic, over the topic's ideal score."""
+        score = np.zeros(len(self.items), dtype=np.float32)
+        for word in set(words):
+            weight = idf.get(word)
+            if weight:
+                score[self.by_term[word]] += BM25_TERM_MAX * weight
+        return np.minimum(1.0, score / np.maximum(ideal, 1e-6))
 
 
 @dataclass(frozen=True)
@@ -114,23 +141,35 @@ class Matcher:
             if wanted.get(r.article_id) == r.revision and r.vector is not None:
                 by_article[r.article_id].append(r)
         matches: list[Match] = []
+        lexicon = self.lexicon(topics)
         for info in articles:
             records = [r for r in by_article.get(info.id, []) if is_citable(r.text)]
-            for i in self.candidates(topics, info, records):
+            for i in self.candidates(topics, info, records, lexicon):
                 match = self.confirm(topics.items[i], info)
                 if match is not None:
                     matches.append(match)
         return matches
 
+    def lexicon(self, topics: Topics) -> tuple[int, dict[str, float], np.ndarray]:
+        """What the lexical index says of the topics' terms now: its size, the idf
+        of each term a search would match on, each topic's ideal score."""
+        total, df = self.searcher.lexical.document_frequencies(list(topics.by_term))
+        return (total, *topics.weights(total, df))
+
     def candidates(
-        self, topics: Topics, info: ArticleInfo, records: Sequence[ChunkRecord]
+        self,
+        topics: Topics,
+        info: ArticleInfo,
+        records: Sequence[ChunkRecord],
+        lexicon: tuple[int, dict[str, float], np.ndarray] | None = None,
     ) -> list[int]:
         """The topics (by position) that ``records``, the article's citable
         passages, might answer: those whose best passage's fused score, with the
-        lexical side counted in full wherever the topic shares a term with the
-        passage, reaches its threshold."""
+        lexical side at the most the terms it shares with the topic can give
+        (:meth:`Topics.coverage_bound`), reaches its threshold."""
         if not records:
             return []
+        chunks, idf, ideal = lexicon or self.lexicon(topics)
         p = self.searcher.params
         # every passage's vector, then its sentences' vectors: one product for all
         rows = [np.asarray(r.vector, dtype=np.float32) for r in records]
@@ -151,17 +190,19 @@ class Matcher:
             for j, a, b in spans:
                 sentence[:, j] = cosines[:, a:b].max(axis=1)
             cosine = (1 - p.sentence_weight) * chunk + p.sentence_weight * sentence
-        lexical = self.searcher.lexical
-        chunks = lexical.count()
         same_t, cross_t = p.thresholds(chunks)
         same_script = np.array([lang in ("und", info.language) for lang in topics.languages])
         dense = np.clip((cosine - p.cosine_floor) / (p.cosine_ceil - p.cosine_floor), 0, 1)
         cross = np.clip((cosine - p.cross_floor) / (p.cross_ceil - p.cross_floor), 0, 1)
         if chunks >= LEXICAL_MIN_CHUNKS:
-            shares = np.stack(
-                [topics.sharing(terms(f"{info.title} {r.text}")) for r in records], axis=1
+            coverage = np.stack(
+                [
+                    topics.coverage_bound(terms(passage_text(info.title, r.text)[0]), idf, ideal)
+                    for r in records
+                ],
+                axis=1,
             )
-            dense = p.dense_weight * dense + (1 - p.dense_weight) * shares
+            dense = p.dense_weight * dense + (1 - p.dense_weight) * coverage
         bound = np.where(same_script[:, None], dense, cross).max(axis=1)
         threshold = np.where(same_script, same_t, cross_t)
         return [int(i) for i in np.flatnonzero(bound >= threshold - EPSILON)]
