@@ -32,6 +32,7 @@ from tests.auxil.helpers import GAZA_REPORTS, configured_outlets, searcher_for
 from tests.auxil.telegram import running
 
 INTERVAL = 0.5  # seconds between the follows' looks
+FOLLOW_COMMANDS = ("follow", "following", "unfollow")
 
 
 @pytest.fixture(scope="module")
@@ -186,6 +187,10 @@ async def test_a_new_article_that_answers_a_follow_is_sent_within_one_interval(
         assert arabic.startswith("🔔 <b>جديد عن «الجراد في جازان»</b>")
         assert "عكاظ" in arabic and "الفقرة 1" in arabic
         await looked(follows)
+    menus = {c.params.get("language_code"): str(c.params["commands"]) for c in
+             api.sent("setMyCommands")}  # fmt: skip
+    assert set(menus) == {None, "ar"}
+    assert all(f'"{c}"' in menu for menu in menus.values() for c in FOLLOW_COMMANDS)
     assert len(news(api, 11)) == len(set(news(api, 11)))  # no article twice
     assert all(FOOTBALL.title not in t for c in (11, 12, group) for t in news(api, c))
 
