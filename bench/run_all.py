@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import bot, ingest, latency, llm, peer, query_engines
+from bench import bot, follows, ingest, latency, llm, peer, query_engines
 
 
 def main() -> None:
@@ -11,6 +11,7 @@ def main() -> None:
     latency.main()
     query_engines.main()
     bot.main()
+    follows.main()
     llm.main()
 
 

@@ -137,7 +137,9 @@ class Parts:
         from bot.telegram.application import build_application
         from bot.telegram.context import Admin, Services
         from bot.telegram.digest import schedule as schedule_digest
+        from bot.telegram.follows import Follows
         from bot.telegram.state import ChatState
+        from retrieval.follows import Matcher
         from retrieval.service import HISTORY_TURNS
 
         settings = self.settings
@@ -156,6 +158,13 @@ class Parts:
             inline_min_chars=settings.inline.min_chars,
             follow=self.store.follow,
             follow_interval=settings.chroma.follow_interval,
+            follows=Follows(
+                Matcher(self.searcher, k=settings.search.k),
+                state,
+                interval=settings.follows.interval,
+                per_day=settings.follows.per_day,
+                max_per_reader=settings.follows.max_per_reader,
+            ),
         )
         admin = Admin(
             admin_ids=frozenset(tg.admin_ids),

@@ -178,6 +178,14 @@ class FeedsSettings(Section):
     )
 
 
+class FollowsSettings(Section):
+    interval: float = Field(
+        gt=0, description="seconds between looks for new articles that answer readers' follows"
+    )
+    per_day: int = Field(gt=0, description="most messages a follow sends in 24 hours")
+    max_per_reader: int = Field(gt=0, description="most topics one reader follows in a chat")
+
+
 class LLMSettings(Section):
     base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint")
     model: str | None = Field(default=None, description="model name at the endpoint")
@@ -236,6 +244,7 @@ class Settings(BaseSettings):
     inline: InlineSettings
     fetch: FetchSettings
     feeds: FeedsSettings
+    follows: FollowsSettings
     llm: LLMSettings
     digest: DigestSettings
     outlets: dict[str, OutletSettings] = Field(

@@ -18,7 +18,7 @@ from telegram.ext import (
 )
 
 from bot.telegram import admin as admin_handlers
-from bot.telegram import digest, feeds, inline, readers
+from bot.telegram import digest, feeds, follows, inline, readers
 from bot.telegram.context import (
     CONTEXT_TYPES,
     Admin,
@@ -74,11 +74,17 @@ COMMANDS = {
         ("help", "What I know and how to ask"),
         ("ask", "Ask a question (in groups)"),
         ("latest", "The latest on a subject"),
+        ("follow", "Get new reports on a subject"),
+        ("following", "The subjects you follow"),
+        ("unfollow", "Stop following a subject"),
     ],
     "ar": [
         ("help", "ما الذي أعرفه وكيف تسألني"),
         ("ask", "اطرح سؤالًا (في المجموعات)"),
         ("latest", "آخر المستجدات عن موضوع"),
+        ("follow", "تابع موضوعًا لتصلك تقاريره الجديدة"),
+        ("following", "المواضيع التي تتابعها"),
+        ("unfollow", "أوقف متابعة موضوع"),
     ],
 }
 
@@ -127,6 +133,7 @@ def build_application(
     # questions, new or edited: /ask, a text, or a caption (of a photo, a video…)
     app.add_handler(CommandHandler("ask", readers.question))
     app.add_handler(CommandHandler("latest", readers.latest_command))
+    follows.add_handlers(app)  # /follow, /following, /unfollow, and the job that delivers
     app.add_handler(
         MessageHandler(
             ((filters.TEXT & ~filters.COMMAND) | filters.CAPTION) & filters.UpdateType.MESSAGES,

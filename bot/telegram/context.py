@@ -14,7 +14,7 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telegram import Update
 from telegram.ext import Application, CallbackContext, CallbackQueryHandler, ContextTypes, ExtBot
@@ -27,6 +27,9 @@ from retrieval.model.embedder import Embedder
 from retrieval.service import QAService
 from retrieval.store.chunks import Store
 from retrieval.types import Answer
+
+if TYPE_CHECKING:
+    from bot.telegram.follows import Follows
 
 
 class ButtonHandler(CallbackQueryHandler[Any, Any]):
@@ -61,6 +64,7 @@ class Services:
     rate_limit_per_minute: int = 20
     follow: Callable[[], Any] | None = None  # catch up with other processes' writes
     follow_interval: float = 10.0
+    follows: Follows | None = None  # readers' standing topics (/follow)
     in_flight: int = 0  # questions being answered now
     _idle: asyncio.Event = field(default_factory=asyncio.Event)
     # (chat, message) -> the answer, so that an edited question edits its answer

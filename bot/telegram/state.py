@@ -7,10 +7,17 @@ made once per data dir and kept in its own file (``chat.key`` beside
 readers, and a copied database cannot be joined against Telegram ids without
 the key.
 Questions (with their answers and histories) are kept for a retention period.
+
+Follows (a reader's standing topics) are kept the same way, and expire with the
+same retention. Delivering one needs the chat's id, so that alone is kept, but
+encrypted (Fernet) with a key derived from the same key file: the database alone
+still identifies no one.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -23,6 +30,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+from cryptography.fernet import Fernet, InvalidToken
+
+from retrieval.follows import Topic
 from retrieval.service import Turn
 
 SCHEMA = """
@@ -50,6 +61,25 @@ CREATE TABLE IF NOT EXISTS votes (
     at REAL NOT NULL,
     PRIMARY KEY (question, user)
 );
+CREATE TABLE IF NOT EXISTS follows (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,             -- when followed (again)
+    chat TEXT NOT NULL,
+    user TEXT NOT NULL,
+    recipient TEXT NOT NULL,      -- the chat's id, encrypted: where the news goes
+    language TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    vector BLOB NOT NULL          -- the topic's embedding (float32)
+);
+CREATE INDEX IF NOT EXISTS follows_reader ON follows (chat, user);
+CREATE INDEX IF NOT EXISTS follows_at ON follows (at);
+CREATE TABLE IF NOT EXISTS follow_sent (
+    follow INTEGER NOT NULL REFERENCES follows (id) ON DELETE CASCADE,
+    article TEXT NOT NULL,
+    at REAL NOT NULL,
+    PRIMARY KEY (follow, article)
+);
+CREATE INDEX IF NOT EXISTS follow_sent_at ON follow_sent (at);
 CREATE TABLE IF NOT EXISTS digest (   -- the daily digest: one setting
     id INTEGER PRIMARY KEY CHECK (id = 1),
     chat INTEGER NOT NULL,            -- where it is posted: a channel or group, not a reader
@@ -82,6 +112,25 @@ class Gap:
 
     question: str
     why: str
+
+
+@dataclass(frozen=True)
+class Follow:
+    """A reader's follow as its owner sees it."""
+
+    id: int
+    topic: str
+    at: float
+
+
+@dataclass(frozen=True)
+class Followed:
+    """A follow as delivery needs it: the topic, where its news goes, in which
+    language."""
+
+    topic: Topic
+    chat_id: int
+    language: str
 
 
 @dataclass(frozen=True)
@@ -127,7 +176,9 @@ class ChatState:
         self._db.executescript(SCHEMA)
         self._add_columns()
         self._key = self._hash_key()
+        self._box = Fernet(base64.urlsafe_b64encode(hmac.digest(self._key, b"recipient", "sha256")))
         self._last_purge = 0.0
+        self.follows_version = 0  # changes whenever the follows do
 
     def _add_columns(self) -> None:
         have = {row[1] for row in self._db.execute("PRAGMA table_info(questions)")}
@@ -254,7 +305,7 @@ class ChatState:
                     topic,
                 ),
             )
-        self._purge_now_and_then(at)
+        self.purge_now_and_then(at)
         return int(cur.lastrowid or 0)
 
     def history(
@@ -389,6 +440,140 @@ class ChatState:
             ).fetchall()
         return [Gap(q, DISLIKED if disliked else outcome) for q, outcome, disliked in rows]
 
+    # -- follows ----------------------------------------------------------------------
+    def follow(
+        self,
+        *,
+        chat_id: int,
+        user_id: int,
+        topic: str,
+        vector: np.ndarray,
+        language: str,
+        at: float | None = None,
+        limit: int = 0,
+    ) -> int | None:
+        """Follow ``topic`` for a reader in a chat; following the same topic again
+        renews it. Returns the follow's number, or None when the reader follows
+        ``limit`` topics already (0: no limit)."""
+        at = time.time() if at is None else at
+        chat, user = self.hash_id("chat", chat_id), self.hash_id("user", user_id)
+        blob = np.asarray(vector, dtype=np.float32).tobytes()
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id FROM follows WHERE chat=? AND user=? AND topic=? AND at>=?",
+                (chat, user, topic, at - self.retention),
+            ).fetchone()
+            if row is not None:
+                self._db.execute(
+                    "UPDATE follows SET at=?, language=?, vector=? WHERE id=?",
+                    (at, language, blob, row[0]),
+                )
+                self.follows_version += 1
+                return int(row[0])
+            (held,) = self._db.execute(
+                "SELECT count(*) FROM follows WHERE chat=? AND user=? AND at>=?",
+                (chat, user, at - self.retention),
+            ).fetchone()
+            if limit and held >= limit:
+                return None
+            recipient = self._box.encrypt(str(chat_id).encode()).decode()
+            cur = self._db.execute(
+                "INSERT INTO follows (at, chat, user, recipient, language, topic, vector)"
+                " VALUES (?,?,?,?,?,?,?)",
+                (at, chat, user, recipient, language, topic, blob),
+            )
+            self.follows_version += 1
+        return int(cur.lastrowid or 0)
+
+    def follows_of(self, chat_id: int, user_id: int, now: float | None = None) -> list[Follow]:
+        """A reader's follows in a chat, oldest first."""
+        now = time.time() if now is None else now
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, topic, at FROM follows WHERE chat=? AND user=? AND at>=? ORDER BY id",
+                (self.hash_id("chat", chat_id), self.hash_id("user", user_id),
+                 now - self.retention),
+            ).fetchall()  # fmt: skip
+        return [Follow(int(i), str(t), float(at)) for i, t, at in rows]
+
+    def unfollow(self, chat_id: int, user_id: int, ids: Sequence[int] | None = None) -> int:
+        """Drop a reader's follows in a chat: those numbered ``ids``, or all."""
+        where, params = "chat=? AND user=?", [self.hash_id("chat", chat_id),
+                                              self.hash_id("user", user_id)]  # fmt: skip
+        if ids is not None:
+            where += f" AND id IN ({','.join('?' * len(ids))})"
+            params += [str(i) for i in ids]
+        with self._lock:
+            cur = self._db.execute(f"DELETE FROM follows WHERE {where}", params)
+            self.follows_version += 1
+        return cur.rowcount
+
+    def drop_chat(self, chat_id: int) -> int:
+        """Drop every follow delivered to a chat (it blocked the bot, or is gone)."""
+        with self._lock:
+            cur = self._db.execute(
+                "DELETE FROM follows WHERE chat=?", (self.hash_id("chat", chat_id),)
+            )
+            self.follows_version += 1
+        return cur.rowcount
+
+    def followed(self, now: float | None = None) -> list[Followed]:
+        """Every live follow, with where its news goes (the recipient decrypted)."""
+        now = time.time() if now is None else now
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, topic, vector, recipient, language FROM follows WHERE at>=?"
+                " ORDER BY id",
+                (now - self.retention,),
+            ).fetchall()
+        out = []
+        for fid, topic, blob, recipient, language in rows:
+            try:
+                chat_id = int(self._box.decrypt(recipient.encode()))
+            except (InvalidToken, ValueError):  # another key's: it cannot be delivered
+                continue
+            vector = np.frombuffer(blob, dtype=np.float32)
+            out.append(Followed(Topic(int(fid), str(topic), vector), chat_id, str(language)))
+        return out
+
+    def sent_today(self, follow_id: int, now: float | None = None) -> int:
+        """Articles sent for a follow in the 24 hours before ``now``."""
+        now = time.time() if now is None else now
+        with self._lock:
+            (n,) = self._db.execute(
+                "SELECT count(*) FROM follow_sent WHERE follow=? AND at>?", (follow_id, now - DAY)
+            ).fetchone()
+        return int(n)
+
+    def was_sent(self, follow_id: int, article_id: str) -> bool:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM follow_sent WHERE follow=? AND article=?", (follow_id, article_id)
+            ).fetchone()
+        return row is not None
+
+    def record_sent(self, follow_id: int, article_id: str, at: float | None = None) -> None:
+        """Note that an article was sent for a follow (never sent for it again)."""
+        at = time.time() if at is None else at
+        with self._lock, contextlib.suppress(sqlite3.IntegrityError):  # unfollowed meanwhile
+            self._db.execute(
+                "INSERT OR IGNORE INTO follow_sent (follow, article, at) VALUES (?,?,?)",
+                (follow_id, article_id, at),
+            )
+
+    def get_meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES (?,?) ON CONFLICT (key)"
+                " DO UPDATE SET value=excluded.value",
+                (key, value),
+            )
+
     # -- the daily digest ----------------------------------------------------------------
     def digest(self) -> DigestSetting | None:
         with self._lock:
@@ -419,13 +604,20 @@ class ChatState:
 
     # -- retention ------------------------------------------------------------------
     def purge(self, now: float | None = None) -> int:
-        """Forget questions (and their votes) older than the retention period."""
+        """Forget questions (and their votes), follows and what was sent for them,
+        older than the retention period. Returns how many questions went."""
         now = time.time() if now is None else now
+        cutoff = now - self.retention
         with self._lock:
-            cur = self._db.execute("DELETE FROM questions WHERE at<?", (now - self.retention,))
+            cur = self._db.execute("DELETE FROM questions WHERE at<?", (cutoff,))
+            follows = self._db.execute("DELETE FROM follows WHERE at<?", (cutoff,)).rowcount
+            self._db.execute("DELETE FROM follow_sent WHERE at<?", (cutoff,))
+            if follows:
+                self.follows_version += 1
             self._last_purge = now
         return cur.rowcount
 
-    def _purge_now_and_then(self, now: float) -> None:
+    def purge_now_and_then(self, now: float) -> None:
+        """Purge at most once an hour."""
         if now - self._last_purge > 3600:
             self.purge(now)

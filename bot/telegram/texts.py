@@ -25,7 +25,8 @@ TEXTS = {
             "• What is the latest on the Yemen truce? (or /latest Yemen truce)\n"
             "• What happened in Aden on 6 August 2015?\n"
             "• What did Okaz report about the Hajj?\n"
-            "• What was reported about oil prices yesterday? this week? since 3 August?"
+            "• What was reported about oil prices yesterday? this week? since 3 August?\n\n"
+            "To hear of new reports on a subject: /follow oil prices (/following, /unfollow)."
         ),
         "ar": (
             "أجيب عن الأسئلة حول التغطية الإخبارية المتاحة لدي، وأذكر الفقرات التي استندت إليها "
@@ -35,7 +36,8 @@ TEXTS = {
             "• ما آخر مستجدات الهدنة في اليمن؟ (أو /latest الهدنة في اليمن)\n"
             "• ماذا حدث في عدن يوم 6 أغسطس 2015؟\n"
             "• ماذا قالت عكاظ عن الحج؟\n"
-            "• ماذا نُشر عن أسعار النفط أمس؟ هذا الأسبوع؟ منذ 3 أغسطس؟"
+            "• ماذا نُشر عن أسعار النفط أمس؟ هذا الأسبوع؟ منذ 3 أغسطس؟\n\n"
+            "لتصلك التقارير الجديدة عن موضوع: /follow أسعار النفط (/following و/unfollow)."
         ),
     },
     "latest": {
@@ -45,6 +47,50 @@ TEXTS = {
     "latest_usage": {
         "en": "Send /latest and a subject, for example: /latest oil prices",
         "ar": "أرسل /latest ثم الموضوع، مثل: /latest أسعار النفط",
+    },
+    "follow_usage": {
+        "en": "Send /follow and a subject, for example: /follow oil prices. When a new report "
+        "answers it, I will send you its passage and link.",
+        "ar": "أرسل /follow ثم الموضوع، مثل: /follow أسعار النفط. حين يجيب عنه تقرير جديد أرسل "
+        "إليك فقرته ورابطه.",
+    },
+    "followed": {
+        "en": "Following “{topic}”: when a new report answers it, I will send you its passage "
+        "and link, at most {per_day} a day, for the next {days} days. /following lists what "
+        "you follow; /unfollow stops.",
+        "ar": "تتابع الآن «{topic}»: حين يجيب عنه تقرير جديد أرسل إليك فقرته ورابطه، بحد أقصى "
+        "{per_day} في اليوم، طوال الأيام الـ{days} القادمة. /following يعرض ما تتابعه، "
+        "و/unfollow يوقف المتابعة.",
+    },
+    "follow_too_many": {
+        "en": "You already follow {limit} subjects here. Stop one with /unfollow first.",
+        "ar": "تتابع هنا {limit} موضوعًا بالفعل. أوقف أحدها أولًا بالأمر /unfollow.",
+    },
+    "follow_too_long": {
+        "en": "That subject is too long (over {limit} characters). Please shorten it.",
+        "ar": "الموضوع طويل جدًا (أكثر من {limit} حرف). اختصره من فضلك.",
+    },
+    "following_none": {
+        "en": "You follow no subject here. Send /follow and a subject to start.",
+        "ar": "لا تتابع أي موضوع هنا. أرسل /follow ثم الموضوع لتبدأ.",
+    },
+    "following_head": {
+        "en": "You follow (/unfollow N stops one, /unfollow all stops every one):",
+        "ar": "ما تتابعه (/unfollow ثم الرقم يوقف أحدها، و/unfollow all يوقفها كلها):",
+    },
+    "unfollow_usage": {
+        "en": "Send /unfollow and the number /following gives a subject, or /unfollow all.",
+        "ar": "أرسل /unfollow ثم رقم الموضوع كما يعرضه /following، أو /unfollow all.",
+    },
+    "unfollowed": {"en": "Stopped following “{topic}”.", "ar": "أُوقفت متابعة «{topic}»."},
+    "unfollowed_all": {
+        "en": "Stopped following every subject here.",
+        "ar": "أُوقفت متابعة كل المواضيع هنا.",
+    },
+    "follow_news": {"en": "New on “{topic}”", "ar": "جديد عن «{topic}»"},
+    "follows_off": {
+        "en": "Following subjects is not available here.",
+        "ar": "متابعة المواضيع غير متاحة هنا.",
     },
     "too_long": {
         "en": "That question is too long (over {limit} characters). Please shorten it.",

@@ -140,6 +140,21 @@ class LexicalIndex:
                 self._db.execute(f"SELECT count(*) FROM docs WHERE {where}", params).fetchone()[0]
             )
 
+    def document_frequencies(self, words: Sequence[str]) -> tuple[int, dict[str, int]]:
+        """The chunks held, and how many of them hold each of ``words`` (terms as
+        :func:`retrieval.arabic.terms` gives them); a word none holds is left out."""
+        words = list(dict.fromkeys(words))
+        found: dict[str, int] = {}
+        with self._lock:
+            for i in range(0, len(words), 10_000):  # under SQLite's limit on parameters
+                part = words[i : i + 10_000]
+                found.update(
+                    self._db.execute(
+                        f"SELECT term, n FROM df WHERE term IN ({','.join('?' * len(part))})", part
+                    ).fetchall()
+                )
+            return self._total, found
+
     # -- updates -------------------------------------------------------------
     def follow(self, store: Any) -> None:
         """Keep up with ``store`` (a :class:`retrieval.store.chunks.Store`): every

@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from bot.telegram.context import Admin, Services
+from bot.telegram.follows import Follows
 from bot.telegram.state import ChatState
 from bot.telegram.texts import TEXTS
 from retrieval.answer.extractive import ExtractiveAnswerer
+from retrieval.follows import Matcher
 from retrieval.ingest.loaders import load_paths
 from retrieval.ingest.pipeline import Ingestor
 from retrieval.model.embedder import Embedder
@@ -57,8 +59,9 @@ async def test_hostile_updates_leave_no_reader_unanswered_or_shown_an_error(
     searcher = searcher_for(store, embedder)
     state = ChatState(tmp_path / "chat.sqlite")
     services = Services(
-        QAService(searcher, ExtractiveAnswerer(embedder)), store.catalogue.coverage, state
-    )
+        QAService(searcher, ExtractiveAnswerer(embedder)), store.catalogue.coverage, state,
+        follows=Follows(Matcher(searcher), state),
+    )  # fmt: skip
     admin = Admin(admin_ids=frozenset({ADMIN_ID}), store=store, ingestor=ingestor, state=state,
                   embedder=embedder, channels=frozenset({"newsroom"}))  # fmt: skip
     updates = draw(400, seed=1)

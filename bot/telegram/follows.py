@@ -1,0 +1,261 @@
+"""Follows on Telegram: ``/follow TOPIC``, ``/following``, ``/unfollow [N|all]``,
+and the news they bring.
+
+A reader follows a topic in a chat (private or a group); the topic is embedded
+once, then. A repeating job looks, every ``[follows] interval`` seconds, at the
+articles committed since its last look and asks :class:`retrieval.follows.Matcher`
+which follows each answers; each match becomes one short message in the follow's
+chat: the passage that answers (its best sentence in bold), the article's title
+linked, outlet and date, as answers cite them. A follow sends at most ``per_day``
+messages in 24 hours and never the same article twice. A chat that blocked the
+bot or is gone loses its follows quietly. The job asks ``now`` (injectable) what
+time it is, for the daily cap and the retention, so tests drive time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from telegram import LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.ext import CommandHandler
+
+from bot.telegram.context import Context, RawiApplication
+from bot.telegram.render import pack, source_block
+from bot.telegram.state import ChatState, Followed
+from bot.telegram.texts import TEXTS, lang_of
+from retrieval.follows import Arrivals, Match, Matcher, Topics
+from retrieval.text import well_formed
+from retrieval.types import Citation
+
+log = logging.getLogger(__name__)
+
+CURSOR_KEY = "follows_cursor"  # the newest commit looked at, kept across restarts
+MAX_TOPIC_CHARS = 200
+ALL = ("all", "الكل", "كل")
+
+
+@dataclass
+class Follows:
+    """What the follow handlers and the job need, built once by the composition root."""
+
+    matcher: Matcher
+    state: ChatState
+    interval: float = 60.0
+    per_day: int = 5
+    max_per_reader: int = 20
+    now: Callable[[], float] = time.time
+    arrivals: Arrivals | None = None
+    _topics: tuple[int, Topics, dict[int, Followed]] | None = field(default=None, repr=False)
+    looks: int = 0  # looks done (each with its messages sent)
+    _failing: bool = False
+
+    def topics(self, now: float) -> tuple[Topics, dict[int, Followed]]:
+        """Every live follow, scored together; rebuilt only when the follows change."""
+        version = self.state.follows_version
+        if self._topics is None or self._topics[0] != version:
+            followed = self.state.followed(now)
+            dim = self.matcher.searcher.embedder.dim
+            usable = [f for f in followed if len(f.topic.vector) == dim]
+            topics = Topics([f.topic for f in usable])
+            self._topics = (version, topics, {f.topic.id: f for f in usable})
+        return self._topics[1], self._topics[2]
+
+    def due(self) -> list[tuple[Match, Followed]]:
+        """The messages owed for the articles committed since the last look (blocking:
+        run it in a worker thread), within each follow's daily cap, none repeated."""
+        now = self.now()
+        self.state.purge_now_and_then(now)
+        if self.arrivals is None:
+            kept = self.state.get_meta(CURSOR_KEY)
+            self.arrivals = Arrivals(self.matcher.store, float(kept) if kept else None)
+        new = self.arrivals.new()
+        if new:
+            self.state.set_meta(CURSOR_KEY, repr(self.arrivals.cursor))
+        if not new:
+            return []
+        topics, by_id = self.topics(now)
+        if not len(topics):
+            return []
+        owed: list[tuple[Match, Followed]] = []
+        taken: Counter[int] = Counter()
+        for match in self.matcher.check(topics, new):
+            fid = match.topic
+            if self.state.was_sent(fid, match.hit.article_id):
+                continue
+            if self.state.sent_today(fid, now) + taken[fid] >= self.per_day:
+                continue
+            taken[fid] += 1
+            owed.append((match, by_id[fid]))
+        return owed
+
+
+def news_message(match: Match, followed: Followed, lang: str, outlet: str) -> str:
+    """One match as a message: the topic, then the passage cited as answers cite it."""
+    hit = match.hit
+    a, b = match.quote
+    citation = replace(
+        Citation.of(1, hit, hit.start + a, hit.start + b, hit.text[a:b]), outlet=outlet
+    )
+    topic = html.escape(followed.topic.text)
+    head = f"🔔 <b>{TEXTS['follow_news'][lang].format(topic=topic)}</b>"
+    return pack([head, source_block([citation], lang)])[0]
+
+
+async def deliver(context: Context, follows: Follows, match: Match, followed: Followed) -> bool:
+    """Send one match; a chat that blocked the bot or is gone loses its follows."""
+    lang = "ar" if followed.language == "ar" else "en"
+    outlet = context.services.qa.outlets().name(match.hit.source or "", lang)
+    text = news_message(match, followed, lang, outlet)
+    try:
+        await context.bot.send_message(
+            followed.chat_id,
+            text,
+            parse_mode=ParseMode.HTML,
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+        )
+    except (Forbidden, BadRequest) as exc:
+        if isinstance(exc, Forbidden) or "chat not found" in str(exc).lower():
+            dropped = await asyncio.to_thread(follows.state.drop_chat, followed.chat_id)
+            log.info("a chat is no longer reachable (%s): %d follow(s) dropped", exc, dropped)
+        else:
+            log.warning("a follow's news could not be sent: %s", exc)
+        return False
+    except TelegramError as exc:
+        log.warning("a follow's news could not be sent: %s", exc)
+        return False
+    await asyncio.to_thread(
+        follows.state.record_sent, followed.topic.id, match.hit.article_id, follows.now()
+    )
+    return True
+
+
+async def check(context: Context) -> None:
+    """The repeating job: what is owed, sent."""
+    follows = context.services.follows
+    if follows is None:
+        return
+    try:
+        owed = await asyncio.to_thread(follows.due)
+    except Exception as exc:  # the store unreachable, say: tried again at the next look
+        if not follows._failing:
+            log.warning("cannot check the follows: %s", exc, exc_info=exc)
+        follows._failing = True
+        return
+    follows._failing = False
+    for match, followed in owed:
+        await deliver(context, follows, match, followed)
+    follows.looks += 1
+
+
+# -- the readers' commands ---------------------------------------------------------
+
+
+def _reader(update: Update) -> tuple[int, int] | None:
+    """(chat, reader) of a command; a message sent as the group or as a channel has
+    no person behind it, and the chat stands in for the reader."""
+    chat, user = update.effective_chat, update.effective_user
+    if chat is None or update.effective_message is None:
+        return None
+    return chat.id, user.id if user is not None else chat.id
+
+
+async def follow_command(update: Update, context: Context) -> None:
+    """``/follow TOPIC``."""
+    who, message = _reader(update), update.effective_message
+    if who is None or message is None:
+        return
+    topic = well_formed(" ".join(context.args or [])).strip()
+    lang = lang_of(update, topic)
+    follows = context.services.follows
+    if follows is None:
+        await message.reply_text(TEXTS["follows_off"][lang])
+        return
+    if not topic:
+        await message.reply_text(TEXTS["follow_usage"][lang])
+        return
+    if len(topic) > MAX_TOPIC_CHARS:
+        await message.reply_text(TEXTS["follow_too_long"][lang].format(limit=MAX_TOPIC_CHARS))
+        return
+    vector = await asyncio.to_thread(follows.matcher.embed, topic)
+    fid = await asyncio.to_thread(
+        lambda: follows.state.follow(
+            chat_id=who[0], user_id=who[1], topic=topic, vector=vector, language=lang,
+            at=follows.now(), limit=follows.max_per_reader,
+        )
+    )  # fmt: skip
+    if fid is None:
+        said = TEXTS["follow_too_many"][lang].format(limit=follows.max_per_reader)
+    else:
+        days = round(follows.state.retention / 86400)
+        said = TEXTS["followed"][lang].format(topic=topic, per_day=follows.per_day, days=days)
+    await message.reply_text(said)
+
+
+async def following_command(update: Update, context: Context) -> None:
+    """``/following``: the reader's follows in this chat, numbered."""
+    who, message = _reader(update), update.effective_message
+    if who is None or message is None:
+        return
+    lang = lang_of(update)
+    follows = context.services.follows
+    if follows is None:
+        await message.reply_text(TEXTS["follows_off"][lang])
+        return
+    mine = await asyncio.to_thread(follows.state.follows_of, who[0], who[1], follows.now())
+    if not mine:
+        await message.reply_text(TEXTS["following_none"][lang])
+        return
+    lines = [TEXTS["following_head"][lang]]
+    lines += [f"{n}. {f.topic}" for n, f in enumerate(mine, start=1)]
+    await message.reply_text("\n".join(lines))
+
+
+async def unfollow_command(update: Update, context: Context) -> None:
+    """``/unfollow N`` (as /following numbers them), ``/unfollow all``, or plain
+    ``/unfollow`` when there is one follow."""
+    who, message = _reader(update), update.effective_message
+    if who is None or message is None:
+        return
+    lang = lang_of(update)
+    follows = context.services.follows
+    if follows is None:
+        await message.reply_text(TEXTS["follows_off"][lang])
+        return
+    state = follows.state
+    mine = await asyncio.to_thread(state.follows_of, who[0], who[1], follows.now())
+    if not mine:
+        await message.reply_text(TEXTS["following_none"][lang])
+        return
+    arg = " ".join(context.args or []).strip().lower()
+    if arg in ALL:
+        await asyncio.to_thread(state.unfollow, who[0], who[1])
+        await message.reply_text(TEXTS["unfollowed_all"][lang])
+        return
+    number = arg.translate(str.maketrans("٠١٢٣٤٥٦٧٨٩", "0123456789"))
+    if not arg and len(mine) == 1:
+        chosen = mine[0]
+    elif number.isdigit() and 1 <= int(number) <= len(mine):
+        chosen = mine[int(number) - 1]
+    else:
+        await message.reply_text(TEXTS["unfollow_usage"][lang])
+        return
+    await asyncio.to_thread(state.unfollow, who[0], who[1], [chosen.id])
+    await message.reply_text(TEXTS["unfollowed"][lang].format(topic=chosen.topic))
+
+
+def add_handlers(app: RawiApplication) -> None:
+    """The commands, and the repeating job when the services have follows."""
+    app.add_handler(CommandHandler("follow", follow_command))
+    app.add_handler(CommandHandler("following", following_command))
+    app.add_handler(CommandHandler("unfollow", unfollow_command))
+    follows = app.bot_data.services.follows
+    if follows is not None and app.job_queue is not None:
+        app.job_queue.run_repeating(check, interval=follows.interval, first=0, name="follows")
