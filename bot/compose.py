@@ -135,9 +135,8 @@ class Parts:
     def bot(self) -> tuple[RawiApplication, Services]:
         """The Telegram application and the services its handlers use."""
         from bot.telegram.application import build_application
-        from bot.telegram.context import Admin, Services
+        from bot.telegram.context import Admin, Follows, Services
         from bot.telegram.digest import schedule as schedule_digest
-        from bot.telegram.follows import Follows
         from bot.telegram.state import ChatState
         from retrieval.follows import Matcher
         from retrieval.service import HISTORY_TURNS

@@ -14,22 +14,20 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from telegram import Update
 from telegram.ext import Application, CallbackContext, CallbackQueryHandler, ContextTypes, ExtBot
 
-from bot.telegram.state import ChatState
+from bot.telegram.state import ChatState, Followed
 from retrieval.feeds import Feeds
+from retrieval.follows import Arrivals, Match, Matcher, Topics
 from retrieval.ingest.fetch import Fetcher
 from retrieval.ingest.pipeline import Ingestor
 from retrieval.model.embedder import Embedder
 from retrieval.service import QAService
 from retrieval.store.chunks import Store
 from retrieval.types import Answer
-
-if TYPE_CHECKING:
-    from bot.telegram.follows import Follows
 
 
 class ButtonHandler(CallbackQueryHandler[Any, Any]):
@@ -51,6 +49,64 @@ class Sent:
     question: str
     question_id: int | None  # None: not in the log
     messages: tuple[int, ...]
+
+
+CURSOR_KEY = "follows_cursor"  # the newest commit looked at, kept across restarts
+
+
+@dataclass
+class Follows:
+    """What the follow handlers and the job need, built once by the composition root."""
+
+    matcher: Matcher
+    state: ChatState
+    interval: float = 60.0
+    per_day: int = 5
+    max_per_reader: int = 20
+    now: Callable[[], float] = time.time
+    arrivals: Arrivals | None = None
+    _topics: tuple[int, Topics, dict[int, Followed]] | None = field(default=None, repr=False)
+    looks: int = 0  # looks done (each with its messages sent)
+    _failing: bool = False
+
+    def topics(self, now: float) -> tuple[Topics, dict[int, Followed]]:
+        """Every live follow, scored together; rebuilt only when the follows change."""
+        version = self.state.follows_version
+        if self._topics is None or self._topics[0] != version:
+            followed = self.state.followed(now)
+            dim = self.matcher.searcher.embedder.dim
+            usable = [f for f in followed if len(f.topic.vector) == dim]
+            topics = Topics([f.topic for f in usable])
+            self._topics = (version, topics, {f.topic.id: f for f in usable})
+        return self._topics[1], self._topics[2]
+
+    def due(self) -> list[tuple[Match, Followed]]:
+        """The messages owed for the articles committed since the last look (blocking:
+        run it in a worker thread), within each follow's daily cap, none repeated."""
+        now = self.now()
+        self.state.purge_now_and_then(now)
+        if self.arrivals is None:
+            kept = self.state.get_meta(CURSOR_KEY)
+            self.arrivals = Arrivals(self.matcher.store, float(kept) if kept else None)
+        new = self.arrivals.new()
+        if new:
+            self.state.set_meta(CURSOR_KEY, repr(self.arrivals.cursor))
+        if not new:
+            return []
+        topics, by_id = self.topics(now)
+        if not len(topics):
+            return []
+        owed: list[tuple[Match, Followed]] = []
+        taken: Counter[int] = Counter()
+        for match in self.matcher.check(topics, new):
+            fid = match.topic
+            if self.state.was_sent(fid, match.hit.article_id):
+                continue
+            if self.state.sent_today(fid, now) + taken[fid] >= self.per_day:
+                continue
+            taken[fid] += 1
+            owed.append((match, by_id[fid]))
+        return owed
 
 
 @dataclass

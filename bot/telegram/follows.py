@@ -17,84 +17,25 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-import time
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import CommandHandler
 
-from bot.telegram.context import Context, RawiApplication
+from bot.telegram.context import Context, Follows, RawiApplication
 from bot.telegram.render import pack, source_block
-from bot.telegram.state import ChatState, Followed
+from bot.telegram.state import Followed
 from bot.telegram.texts import TEXTS, lang_of
-from retrieval.follows import Arrivals, Match, Matcher, Topics
+from retrieval.follows import Match
 from retrieval.text import well_formed
 from retrieval.types import Citation
 
 log = logging.getLogger(__name__)
 
-CURSOR_KEY = "follows_cursor"  # the newest commit looked at, kept across restarts
 MAX_TOPIC_CHARS = 200
 ALL = ("all", "الكل", "كل")
-
-
-@dataclass
-class Follows:
-    """What the follow handlers and the job need, built once by the composition root."""
-
-    matcher: Matcher
-    state: ChatState
-    interval: float = 60.0
-    per_day: int = 5
-    max_per_reader: int = 20
-    now: Callable[[], float] = time.time
-    arrivals: Arrivals | None = None
-    _topics: tuple[int, Topics, dict[int, Followed]] | None = field(default=None, repr=False)
-    looks: int = 0  # looks done (each with its messages sent)
-    _failing: bool = False
-
-    def topics(self, now: float) -> tuple[Topics, dict[int, Followed]]:
-        """Every live follow, scored together; rebuilt only when the follows change."""
-        version = self.state.follows_version
-        if self._topics is None or self._topics[0] != version:
-            followed = self.state.followed(now)
-            dim = self.matcher.searcher.embedder.dim
-            usable = [f for f in followed if len(f.topic.vector) == dim]
-            topics = Topics([f.topic for f in usable])
-            self._topics = (version, topics, {f.topic.id: f for f in usable})
-        return self._topics[1], self._topics[2]
-
-    def due(self) -> list[tuple[Match, Followed]]:
-        """The messages owed for the articles committed since the last look (blocking:
-        run it in a worker thread), within each follow's daily cap, none repeated."""
-        now = self.now()
-        self.state.purge_now_and_then(now)
-        if self.arrivals is None:
-            kept = self.state.get_meta(CURSOR_KEY)
-            self.arrivals = Arrivals(self.matcher.store, float(kept) if kept else None)
-        new = self.arrivals.new()
-        if new:
-            self.state.set_meta(CURSOR_KEY, repr(self.arrivals.cursor))
-        if not new:
-            return []
-        topics, by_id = self.topics(now)
-        if not len(topics):
-            return []
-        owed: list[tuple[Match, Followed]] = []
-        taken: Counter[int] = Counter()
-        for match in self.matcher.check(topics, new):
-            fid = match.topic
-            if self.state.was_sent(fid, match.hit.article_id):
-                continue
-            if self.state.sent_today(fid, now) + taken[fid] >= self.per_day:
-                continue
-            taken[fid] += 1
-            owed.append((match, by_id[fid]))
-        return owed
 
 
 def news_message(match: Match, followed: Followed, lang: str, outlet: str) -> str:

@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.telegram.context import Services
-from bot.telegram.follows import Follows
+from bot.telegram.context import Follows, Services
 from bot.telegram.state import DAY, ChatState
 from retrieval.answer.extractive import ExtractiveAnswerer
 from retrieval.follows import Matcher

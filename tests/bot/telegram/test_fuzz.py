@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.telegram.context import Admin, Services
-from bot.telegram.follows import Follows
+from bot.telegram.context import Admin, Follows, Services
 from bot.telegram.state import ChatState
 from bot.telegram.texts import TEXTS
 from retrieval.answer.extractive import ExtractiveAnswerer
