@@ -18,10 +18,11 @@ the newest moment seen.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -249,6 +250,17 @@ class Arrivals:
         self._seen: dict[str, tuple[str, float]] = {}
         if fresh_start:  # what is live already is not new
             self.new()
+
+    @contextlib.contextmanager
+    def looking(self) -> Iterator[list[ArticleInfo]]:
+        """The articles :meth:`new` gives, counted as seen only when the block
+        completes: a look that fails leaves them for the next one."""
+        cursor, seen = self.cursor, dict(self._seen)
+        try:
+            yield self.new()
+        except BaseException:
+            self.cursor, self._seen = cursor, seen
+            raise
 
     def new(self) -> list[ArticleInfo]:
         """The articles written since the last call, oldest first. Writers' clocks

@@ -88,24 +88,23 @@ class Follows:
         if self.arrivals is None:
             kept = self.state.get_meta(CURSOR_KEY)
             self.arrivals = Arrivals(self.matcher.store, float(kept) if kept else None)
-        new = self.arrivals.new()
-        if new:
-            self.state.set_meta(CURSOR_KEY, repr(self.arrivals.cursor))
-        if not new:
-            return []
-        topics, by_id = self.topics(now)
-        if not len(topics):
-            return []
         owed: list[tuple[Match, Followed]] = []
-        taken: Counter[int] = Counter()
-        for match in self.matcher.check(topics, new):
-            fid = match.topic
-            if self.state.was_sent(fid, match.hit.article_id):
-                continue
-            if self.state.sent_today(fid, now) + taken[fid] >= self.per_day:
-                continue
-            taken[fid] += 1
-            owed.append((match, by_id[fid]))
+        # the articles count as looked at only once matched: a look that fails (the
+        # store unreachable) leaves them for the next
+        with self.arrivals.looking() as new:
+            if not new:
+                return []
+            topics, by_id = self.topics(now)
+            taken: Counter[int] = Counter()
+            for match in self.matcher.check(topics, new):
+                fid = match.topic
+                if self.state.was_sent(fid, match.hit.article_id):
+                    continue
+                if self.state.sent_today(fid, now) + taken[fid] >= self.per_day:
+                    continue
+                taken[fid] += 1
+                owed.append((match, by_id[fid]))
+        self.state.set_meta(CURSOR_KEY, repr(self.arrivals.cursor))
         return owed
 
 

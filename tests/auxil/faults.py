@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from retrieval.store.chunks import Store
-from retrieval.store.clients import StoreError
+from retrieval.store.clients import StoreError, StoreUnavailable
 
 
 class FailingUpserts:
@@ -35,3 +35,29 @@ def crash_before_commit(store: Store) -> Iterator[None]:
         yield
     finally:
         catalogue._collection = real
+
+
+class UnreachableReads:
+    """A Chroma collection whose reads fail as a server out of reach does."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def get(self, *args: Any, **kwargs: Any) -> Any:
+        raise StoreUnavailable("simulated: the Chroma server does not answer")
+
+    query = get
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+@contextlib.contextmanager
+def unreachable_chunks(store: Store) -> Iterator[None]:
+    """While inside, reading the store's chunks fails as an unreachable server would."""
+    real = store.chunks
+    store._chunks = UnreachableReads(real)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        store._chunks = real

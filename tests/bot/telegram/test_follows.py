@@ -24,9 +24,10 @@ from retrieval.scope import Outlets
 from retrieval.search import Searcher
 from retrieval.service import QAService
 from retrieval.store.chunks import Store
-from retrieval.store.clients import embedded_client
+from retrieval.store.clients import StoreUnavailable, embedded_client
 from retrieval.types import Article
 from tests.auxil.fakebotapi import FakeBotAPI
+from tests.auxil.faults import unreachable_chunks
 from tests.auxil.helpers import GAZA_REPORTS, configured_outlets, searcher_for
 from tests.auxil.telegram import running
 
@@ -383,3 +384,22 @@ async def test_a_chat_that_blocked_the_bot_loses_its_follows(
         await looked(follows)
     assert services.state.follows_of(chat, 7) == []
     assert [f.topic for f in services.state.follows_of(53, 7)] == ["flooding in Abha"]
+
+
+def test_articles_a_failed_look_could_not_match_are_matched_at_the_next(
+    store: Store, embedder: Embedder
+) -> None:
+    """The store out of reach while the follows look: the articles committed since
+    the last look wait for the next one, not lost with it."""
+    searcher = searcher_for(store, embedder)
+    follows = Follows(Matcher(searcher), ChatState(None))
+    topic = "locust swarms in Jazan"
+    follows.state.follow(chat_id=61, user_id=7, topic=topic,
+                         vector=follows.matcher.embed(topic), language="en")  # fmt: skip
+    assert follows.due() == []  # the first look: what is there is not new
+    Ingestor(store, embedder).run([Loaded("test", LOCUSTS)])
+    with unreachable_chunks(store), pytest.raises(StoreUnavailable):
+        follows.due()
+    owed = follows.due()
+    assert [(m.hit.article_id, f.chat_id) for m, f in owed] == [(LOCUSTS.id, 61)]
+    assert follows.due() == []  # and once only
