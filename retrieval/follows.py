@@ -243,13 +243,17 @@ class Arrivals:
         self.store = store
         fresh_start = cursor is None
         if cursor is None:
-            live = store.catalogue.live.values()
-            cursor = max((a.updated_at for a in live), default=0.0)
+            cursor = max((a.updated_at for a in self._live()), default=0.0)
         self.cursor = cursor
         # what was seen within the overlap, by revision: not looked at twice
         self._seen: dict[str, tuple[str, float]] = {}
         if fresh_start:  # what is live already is not new
             self.new()
+
+    def _live(self) -> list[ArticleInfo]:
+        """What is live, copied at once: other threads' commits change it meanwhile
+        (a dict changed while it is iterated stops the iteration)."""
+        return list(self.store.catalogue.live.values())
 
     @contextlib.contextmanager
     def looking(self) -> Iterator[list[ArticleInfo]]:
@@ -269,7 +273,7 @@ class Arrivals:
         since = self.cursor - FOLLOW_OVERLAP
         fresh = [
             a
-            for a in self.store.catalogue.live.values()
+            for a in self._live()
             if a.updated_at > since and self._seen.get(a.id, ("", 0.0))[0] != a.revision
         ]
         fresh.sort(key=lambda a: (a.updated_at, a.id))
