@@ -156,7 +156,9 @@ async def following_command(update: Update, context: Context) -> None:
         return
     lines = [TEXTS["following_head"][lang]]
     lines += [f"{n}. {f.topic}" for n, f in enumerate(mine, start=1)]
-    await message.reply_text("\n".join(lines))
+    # a reader's most topics at their longest do not fit in one message
+    for part in pack(lines, html_blocks=False, separator="\n"):
+        await message.reply_text(part)
 
 
 async def unfollow_command(update: Update, context: Context) -> None:

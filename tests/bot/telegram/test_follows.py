@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from bot.telegram.context import Follows, Services
+from bot.telegram.follows import MAX_TOPIC_CHARS
 from bot.telegram.state import DAY, ChatState
 from retrieval.answer.extractive import ExtractiveAnswerer
 from retrieval.follows import Matcher
@@ -403,3 +404,25 @@ def test_articles_a_failed_look_could_not_match_are_matched_at_the_next(
     owed = follows.due()
     assert [(m.hit.article_id, f.chat_id) for m, f in owed] == [(LOCUSTS.id, 61)]
     assert follows.due() == []  # and once only
+
+
+async def test_following_lists_the_most_topics_at_their_longest(
+    store: Store, embedder: Embedder
+) -> None:
+    """/following with as many topics as a reader may follow, each as long as may be:
+    every one listed, in messages Telegram takes."""
+    services, follows, _ = services_for(searcher_for(store, embedder))
+    subject = "the water supply of the Eastern Province and its desalination plants " * 4
+    topics = [f"{n} {subject}"[:MAX_TOPIC_CHARS].strip() for n in range(follows.max_per_reader)]
+    async with running(services) as api:
+        for n, topic in enumerate(topics):
+            command(api, f"/follow {topic}", chat_id=71)
+            assert (await reply(api, 71, n)).startswith("Following")
+        command(api, "/following", chat_id=71)
+        await api.wait_for("sendMessage", count=len(topics) + 2, chat_id=71, within=30)
+        await asyncio.sleep(0.5)  # any further part of the list
+    listed = [str(c.params["text"]) for c in api.sent(chat_id=71)][len(topics) :]
+    assert all(len(t) <= 4096 for t in listed)
+    lines = "\n".join(listed).splitlines()
+    assert lines[0].startswith("You follow")
+    assert lines[1:] == [f"{n}. {t}" for n, t in enumerate(topics, start=1)]
