@@ -116,7 +116,9 @@ class Catalogue:
         return changed, removed
 
     def revisions(self) -> dict[str, str]:
-        return {aid: info.revision for aid, info in self.live.items()}
+        # copied at once (list() runs in C, so no other thread commits meanwhile):
+        # an admin's ingest or a feed's poll commits while questions read this
+        return {aid: info.revision for aid, info in list(self.live.items())}
 
     def is_live(self, article_id: str, revision: object) -> bool:
         info = self.live.get(article_id)

@@ -1,14 +1,19 @@
 """Faults injected into real parts: a Chroma collection that fails where a crash
-would stop a write."""
+would stop a write; commits from another thread while the live articles are read."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from retrieval.store.chunks import Store
 from retrieval.store.clients import StoreError, StoreUnavailable
+from retrieval.types import ArticleInfo
 
 
 class FailingUpserts:
@@ -61,3 +66,36 @@ def unreachable_chunks(store: Store) -> Iterator[None]:
         yield
     finally:
         store._chunks = real
+
+
+def churning(
+    live: dict[str, ArticleInfo], look: Callable[[], object], seconds: float = 3.0
+) -> None:
+    """Call ``look`` again and again for ``seconds`` while another thread adds and
+    removes live articles as commits do (an admin's ingest, a feed's poll, catching
+    up with another process), threads switching as often as Python allows. The
+    coverage is made large first, so that each look takes a while."""
+    info = next(iter(live.values()))
+    for i in range(20_000):
+        live[f"old-{i}"] = replace(info, id=f"old-{i}", updated_at=0.0)
+    stop = threading.Event()
+
+    def commits() -> None:  # as Catalogue.commit and .tombstone change what is live
+        i = 0
+        while not stop.is_set():
+            live[f"new-{i % 64}"] = replace(info, id=f"new-{i % 64}", updated_at=0.0)
+            live.pop(f"new-{(i + 32) % 64}", None)
+            i += 1
+
+    writer = threading.Thread(target=commits)
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    writer.start()
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            look()
+    finally:
+        stop.set()
+        writer.join()
+        sys.setswitchinterval(switch)

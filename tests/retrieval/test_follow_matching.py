@@ -3,17 +3,13 @@ store and the bundled model."""
 
 from __future__ import annotations
 
-import sys
-import threading
-import time
-from dataclasses import replace
-
 from retrieval.follows import Arrivals, Matcher, Topic, Topics
 from retrieval.ingest.loaders import Loaded, load_paths, make_article
 from retrieval.ingest.pipeline import Ingestor
 from retrieval.model.embedder import Embedder
 from retrieval.store.chunks import Store
 from retrieval.store.parts import split_chunk_id
+from tests.auxil.faults import churning
 from tests.auxil.helpers import GAZA_REPORTS, searcher_for
 
 TOPICS = [
@@ -98,28 +94,8 @@ def test_arrivals_are_read_while_other_threads_commit(store: Store, embedder: Em
     the catalogue's live articles: a look never fails for it."""
     Ingestor(store, embedder).run([Loaded("t", make_article(["Rain fell on Abha."], title="Rain"))])
     arrivals = Arrivals(store)
-    live = store.catalogue.live
-    (info,) = live.values()
-    for i in range(20_000):  # a coverage of some size: each look takes a while
-        live[f"old-{i}"] = replace(info, id=f"old-{i}", updated_at=0.0)
-    stop = threading.Event()
 
-    def commits() -> None:  # as Catalogue.record and .tombstone change what is live
-        i = 0
-        while not stop.is_set():
-            live[f"new-{i % 64}"] = replace(info, id=f"new-{i % 64}", updated_at=0.0)
-            live.pop(f"new-{(i + 32) % 64}", None)
-            i += 1
+    def look() -> None:
+        assert arrivals.new() == []
 
-    writer = threading.Thread(target=commits)
-    switch = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)
-    writer.start()
-    try:
-        deadline = time.monotonic() + 3.0
-        while time.monotonic() < deadline:
-            assert arrivals.new() == []
-    finally:
-        stop.set()
-        writer.join()
-        sys.setswitchinterval(switch)
+    churning(store.catalogue.live, look)
