@@ -122,6 +122,10 @@ def build_application(
             max_retries=3,
         )
         builder = builder.rate_limiter(limiter)
+    # Under a burst every connection to Telegram may be busy for a moment: a reply
+    # waits for one (as it waits for the rate limiter) instead of failing after
+    # python-telegram-bot's default second.
+    builder = builder.pool_timeout(30.0)
     app: RawiApplication = builder.concurrent_updates(True).build()
     app.bot_data.services = services
     app.bot_data.admin = admin
