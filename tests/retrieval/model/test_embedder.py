@@ -176,6 +176,31 @@ def test_passages_through_transformers_match_sentence_transformers(embedder: Emb
         assert np.min(np.sum(ours * theirs, axis=1)) > 0.9999
 
 
+def test_passage_batches_come_in_few_shapes_and_padding_changes_no_vector(
+    embedder: Embedder,
+) -> None:
+    """The model's native memory grows with every input shape it meets; a bot embeds
+    posts of any length for weeks. Batches reach it with rows a power of two and
+    widths a multiple of 16, and the padding rows change no passage's vector."""
+    seen: list[tuple[int, int]] = []
+
+    def record(module: object, args: object, kwargs: dict) -> None:  # type: ignore[type-arg]
+        seen.append(tuple(kwargs["input_ids"].shape))  # type: ignore[arg-type]
+
+    texts = [f"passage {i}: " + "the council met on Monday. " * (1 + i % 9) for i in range(23)]
+    hook = embedder.encoder.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        together = [embedder.embed_passages_and_parts(texts[:n], [[]] * n)[0] for n in (3, 7, 23)]
+    finally:
+        hook.remove()
+    assert seen and all(rows & (rows - 1) == 0 and width % 16 == 0 for rows, width in seen), seen
+    assert {rows for rows, _ in seen} - {1, 2, 4, 8, 16, 32} == set()
+    assert any(rows == 4 for rows, _ in seen)  # three passages ran as four rows
+    alone = np.stack([embedder.embed_passages_and_parts([t], [[]])[0][0] for t in texts])
+    for vectors in together:
+        assert np.min(np.sum(vectors * alone[: len(vectors)], axis=1)) > 0.999
+
+
 def test_embedding_passages_does_not_import_sentence_transformers() -> None:
     out = in_a_fresh_process(
         "v, parts, read = e.embed_passages_and_parts(['نص قصير. وجملة ثانية.'], [[(0, 8)]])\n"
