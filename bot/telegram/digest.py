@@ -104,7 +104,9 @@ def story_block(n: int, story: Story, lang: str, outlets: Outlets) -> str:
         if r.source and r.source not in first:
             first[r.source] = r.url
     names = listing([_linked(outlets.name(s, lang), url) for s, url in first.items()], lang)
-    covered = text("digest_outlets", lang, outlets=count(len(first), "outlet", lang), names=names)
+    covered = text(
+        "digest_outlets", lang, outlets=count(len(first), "outlet_subject", lang), names=names
+    )
     if len(story.reports) > len(first):
         covered += f" ({count(len(story.reports), 'article', lang)})"
     lines.append(covered)

@@ -436,6 +436,13 @@ NOUNS: dict[str, dict[str, dict[str, str]]] = {
         "ar": {"zero": "لا مصادر", "one": "مصدر واحد", "two": "مصدرين", "few": "{n} مصادر",
                "many": "{n} مصدرًا", "other": "{n} مصدر"},
     },
+    # the outlets as a sentence's subject ("مصدران: عكاظ والرياض"); after a preposition
+    # the dual is "مصدرين", as "outlet" has it
+    "outlet_subject": {
+        "en": {"one": "{n} outlet", "other": "{n} outlets"},
+        "ar": {"zero": "لا مصادر", "one": "مصدر واحد", "two": "مصدران", "few": "{n} مصادر",
+               "many": "{n} مصدرًا", "other": "{n} مصدر"},
+    },
     "item": {
         "en": {"one": "{n} item", "other": "{n} items"},
         "ar": {"zero": "لا عناصر", "one": "عنصر واحد", "two": "عنصران", "few": "{n} عناصر",
