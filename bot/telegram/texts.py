@@ -26,7 +26,8 @@ TEXTS = {
             "• What happened in Aden on 6 August 2015?\n"
             "• What did Okaz report about the Hajj?\n"
             "• What was reported about oil prices yesterday? this week? since 3 August?\n\n"
-            "To hear of new reports on a subject: /follow oil prices (/following, /unfollow)."
+            "To hear of new reports on a subject: /follow oil prices (/following, /unfollow).\n"
+            "To share an answer in any chat: type @{bot} and your question there."
         ),
         "ar": (
             "أجيب عن الأسئلة حول التغطية الإخبارية المتاحة لدي، وأذكر الفقرات التي استندت إليها "
@@ -37,7 +38,8 @@ TEXTS = {
             "• ماذا حدث في عدن يوم 6 أغسطس 2015؟\n"
             "• ماذا قالت عكاظ عن الحج؟\n"
             "• ماذا نُشر عن أسعار النفط أمس؟ هذا الأسبوع؟ منذ 3 أغسطس؟\n\n"
-            "لتصلك التقارير الجديدة عن موضوع: /follow أسعار النفط (/following و/unfollow)."
+            "لتصلك التقارير الجديدة عن موضوع: /follow أسعار النفط (/following و/unfollow).\n"
+            "لمشاركة إجابة في أي محادثة: اكتب فيها @{bot} ثم سؤالك."
         ),
     },
     "latest": {
