@@ -25,7 +25,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import CommandHandler
 
-from bot.telegram.admin import admins_only
+from bot.telegram.admin import admins_only, tell_admins
 from bot.telegram.context import Context, RawiApplication
 from bot.telegram.render import pack
 from bot.telegram.state import ChatState, DigestSetting
@@ -131,13 +131,10 @@ async def _tell_admins(context: Context, key: str, **values: str) -> None:
     admin = context.bot_data.admin
     if admin is None:
         return
-    for admin_id in sorted(admin.admin_ids):
-        lang = admin.languages.get(admin_id, "ar")
-        said = text(key, lang, **{k: html.escape(v) for k, v in values.items()})
-        try:
-            await context.bot.send_message(admin_id, said, parse_mode=ParseMode.HTML)
-        except TelegramError as exc:  # e.g. the admin never started a chat with the bot
-            log.warning("could not tell admin %s about the digest: %s", admin_id, exc)
+    escaped = {k: html.escape(v) for k, v in values.items()}
+    await tell_admins(
+        context.bot, admin, lambda lang: [text(key, lang, **escaped)], "the digest", ParseMode.HTML
+    )
 
 
 async def tick(context: Context) -> None:
