@@ -335,6 +335,23 @@ ADMIN_TEXTS = {
         "ar": "تعذّر نشر نشرة اليوم في {chat} ({why}). أضفني إلى المحادثة مشرفًا يحق له النشر، "
         "أو اختر محادثة أخرى بـ ‎/digest‎؛ سأحاول مجددًا غدًا.",
     },
+    "digest_refused": {
+        "en": "Telegram refused today's digest for {chat}; the log has the details. I will "
+        "try again tomorrow.",
+        "ar": "رفض تيليجرام نشرة اليوم لـ {chat}؛ التفاصيل في السجل. سأحاول مجددًا غدًا.",
+    },
+    "digest_partial": {
+        "en": "Today's digest went to {chat} only in part: part {part} of {parts} could not be "
+        "sent. The rest is not sent later, so that nothing is posted twice; tomorrow's digest "
+        "comes as usual.",
+        "ar": "لم تصل نشرة اليوم إلى {chat} إلا ناقصة: تعذّر إرسال الجزء {part} من {parts}. "
+        "لن يُرسل الباقي لاحقًا كي لا يُنشر شيء مرتين، وتأتي نشرة الغد كالمعتاد.",
+    },
+    # why Telegram would not let the bot reach or post to a chat
+    "chat_not_found": {"en": "chat not found", "ar": "لم أجد المحادثة"},
+    "chat_not_member": {"en": "I am not a member of it", "ar": "لستُ عضوًا فيها"},
+    "chat_no_rights": {"en": "I may not post there", "ar": "لا يحق لي النشر فيها"},
+    "chat_refused": {"en": "Telegram refused", "ar": "رفض تيليجرام الطلب"},
     "digest_failed": {
         "en": "Today's digest for {chat} could not be made; the log has the details. I will "
         "try again tomorrow.",
