@@ -43,6 +43,7 @@ from retrieval.ingest.fetch import Fetcher, FetchFailed
 from retrieval.ingest.loaders import Loaded, LoadError, iso_date, normalise_url
 from retrieval.ingest.pipeline import Ingestor, IngestReport
 from retrieval.ingest.reasons import Reason
+from retrieval.store.clients import StoreFull, StoreReadOnly, is_full, is_unavailable
 from retrieval.types import Article
 
 log = logging.getLogger(__name__)
@@ -378,6 +379,18 @@ class Missed:
 GONE = {404, 410}  # statuses that say a page will not come back
 
 
+def store_trouble(exc: Exception) -> Reason:
+    """The store's trouble in words an admin can act on, in either language; its
+    own text (in English, with paths) stays in the log."""
+    if isinstance(exc, StoreReadOnly):
+        return Reason("store_read_only")
+    if isinstance(exc, StoreFull) or is_full(exc):
+        return Reason("store_full")
+    if is_unavailable(exc):
+        return Reason("store_unreachable")
+    return Reason("store_trouble")
+
+
 class Feeds:
     """Polls the feeds in ``book``: pages through ``fetcher``, articles through
     ``ingestor`` (under ``lock``, the admins' write lock, where given)."""
@@ -450,7 +463,7 @@ class Feeds:
                 poll.error = exc.reason
             except Exception as exc:  # the store's trouble: the feed's state stays
                 log.exception("polling the feed %s failed", feed.url)
-                poll.error = Reason("store_failed", why=exc)
+                poll.error = store_trouble(exc)
             if poll.error is not None:
                 poll.began_failing = self.book.failed(feed, poll.error, self.now())
                 log.log(logging.WARNING if poll.began_failing else logging.INFO,

@@ -370,13 +370,31 @@ async def channel_post(update: Update, context: Context) -> None:
         admin.notices_task = context.application.create_task(_tell_admins(context.bot, admin))
 
 
+async def tell_admins(
+    bot: Any,
+    admin: Admin,
+    parts: Callable[[str], list[str]],
+    about: str,
+    parse_mode: str | None = None,
+) -> None:
+    """Tell every admin, each in their language (Arabic until heard from):
+    ``parts(lang)`` are the messages. An admin the bot cannot write to (one who
+    never started a chat with it) is logged, and the others are still told."""
+    for admin_id in sorted(admin.admin_ids):
+        try:
+            for part in parts(admin.languages.get(admin_id, "ar")):
+                await bot.send_message(admin_id, part, parse_mode=parse_mode)
+        except TelegramError as exc:
+            log.warning("could not tell admin %s about %s: %s", admin_id, about, exc)
+
+
 async def _tell_admins(bot: Any, admin: Admin) -> None:
     """After a short pause (posts often come in a burst), one message per admin,
     in that admin's language, listing what the channel posts did."""
     await asyncio.sleep(NOTICE_DELAY)
     notices, admin.notices = admin.notices, []
-    for admin_id in sorted(admin.admin_ids):
-        lang = admin.languages.get(admin_id, "ar")
+
+    def parts(lang: str) -> list[str]:
         lines: list[str] = []
         for channel in dict.fromkeys(c for c, _, _ in notices):
             lines.append(f"<b>{html.escape(text('channel_head', lang, channel=channel))}</b>")
@@ -387,11 +405,9 @@ async def _tell_admins(bot: Any, admin: Admin) -> None:
                     lines += _report_lines(outcome, {article.id: article} if article else {}, lang)
                 else:
                     lines.append(f"{text('refused', lang)}: {html.escape(say(outcome, lang))}")
-        try:
-            for part in pack(_at_most(lines, SUMMARY_LINES, lang), separator="\n"):
-                await bot.send_message(admin_id, part, parse_mode=ParseMode.HTML)
-        except TelegramError as exc:  # e.g. the admin never started a chat with the bot
-            log.warning("could not tell admin %s about channel posts: %s", admin_id, exc)
+        return pack(_at_most(lines, SUMMARY_LINES, lang), separator="\n")
+
+    await tell_admins(bot, admin, parts, "channel posts", ParseMode.HTML)
 
 
 # -- listing, finding and removing ------------------------------------------------------

@@ -4,8 +4,11 @@
 reach) and when (the newsroom's time, ``[digest] timezone``) the day's main stories
 are posted, and in which language; ``/digest`` shows the setting, ``/digest off``
 stops it. A repeating job asks an injectable clock whether the digest is due: at
-or after the time, once a day. A chat that cannot be reached is told to the admins
-in plain words, once, and the digest waits for the next day.
+or after the time, once a day. A chat that cannot be reached, or a digest Telegram
+refuses, is told to the admins in plain words, once, and the digest waits for the
+next day; a message whose HTML Telegram rejects goes as plain text, one it finds
+too long is cut in two, and a network failure is tried again at the next look
+unless part of the digest is out (then the admins hear it went in part).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import CommandHandler
 
-from bot.telegram.admin import admins_only
+from bot.telegram.admin import admins_only, tell_admins
 from bot.telegram.context import Context, RawiApplication
 from bot.telegram.render import pack
 from bot.telegram.state import ChatState, DigestSetting
@@ -104,7 +107,9 @@ def story_block(n: int, story: Story, lang: str, outlets: Outlets) -> str:
         if r.source and r.source not in first:
             first[r.source] = r.url
     names = listing([_linked(outlets.name(s, lang), url) for s, url in first.items()], lang)
-    covered = text("digest_outlets", lang, outlets=count(len(first), "outlet", lang), names=names)
+    covered = text(
+        "digest_outlets", lang, outlets=count(len(first), "outlet_subject", lang), names=names
+    )
     if len(story.reports) > len(first):
         covered += f" ({count(len(story.reports), 'article', lang)})"
     lines.append(covered)
@@ -124,18 +129,74 @@ def digest_messages(digest: Digest, lang: str, outlets: Outlets) -> list[str]:
 
 # -- posting ------------------------------------------------------------------------------
 
+# Telegram's words for a chat the bot cannot post to (its other refusals are not these)
+NOT_FOUND = ("chat not found", "peer_id_invalid")
+NOT_MEMBER = ("not a member", "kicked")
+NO_RIGHTS = ("not enough rights", "administrator rights", "have no rights", "chat_write_forbidden",
+             "chat_restricted")  # fmt: skip
+HEADLINE = re.compile(r'<b>([^<]*)<a href="([^"]*)">(.*?)</a></b>')
+TAG = re.compile(r"<[^>]*>")
+MIN_CUT = 200  # characters: a message Telegram finds too long is cut unless this short
 
-async def _tell_admins(context: Context, key: str, **values: str) -> None:
+
+def unreachable(exc: TelegramError) -> str | None:
+    """Why a chat cannot be reached or posted to, as a text's key; None when
+    Telegram refused for another reason (the message itself)."""
+    said = exc.message.lower()
+    if any(w in said for w in NOT_MEMBER):
+        return "chat_not_member"
+    if isinstance(exc, Forbidden) or any(w in said for w in NO_RIGHTS):
+        return "chat_no_rights"
+    if any(w in said for w in NOT_FOUND):
+        return "chat_not_found"
+    return None
+
+
+def plain(message: str) -> str:
+    """A digest message without its markup, each title's link on the line under it."""
+    linked = HEADLINE.sub(lambda m: f"{m[1]}{m[3]}\n{m[2]}", message)
+    return html.unescape(TAG.sub("", linked))
+
+
+async def _tell_admins(
+    context: Context, key: str, chat: str, why: str | None = None, **numbers: int
+) -> None:
+    """Tell the admins ``key`` about ``chat``, with ``why`` (a text's key) and
+    ``numbers`` said in each admin's language."""
     admin = context.bot_data.admin
     if admin is None:
         return
-    for admin_id in sorted(admin.admin_ids):
-        lang = admin.languages.get(admin_id, "ar")
-        said = text(key, lang, **{k: html.escape(v) for k, v in values.items()})
-        try:
-            await context.bot.send_message(admin_id, said, parse_mode=ParseMode.HTML)
-        except TelegramError as exc:  # e.g. the admin never started a chat with the bot
-            log.warning("could not tell admin %s about the digest: %s", admin_id, exc)
+
+    def said(lang: str) -> list[str]:
+        values = {k: number(n, lang) for k, n in numbers.items()}
+        if why is not None:
+            values["why"] = text(why, lang)
+        return [text(key, lang, chat=html.escape(chat), **values)]
+
+    await tell_admins(context.bot, admin, said, "the digest", ParseMode.HTML)
+
+
+async def _send(context: Context, chat: int, message: str, out: Callable[[], None]) -> None:
+    """Post one message of the digest, calling ``out`` for each message that went
+    out: as plain text if Telegram rejects its HTML (as answers are), cut in two if
+    Telegram finds it too long (it counts after the tags, in UTF-16 units)."""
+    try:
+        await context.bot.send_message(
+            chat, message, parse_mode=ParseMode.HTML, disable_web_page_preview=True
+        )
+    except BadRequest as exc:
+        said = exc.message.lower()
+        if "parse entities" in said:
+            log.warning("Telegram rejected the digest's formatting (%s); posting plain text", exc)
+            await context.bot.send_message(chat, plain(message), disable_web_page_preview=True)
+        elif "too long" in said and len(message) > MIN_CUT:
+            log.warning("Telegram found a part of the digest too long; posting it in two")
+            for piece in pack([message], limit=len(message) // 2 + MIN_CUT // 2):
+                await _send(context, chat, piece, out)
+            return
+        else:
+            raise
+    out()
 
 
 async def tick(context: Context) -> None:
@@ -168,26 +229,47 @@ async def _post(
             return  # tried again at the next look
         log.exception("the digest could not be built")
         state.digest_posted(str(today))
-        await _tell_admins(context, "digest_failed", chat=setting.label)
+        await _tell_admins(context, "digest_failed", setting.label)
         return
     if not digest.stories:
         log.info("no articles dated %s: no digest", told)
         state.digest_posted(str(today))
         return
+    messages = digest_messages(digest, setting.language, poster.outlets)
+    went_out = 0
+
+    def out() -> None:
+        # The day is done once anything of it is out: a failure after that (the
+        # network, mid-digest) never makes the next look post the digest again,
+        # even after a restart. The rest of that day's digest is then lost and the
+        # admins are told once; resuming it instead would mean keeping the parts
+        # sent (the digest is built anew at each look, and may have changed).
+        nonlocal went_out
+        if not went_out:
+            state.digest_posted(str(today))
+        went_out += 1
+
+    part = 0
     try:
-        for message in digest_messages(digest, setting.language, poster.outlets):
-            await context.bot.send_message(
-                setting.chat, message, parse_mode=ParseMode.HTML, disable_web_page_preview=True
-            )
-    except (BadRequest, Forbidden) as exc:  # the chat is gone, or the bot may not post there
+        for message in messages:
+            part += 1
+            await _send(context, setting.chat, message, out)
+    except TelegramError as exc:
+        if not went_out and not isinstance(exc, BadRequest | Forbidden):
+            log.warning("the digest was not posted yet: %s", exc)
+            return  # the network: tried again at the next look
         log.warning("could not post the digest to %s: %s", setting.label, exc)
         state.digest_posted(str(today))
-        await _tell_admins(context, "digest_unreachable", chat=setting.label, why=exc.message)
+        why = unreachable(exc)
+        if why is not None:  # the chat is gone, or the bot may not post there
+            await _tell_admins(context, "digest_unreachable", setting.label, why=why)
+        elif went_out:
+            await _tell_admins(
+                context, "digest_partial", setting.label, part=part, parts=len(messages)
+            )
+        else:
+            await _tell_admins(context, "digest_refused", setting.label)
         return
-    except TelegramError as exc:  # the network: tried again at the next look
-        log.warning("the digest was not posted yet: %s", exc)
-        return
-    state.digest_posted(str(today))
     log.info("posted the digest of %s: %d stories", told, len(digest.stories))
 
 
@@ -249,7 +331,9 @@ async def digest_command(update: Update, context: Context) -> None:
     try:
         chat = await context.bot.get_chat(label)
     except (BadRequest, Forbidden) as exc:
-        await message.reply_text(text("digest_no_chat", lang, chat=label, why=exc.message))
+        log.info("the digest cannot reach %s: %s", label, exc)
+        why = text(unreachable(exc) or "chat_refused", lang)
+        await message.reply_text(text("digest_no_chat", lang, chat=label, why=why))
         return
     state.set_digest(chat.id, label, words[1], language)
     await message.reply_text(_show(state.digest(), poster, lang))

@@ -14,10 +14,9 @@ import logging
 import time
 
 from telegram import Message, Update
-from telegram.error import TelegramError
 from telegram.ext import CommandHandler
 
-from bot.telegram.admin import SUMMARY_LINES, admins_only
+from bot.telegram.admin import SUMMARY_LINES, admins_only, tell_admins
 from bot.telegram.context import Admin, Context, RawiApplication
 from bot.telegram.render import pack
 from bot.telegram.texts import count, lang_of, number, text
@@ -143,17 +142,12 @@ async def _poll_due(context: Context, admin: Admin) -> None:
 
 
 async def _tell_admins(context: Context, admin: Admin, poll: Poll) -> None:
-    for admin_id in sorted(admin.admin_ids):
-        lang = admin.languages.get(admin_id, "ar")
+    def said(lang: str) -> list[str]:
         if poll.error is not None:
-            said = text("feed_failing", lang, title=poll.feed.title, why=say(poll.error, lang))
-        else:
-            said = text("feed_recovered", lang, title=poll.feed.title)
-        try:
-            await context.bot.send_message(admin_id, said)
-        except TelegramError as exc:  # e.g. the admin never started a chat with the bot
-            log.warning("could not tell admin %s about the feed %s: %s", admin_id,
-                        poll.feed.url, exc)  # fmt: skip
+            return [text("feed_failing", lang, title=poll.feed.title, why=say(poll.error, lang))]
+        return [text("feed_recovered", lang, title=poll.feed.title)]
+
+    await tell_admins(context.bot, admin, said, f"the feed {poll.feed.url}")
 
 
 def schedule(application: RawiApplication, every: float) -> None:

@@ -57,7 +57,9 @@ async def help_command(update: Update, context: Context) -> None:
         joined = listing([names.name(s, lang) for s in info["sources"][:10]], lang)
         outlets = f" from {joined}" if lang == "en" else f" من {joined}"
     articles = count(info["articles"], "article", lang)
-    text = TEXTS["help"][lang].format(articles=articles, span=span, outlets=outlets)
+    text = TEXTS["help"][lang].format(
+        articles=articles, span=span, outlets=outlets, bot=context.bot.username
+    )
     await update.effective_message.reply_text(html.escape(text), parse_mode=ParseMode.HTML)
 
 

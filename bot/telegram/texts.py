@@ -26,7 +26,8 @@ TEXTS = {
             "• What happened in Aden on 6 August 2015?\n"
             "• What did Okaz report about the Hajj?\n"
             "• What was reported about oil prices yesterday? this week? since 3 August?\n\n"
-            "To hear of new reports on a subject: /follow oil prices (/following, /unfollow)."
+            "To hear of new reports on a subject: /follow oil prices (/following, /unfollow).\n"
+            "To share an answer in any chat: type @{bot} and your question there."
         ),
         "ar": (
             "أجيب عن الأسئلة حول التغطية الإخبارية المتاحة لدي، وأذكر الفقرات التي استندت إليها "
@@ -37,7 +38,8 @@ TEXTS = {
             "• ماذا حدث في عدن يوم 6 أغسطس 2015؟\n"
             "• ماذا قالت عكاظ عن الحج؟\n"
             "• ماذا نُشر عن أسعار النفط أمس؟ هذا الأسبوع؟ منذ 3 أغسطس؟\n\n"
-            "لتصلك التقارير الجديدة عن موضوع: /follow أسعار النفط (/following و/unfollow)."
+            "لتصلك التقارير الجديدة عن موضوع: /follow أسعار النفط (/following و/unfollow).\n"
+            "لمشاركة إجابة في أي محادثة: اكتب فيها @{bot} ثم سؤالك."
         ),
     },
     "latest": {
@@ -333,6 +335,23 @@ ADMIN_TEXTS = {
         "ar": "تعذّر نشر نشرة اليوم في {chat} ({why}). أضفني إلى المحادثة مشرفًا يحق له النشر، "
         "أو اختر محادثة أخرى بـ ‎/digest‎؛ سأحاول مجددًا غدًا.",
     },
+    "digest_refused": {
+        "en": "Telegram refused today's digest for {chat}; the log has the details. I will "
+        "try again tomorrow.",
+        "ar": "رفض تيليجرام نشرة اليوم لـ {chat}؛ التفاصيل في السجل. سأحاول مجددًا غدًا.",
+    },
+    "digest_partial": {
+        "en": "Today's digest went to {chat} only in part: part {part} of {parts} could not be "
+        "sent. The rest is not sent later, so that nothing is posted twice; tomorrow's digest "
+        "comes as usual.",
+        "ar": "لم تصل نشرة اليوم إلى {chat} إلا ناقصة: تعذّر إرسال الجزء {part} من {parts}. "
+        "لن يُرسل الباقي لاحقًا كي لا يُنشر شيء مرتين، وتأتي نشرة الغد كالمعتاد.",
+    },
+    # why Telegram would not let the bot reach or post to a chat
+    "chat_not_found": {"en": "chat not found", "ar": "لم أجد المحادثة"},
+    "chat_not_member": {"en": "I am not a member of it", "ar": "لستُ عضوًا فيها"},
+    "chat_no_rights": {"en": "I may not post there", "ar": "لا يحق لي النشر فيها"},
+    "chat_refused": {"en": "Telegram refused", "ar": "رفض تيليجرام الطلب"},
     "digest_failed": {
         "en": "Today's digest for {chat} could not be made; the log has the details. I will "
         "try again tomorrow.",
@@ -434,6 +453,13 @@ NOUNS: dict[str, dict[str, dict[str, str]]] = {
     "outlet": {
         "en": {"one": "{n} outlet", "other": "{n} outlets"},
         "ar": {"zero": "لا مصادر", "one": "مصدر واحد", "two": "مصدرين", "few": "{n} مصادر",
+               "many": "{n} مصدرًا", "other": "{n} مصدر"},
+    },
+    # the outlets as a sentence's subject ("مصدران: عكاظ والرياض"); after a preposition
+    # the dual is "مصدرين", as "outlet" has it
+    "outlet_subject": {
+        "en": {"one": "{n} outlet", "other": "{n} outlets"},
+        "ar": {"zero": "لا مصادر", "one": "مصدر واحد", "two": "مصدران", "few": "{n} مصادر",
                "many": "{n} مصدرًا", "other": "{n} مصدر"},
     },
     "item": {

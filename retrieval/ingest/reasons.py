@@ -30,6 +30,17 @@ REASONS: dict[str, tuple[str, str]] = {
     "unreadable": ("unreadable", "غير مقروء"),
     "chunking_failed": ("chunking failed: {why}", "تعذّر تقسيم النص: {why}"),
     "store_failed": ("store write failed: {why}", "تعذّرت الكتابة في المخزن: {why}"),
+    # the store's trouble, as an admin is told it (the exception is in the log)
+    "store_unreachable": ("the store's server cannot be reached", "تعذّر الوصول إلى خادم المخزن"),
+    "store_read_only": (
+        "the store refuses writes (read-only)",
+        "المخزن يرفض الكتابة (للقراءة فقط)",
+    ),
+    "store_full": ("the server's disk is full", "قرص الخادم ممتلئ"),
+    "store_trouble": (
+        "the store could not be written to (the log has the details)",
+        "تعذّرت الكتابة في المخزن (التفاصيل في السجل)",
+    ),
     # fetching a URL
     "only_http": (
         "only http and https addresses can be added (got {url})",

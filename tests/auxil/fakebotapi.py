@@ -75,7 +75,8 @@ class FakeBotAPI:
         self._new = asyncio.Event()
         self._ids = itertools.count(1)
         self._update_ids = itertools.count(1)
-        self.fail_next: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        # method -> the next calls' errors (None: that call goes through)
+        self.fail_next: dict[str, list[tuple[int, dict[str, Any]] | None]] = {}
         self.served: dict[int, float] = {}  # update id -> when getUpdates handed it out
         self.files: dict[str, bytes] = {}  # file id -> content, for getFile and downloads
         self.downloads: list[str] = []
@@ -193,14 +194,20 @@ class FakeBotAPI:
         raise AssertionError(f"inline query {query_id} was not answered")
 
     def fail(
-        self, method: str, status: int, description: str, retry_after: int | None = None
+        self,
+        method: str,
+        status: int,
+        description: str,
+        retry_after: int | None = None,
+        after: int = 0,
     ) -> None:
-        """Answer the next call of ``method`` with a Bot API error; ``"download"``
-        fails the next file download (Telegram's file server answers the same way)."""
+        """Answer the next call of ``method`` (after ``after`` more go through) with a
+        Bot API error; ``"download"`` fails the next file download (Telegram's file
+        server answers the same way)."""
         body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
         if retry_after is not None:
             body["parameters"] = {"retry_after": retry_after}
-        self.fail_next.setdefault(method, []).append((status, body))
+        self.fail_next.setdefault(method, []).extend([*[None] * after, (status, body)])
 
     def add_file(self, file_id: str, data: bytes, *, path: bool = True) -> dict[str, Any]:
         """Make a file downloadable; returns the document object a message carries.
@@ -289,8 +296,9 @@ class FakeBotAPI:
         if method != "getUpdates":
             self.calls.append(call)
         queued = self.fail_next.get(method)
-        if queued:
-            status, body = queued.pop(0)
+        failure = queued.pop(0) if queued else None
+        if failure is not None:
+            status, body = failure
             return web.json_response(body, status=status)
         handler = getattr(self, f"api_{method}", None)
         if handler is None:
@@ -463,8 +471,9 @@ class FakeBotAPI:
         path = request.match_info["path"]
         self.downloads.append(path)
         queued = self.fail_next.get("download")
-        if queued:
-            status, body = queued.pop(0)
+        failure = queued.pop(0) if queued else None
+        if failure is not None:
+            status, body = failure
             return web.json_response(body, status=status)
         data = self.files.get(path.rsplit("/", 1)[-1])
         if data is None:

@@ -99,3 +99,33 @@ def churning(
         stop.set()
         writer.join()
         sys.setswitchinterval(switch)
+
+
+class Unreachable:
+    """A Chroma collection on a server out of reach: every call to it fails."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._real, name)
+        if not callable(value):
+            return value
+
+        def fail(*args: Any, **kwargs: Any) -> Any:
+            raise StoreUnavailable("simulated: the Chroma server does not answer")
+
+        return fail
+
+
+@contextlib.contextmanager
+def unreachable_store(store: Store) -> Iterator[None]:
+    """While inside, every read and write of the store fails as an unreachable
+    server's would."""
+    catalogue: Any = store.catalogue
+    chunks, articles = store.chunks, catalogue._collection
+    store._chunks, catalogue._collection = Unreachable(chunks), Unreachable(articles)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        store._chunks, catalogue._collection = chunks, articles

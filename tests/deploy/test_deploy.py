@@ -671,3 +671,30 @@ def test_docs_and_deploy_files_name_only_real_settings() -> None:
     assert len({name for _, name in named}) > 10
     unknown = sorted((where, name) for where, name in named if not is_setting(name))
     assert not unknown, f"settings that do not exist: {unknown}"
+
+
+def configuration_table() -> set[str]:
+    """The variables the README's Configuration table names, a row's ``..._NAME``
+    read in the section of the row's first variable."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("\n## Configuration") :]
+    section = section[: section.index("\n## ", 1)]
+    named = set()
+    for row in section.splitlines():
+        first_cell = row.split("|")[1] if row.startswith("| `RAWI_") else ""
+        names = re.findall(r"`(RAWI_[A-Z0-9_]+|\.\.\._[A-Z0-9_]+)`", first_cell)
+        for name in names:
+            prefix = names[0][: names[0].find("__") + 2]
+            named.add(prefix + name[4:] if name.startswith("...") else name)
+    return named
+
+
+def test_the_configuration_table_names_the_newer_features_settings() -> None:
+    """Inline mode, feeds, follows and the digest: every setting of theirs is in the
+    README's table, not only in its own section."""
+    table = configuration_table()
+    assert "RAWI_LLM__API_KEY" in table and "RAWI_DATA_DIR" in table
+    for section in ("inline", "feeds", "follows", "digest"):
+        fields = Settings.model_fields[section].annotation.model_fields  # type: ignore[union-attr]
+        missing = {f"{ENV_PREFIX}{section.upper()}__{f.upper()}" for f in fields} - table
+        assert not missing, f"the README's Configuration table lacks {sorted(missing)}"

@@ -10,6 +10,7 @@ from pathlib import Path
 from bot.telegram.texts import ADMIN_TEXTS
 from retrieval.feeds import FeedBook, Feeds
 from tests.auxil.fakebotapi import FakeBotAPI
+from tests.auxil.faults import unreachable_store
 from tests.auxil.telegram import running
 from tests.bot.telegram.test_admin import ADMIN, READER, Newsroom, command, newsroom
 from tests.retrieval.test_feeds import fetcher_for, news_site, story
@@ -129,3 +130,30 @@ async def test_follow_a_feed_from_telegram(newsroom: Newsroom, tmp_path: Path) -
             assert site.hits["/feed.xml"] == hits
         book.close()
     assert len(newsroom.store.catalogue.articles()) == 3  # its articles stay
+
+
+async def test_a_store_out_of_reach_is_said_in_the_admins_language(
+    newsroom: Newsroom, tmp_path: Path
+) -> None:
+    stories = {"pier": story(1)}
+    clock = [1_714_550_400.0]
+    async with news_site(stories) as site:
+        book = FeedBook(tmp_path / "feeds.sqlite")
+        feeds = Feeds(book, fetcher_for(site), newsroom.admin.ingestor, interval=900,
+                      lock=newsroom.admin.ingest_lock, now=lambda: clock[0],
+                      check_every=0.1)  # fmt: skip
+        newsroom.admin.feeds = feeds
+        async with running(newsroom.services, admin=newsroom.admin) as api:
+            await command(api, f"/feed add {site.url('/feed.xml')}", language="ar")
+            await told(api, 2)  # followed, then what its first poll added
+            stories["ferry"] = story(2, day=1)
+            with unreachable_store(newsroom.store):
+                clock[0] += 900
+                await polled(site, 3)
+                await settled(feeds)
+            failing = (await told(api, 3))[2]
+        book.close()
+    assert failing == (
+        "تعذّرت قراءة الموجز Oasis Daily: تعذّر الوصول إلى خادم المخزن. أحتفظ بما جاء منه وبآخر "
+        "حالة سليمة له، وأعيد المحاولة في كل مرة؛ وسأخبرك حين يعود."
+    )

@@ -4,6 +4,7 @@ sets it with /digest, and the job posts it by an injected clock, once a day."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -162,7 +163,9 @@ async def test_in_arabic_by_default_split_under_the_limit(
         (posted,) = await api.wait_for("sendMessage", chat_id=CHANNEL)
         html = posted.params["text"]
         assert html.startswith("<b>أبرز أخبار 7 أغسطس 2015 (من 3 مقالات)</b>")
-        assert "«" in html and "عكاظ" in html and "مصدران" not in html
+        assert "«" in html and "عكاظ" in html
+        # the outlets are the line's subject: the nominative dual, not "مصدرين"
+        assert "\nمصدران: " in html and "مصدرين" not in html
         assert len(html) <= 4096
 
 
@@ -173,7 +176,7 @@ async def test_a_chat_it_cannot_reach_is_told_plainly(
     clock = Clock("2015-08-07 06:00")
     async with running(services, admin=admin, setup=with_digest(store, clock)) as api:
         said = await command(api, "/digest @no_such_channel 07:00")
-        assert said.params["text"].startswith("I cannot reach @no_such_channel (Chat not found).")
+        assert said.params["text"].startswith("I cannot reach @no_such_channel (chat not found).")
         assert services.state.digest() is None
         said = await command(api, "/digest @oasis_digest 25:00")
         assert said.params["text"].startswith("Usage: /digest @channel HH:MM")
@@ -188,9 +191,110 @@ async def test_a_chat_it_cannot_reach_is_told_plainly(
         clock.value = at("2015-08-07 07:01")
         told = await api.wait_for("sendMessage", count=4, chat_id=ADMIN)
         report = told[-1].params["text"]
-        assert report.startswith("Today's digest could not be posted to @oasis_digest (")
-        assert "not a member" in report and "Traceback" not in report
+        assert report.startswith(
+            "Today's digest could not be posted to @oasis_digest (I am not a member of it)."
+        )
+        assert "Forbidden" not in report and "Traceback" not in report
         await clock.ticks(5)
         # told once, and not tried again that day
         assert len(api.sent(chat_id=ADMIN)) == 4
         assert [c for c in api.sent(chat_id=CHANNEL) if c.result] == []
+
+
+async def told(api: FakeBotAPI, before: int) -> str:
+    """The next message to the admin after ``before`` of them."""
+    calls = await api.wait_for("sendMessage", count=before + 1, chat_id=ADMIN)
+    return str(calls[before].params["text"])
+
+
+def posted(api: FakeBotAPI) -> list[str]:
+    """What the channel shows: the messages Telegram took."""
+    return [c.params["text"] for c in api.sent(chat_id=CHANNEL) if c.result]
+
+
+async def test_the_admins_hear_why_in_their_own_language(
+    newsroom: tuple[Store, Services, Admin],
+) -> None:
+    store, services, admin = newsroom
+    clock = Clock("2015-08-07 06:00")
+    async with running(services, admin=admin, setup=with_digest(store, clock)) as api:
+        said = await command(api, "/digest @no_such_channel 07:00", language="ar")
+        assert said.params["text"].startswith("تعذّر الوصول إلى @no_such_channel (لم أجد المحادثة).")
+        await command(api, "/digest @oasis_digest 07:00", language="ar")
+        api.fail("sendMessage", 400, "Bad Request: not enough rights to send text messages")
+        before = len(api.sent(chat_id=ADMIN))
+        clock.value = at("2015-08-07 07:01")
+        report = await told(api, before)
+        assert report.startswith("تعذّر نشر نشرة اليوم في @oasis_digest (لا يحق لي النشر فيها).")
+        for arabic in (said.params["text"], report):  # Telegram's English stays in the log
+            words = re.sub(r"@\w+|/digest", "", arabic)
+            assert not re.search(r"[A-Za-z]{3,}", words), arabic
+
+
+async def test_rejected_formatting_goes_plain_and_a_long_part_is_cut(
+    newsroom: tuple[Store, Services, Admin],
+) -> None:
+    store, services, admin = newsroom
+    clock = Clock("2015-08-07 06:00")
+    async with running(services, admin=admin, setup=with_digest(store, clock)) as api:
+        await command(api, "/digest @oasis_digest 07:00 en")
+        before = len(api.sent(chat_id=ADMIN))
+        api.fail("sendMessage", 400, "Bad Request: can't parse entities: unsupported start tag")
+        clock.value = at("2015-08-07 07:00")
+        rejected, plain = await api.wait_for("sendMessage", count=2, chat_id=CHANNEL)
+        assert rejected.params["parse_mode"] == "HTML" and "parse_mode" not in plain.params
+        text = plain.params["text"]
+        assert text.startswith("The main stories of August 7, 2015 (from 3 articles)\n\n1. ")
+        assert "\nhttps://news.example/pier-" in text  # the title's link, under it
+        assert "2 outlets: Okaz and Al Riyadh" in text or "2 outlets: Al Riyadh and Okaz" in text
+        assert "<" not in text and "&" not in text
+
+        # Telegram counts differently and finds a part too long: it goes in pieces
+        api.fail("sendMessage", 400, "Bad Request: message is too long")
+        clock.value = at("2015-08-08 07:00")
+        await api.wait_for("sendMessage", count=4, chat_id=CHANNEL)
+        await clock.ticks(3)
+        whole, *pieces = api.sent(chat_id=CHANNEL)[2:]
+        assert len(pieces) >= 2 and all(len(p.params["text"]) < len(whole.params["text"])
+                                        for p in pieces)  # fmt: skip
+        assert all(p.result and p.params["parse_mode"] == "HTML" for p in pieces)
+        joined = " ".join(p.params["text"] for p in pieces)
+        assert "Heavy rain flooded several roads in Abha" in joined and "1 outlet: " in joined
+        assert len(api.sent(chat_id=ADMIN)) == before  # nothing for the admins to hear
+
+
+async def test_a_digest_that_went_out_in_part_is_not_posted_again(
+    newsroom: tuple[Store, Services, Admin],
+) -> None:
+    store, services, admin = newsroom
+    clock = Clock("2015-08-07 06:00")
+    async with running(services, admin=admin, setup=with_digest(store, clock)) as api:
+        await command(api, "/digest @oasis_digest 07:00 en")
+        before = len(api.sent(chat_id=ADMIN))
+        api.fail("sendMessage", 502, "Bad Gateway")  # nothing out: tried at the next look
+        api.fail("sendMessage", 400, "Bad Request: message is too long")  # then in pieces,
+        api.fail("sendMessage", 500, "Internal Server Error", after=1)  # the second lost
+        clock.value = at("2015-08-07 07:00")
+        report = await told(api, before)
+        assert report == (
+            "Today's digest went to @oasis_digest only in part: part 1 of 1 could not be sent. "
+            "The rest is not sent later, so that nothing is posted twice; tomorrow's digest "
+            "comes as usual."
+        )
+        await clock.ticks(5)
+        (first_piece,) = posted(api)
+        assert first_piece.startswith("<b>The main stories of August 7, 2015")
+        assert len(api.sent(chat_id=CHANNEL)) == 4 and len(api.sent(chat_id=ADMIN)) == before + 1
+        said = await command(api, "/digest")
+        assert "Last posted for August 7, 2015." in said.params["text"]
+
+        # another refusal of the message itself: said as it is, not as a chat to fix
+        api.fail("sendMessage", 400, "Bad Request: TOPIC_CLOSED")
+        clock.value = at("2015-08-08 07:00")
+        report = await told(api, before + 2)
+        assert report == (
+            "Telegram refused today's digest for @oasis_digest; the log has the details. "
+            "I will try again tomorrow."
+        )
+        await clock.ticks(5)
+        assert len(posted(api)) == 1 and len(api.sent(chat_id=ADMIN)) == before + 3

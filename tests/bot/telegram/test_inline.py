@@ -96,6 +96,22 @@ async def test_inline_answers_are_the_chat_answers_with_their_sources(news: Sear
     assert len(services.state.history(INLINE_CHAT, 401)) == 1
 
 
+async def test_help_tells_readers_of_inline_mode(news: Searcher) -> None:
+    async with running(services_for(news)) as api:
+        for chat, lang, line in (
+            (
+                311,
+                "en",
+                "To share an answer in any chat: type @rawi_test_bot and your question there.",
+            ),
+            (312, "ar", "لمشاركة إجابة في أي محادثة: اكتب فيها @rawi_test_bot ثم سؤالك."),
+        ):
+            command = [{"type": "bot_command", "offset": 0, "length": 5}]
+            api.push_message("/help", chat_id=chat, language=lang, entities=command)
+            (helped,) = await api.wait_for("sendMessage", chat_id=chat)
+            assert helped.params["text"].endswith("\n" + line)
+
+
 async def test_inline_says_plainly_when_the_coverage_does_not_answer(news: Searcher) -> None:
     services = services_for(news)
     async with running(services) as api:
