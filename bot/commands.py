@@ -424,7 +424,7 @@ def cmd_health(app: Parts, args: argparse.Namespace) -> int:
 def cmd_serve(app: Parts, args: argparse.Namespace) -> int:
     import asyncio
 
-    from bot.compose import redact_secrets
+    from bot.compose import limit_malloc_arenas, redact_secrets
     from bot.control import ControlServer
     from bot.telegram.server import Webhook, bot_health, serve
 
@@ -441,6 +441,7 @@ def cmd_serve(app: Parts, args: argparse.Namespace) -> int:
         hook = Webhook(tg.webhook_url, tg.webhook_listen, tg.webhook_port, secret).with_secret()
     if hook is not None:
         redact_secrets([hook.secret])
+    limit_malloc_arenas()  # before the model's and the answers' threads start
     app.embedder.warm()  # load the model before taking updates
     application, services = app.bot()
     where = f"webhook {hook.url} (listening on {hook.listen}:{hook.port})" if hook else "polling"

@@ -8,8 +8,10 @@ store is open), the searcher, the answering service, the ingestor and the bot.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import functools
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -300,6 +302,27 @@ def redact_secrets(secrets: list[str]) -> None:
         sys.stderr.write(redact("".join(traceback.format_exception(kind, exc, tb))))
 
     sys.excepthook = excepthook
+
+
+# glibc's mallopt parameter for the most malloc arenas (malloc.h: M_ARENA_MAX)
+M_ARENA_MAX = -8
+
+
+def limit_malloc_arenas(arenas: int = 2) -> bool:
+    """Let the threads of a long-running bot share ``arenas`` malloc arenas. glibc
+    gives each thread that allocates an arena of its own, up to eight per core, and
+    memory freed in one arena is not reused by a thread of another: with the bot's
+    answering threads, 10,000 hostile updates grew its memory by 28-31%, and by 9%
+    over 6,000 with two arenas, at the same speed. Call before the threads start.
+    Returns whether the limit is set; not on another C library, nor when the
+    operator set ``MALLOC_ARENA_MAX`` (glibc read it at start)."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(M_ARENA_MAX, arenas))
 
 
 def setup_logging(level: str) -> None:
