@@ -116,9 +116,10 @@ class Catalogue:
         return changed, removed
 
     def revisions(self) -> dict[str, str]:
-        # copied at once (list() runs in C, so no other thread commits meanwhile):
-        # an admin's ingest or a feed's poll commits while questions read this
-        return {aid: info.revision for aid, info in list(self.live.items())}
+        # copied at once (dict.copy makes no object Python's collector could stop in,
+        # so no other thread commits meanwhile; list(items()) makes a tuple per item,
+        # and did fail): an admin's ingest or a feed's poll commits while questions read
+        return {aid: info.revision for aid, info in self.live.copy().items()}
 
     def is_live(self, article_id: str, revision: object) -> bool:
         info = self.live.get(article_id)
