@@ -19,14 +19,14 @@ import html
 import logging
 from dataclasses import replace
 
-from telegram import LinkPreviewOptions, Update
+from telegram import LinkPreviewOptions, Message, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import CommandHandler
 
 from bot.telegram.context import Context, Follows, RawiApplication
 from bot.telegram.render import pack, source_block
-from bot.telegram.state import Followed
+from bot.telegram.state import ChatState, Follow, Followed
 from bot.telegram.texts import TEXTS, lang_of
 from retrieval.follows import Match
 from retrieval.text import well_formed
@@ -140,20 +140,33 @@ async def follow_command(update: Update, context: Context) -> None:
     await message.reply_text(said)
 
 
-async def following_command(update: Update, context: Context) -> None:
-    """``/following``: the reader's follows in this chat, numbered."""
+async def _their_follows(
+    update: Update, context: Context
+) -> tuple[Message, str, tuple[int, int], ChatState, list[Follow]] | None:
+    """What /following and /unfollow work on: the reader's follows in this chat,
+    with the message, language, (chat, reader) and the state; None once the reader
+    was told there are none (or follows are off)."""
     who, message = _reader(update), update.effective_message
     if who is None or message is None:
-        return
+        return None
     lang = lang_of(update)
     follows = context.services.follows
     if follows is None:
         await message.reply_text(TEXTS["follows_off"][lang])
-        return
+        return None
     mine = await asyncio.to_thread(follows.state.follows_of, who[0], who[1], follows.now())
     if not mine:
         await message.reply_text(TEXTS["following_none"][lang])
+        return None
+    return message, lang, who, follows.state, mine
+
+
+async def following_command(update: Update, context: Context) -> None:
+    """``/following``: the reader's follows in this chat, numbered."""
+    held = await _their_follows(update, context)
+    if held is None:
         return
+    message, lang, _, _, mine = held
     lines = [TEXTS["following_head"][lang]]
     lines += [f"{n}. {f.topic}" for n, f in enumerate(mine, start=1)]
     # a reader's most topics at their longest do not fit in one message
@@ -164,19 +177,10 @@ async def following_command(update: Update, context: Context) -> None:
 async def unfollow_command(update: Update, context: Context) -> None:
     """``/unfollow N`` (as /following numbers them), ``/unfollow all``, or plain
     ``/unfollow`` when there is one follow."""
-    who, message = _reader(update), update.effective_message
-    if who is None or message is None:
+    held = await _their_follows(update, context)
+    if held is None:
         return
-    lang = lang_of(update)
-    follows = context.services.follows
-    if follows is None:
-        await message.reply_text(TEXTS["follows_off"][lang])
-        return
-    state = follows.state
-    mine = await asyncio.to_thread(state.follows_of, who[0], who[1], follows.now())
-    if not mine:
-        await message.reply_text(TEXTS["following_none"][lang])
-        return
+    message, lang, who, state, mine = held
     arg = " ".join(context.args or []).strip().lower()
     if arg in ALL:
         await asyncio.to_thread(state.unfollow, who[0], who[1])
