@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from bot.telegram.texts import ADMIN_TEXTS
 from retrieval.feeds import FeedBook, Feeds
@@ -42,15 +43,19 @@ async def settled(feeds: Feeds) -> None:
     await asyncio.sleep(0.3)
 
 
+def feeds_for(newsroom: Newsroom, site: Any, tmp_path: Path, clock: list[float]) -> Feeds:
+    """The admins' feeds, read from ``site`` by the feeds' clock ``clock[0]``."""
+    book = FeedBook(tmp_path / "feeds.sqlite")
+    return Feeds(book, fetcher_for(site), newsroom.admin.ingestor, interval=900,
+                 lock=newsroom.admin.ingest_lock, now=lambda: clock[0],
+                 check_every=0.1)  # fmt: skip
+
+
 async def test_follow_a_feed_from_telegram(newsroom: Newsroom, tmp_path: Path) -> None:
     stories = {"pier": story(1), "ferry": story(2, day=1)}
     clock = [1_714_550_400.0]  # 2024-05-01 08:00 UTC
     async with news_site(stories) as site:
-        book = FeedBook(tmp_path / "feeds.sqlite")
-        feeds = Feeds(book, fetcher_for(site), newsroom.admin.ingestor, interval=900,
-                      lock=newsroom.admin.ingest_lock, now=lambda: clock[0],
-                      check_every=0.1)  # fmt: skip
-        newsroom.admin.feeds = feeds
+        feeds = newsroom.admin.feeds = feeds_for(newsroom, site, tmp_path, clock)
         url = site.url("/feed.xml")
         async with running(newsroom.services, admin=newsroom.admin) as api:
             reply = await command(api, "/feeds")
@@ -128,7 +133,7 @@ async def test_follow_a_feed_from_telegram(newsroom: Newsroom, tmp_path: Path) -
             clock[0] += 900
             await asyncio.sleep(0.5)
             assert site.hits["/feed.xml"] == hits
-        book.close()
+        feeds.book.close()
     assert len(newsroom.store.catalogue.articles()) == 3  # its articles stay
 
 
@@ -138,11 +143,7 @@ async def test_a_store_out_of_reach_is_said_in_the_admins_language(
     stories = {"pier": story(1)}
     clock = [1_714_550_400.0]
     async with news_site(stories) as site:
-        book = FeedBook(tmp_path / "feeds.sqlite")
-        feeds = Feeds(book, fetcher_for(site), newsroom.admin.ingestor, interval=900,
-                      lock=newsroom.admin.ingest_lock, now=lambda: clock[0],
-                      check_every=0.1)  # fmt: skip
-        newsroom.admin.feeds = feeds
+        feeds = newsroom.admin.feeds = feeds_for(newsroom, site, tmp_path, clock)
         async with running(newsroom.services, admin=newsroom.admin) as api:
             await command(api, f"/feed add {site.url('/feed.xml')}", language="ar")
             await told(api, 2)  # followed, then what its first poll added
@@ -152,7 +153,7 @@ async def test_a_store_out_of_reach_is_said_in_the_admins_language(
                 await polled(site, 3)
                 await settled(feeds)
             failing = (await told(api, 3))[2]
-        book.close()
+        feeds.book.close()
     assert failing == (
         "تعذّرت قراءة الموجز Oasis Daily: تعذّر الوصول إلى خادم المخزن. أحتفظ بما جاء منه وبآخر "
         "حالة سليمة له، وأعيد المحاولة في كل مرة؛ وسأخبرك حين يعود."
