@@ -6,10 +6,12 @@ article's chunk and sentence vectors (as stored) gives each topic's dense score 
 each passage, which with the lexical side at the most the terms they share
 could give (BM25 counts a term at most 2.2 times its idf) bounds the fused score
 search would give it. Topics whose bound stays below the relevance threshold cannot be
-answered by the article and are dropped; the few left are confirmed by the
-search the answers use (:meth:`retrieval.search.Searcher.search`): a topic fires
-only when the coverage answers it and one of the passages that answer is the new
-article's. So a follow never fires on an article that would not answer it.
+answered by the article and are dropped. The few left get the passages' own BM25
+for the topic, read from the article's rows of the lexical index, and are dropped
+again if the fused score stays below. What is left is confirmed by the search the
+answers use (:meth:`retrieval.search.Searcher.search`): a topic fires only when
+the coverage answers it and one of the passages that answer is the new article's.
+So a follow never fires on an article that would not answer it.
 
 Which articles are new is read from the catalogue: every record says when it
 was committed (``updated_at``, its writer's clock), and :class:`Arrivals` keeps
@@ -77,20 +79,24 @@ class Topics:
     def __len__(self) -> int:
         return len(self.items)
 
-    def weights(self, total: int, df: dict[str, int]) -> tuple[dict[str, float], np.ndarray]:
+    def weights(
+        self, total: int, df: dict[str, int], touched: Iterable[int]
+    ) -> tuple[dict[str, float], np.ndarray]:
         """For a lexical index of ``total`` chunks and these document frequencies:
         the idf (FTS5's) of each term the lexical search would match on (one in at
-        most :data:`MAX_DOC_SHARE` of the chunks), and each topic's ideal score (a
-        passage holding every one of its terms once), the unit coverage counts in."""
-
-        def idf(term: str) -> float:
-            n = df.get(term, 0)
-            return max(1e-6, math.log((total - n + 0.5) / (n + 0.5)))
-
+        most :data:`MAX_DOC_SHARE` of the chunks), and the ideal score (a passage
+        holding every one of its terms once, the unit coverage counts in) of each
+        ``touched`` topic; the others share no term with the passages scored."""
+        counts = np.array(list(df.values()), dtype=np.float64)
+        values = np.maximum(1e-6, np.log((total - counts + 0.5) / (counts + 0.5))).tolist()
+        idf = dict(zip(df, values, strict=True))
+        unseen = max(1e-6, math.log((total + 0.5) / 0.5))  # a term no chunk holds
         useful = {
-            t: idf(t) for t, n in df.items() if t in self.by_term and 0 < n <= MAX_DOC_SHARE * total
+            t: idf[t] for t, n in df.items() if t in self.by_term and 0 < n <= MAX_DOC_SHARE * total
         }
-        ideal = np.array([sum(idf(t) for t in words) for words in self.terms], dtype=np.float32)
+        ideal = np.ones(len(self.items), dtype=np.float32)
+        for i in touched:
+            ideal[i] = sum(idf.get(t, unseen) for t in self.terms[i])
         return useful, ideal
 
     def coverage_bound(
@@ -142,35 +148,42 @@ class Matcher:
             if wanted.get(r.article_id) == r.revision and r.vector is not None:
                 by_article[r.article_id].append(r)
         matches: list[Match] = []
-        lexicon = self.lexicon(topics)
         for info in articles:
             records = [r for r in by_article.get(info.id, []) if is_citable(r.text)]
-            for i in self.candidates(topics, info, records, lexicon):
+            for i in self.candidates(topics, info, records):
                 match = self.confirm(topics.items[i], info)
                 if match is not None:
                     matches.append(match)
         return matches
 
-    def lexicon(self, topics: Topics) -> tuple[int, dict[str, float], np.ndarray]:
-        """What the lexical index says of the topics' terms now: its size, the idf
-        of each term a search would match on, each topic's ideal score."""
-        total, df = self.searcher.lexical.document_frequencies(list(topics.by_term))
-        return (total, *topics.weights(total, df))
+    def lexicon(self, topics: Topics, words: Iterable[str]) -> tuple[dict[str, float], np.ndarray]:
+        """What the lexical index says now of the topics that share a term with
+        ``words``: the idf of each term a search would match on, and each such
+        topic's ideal score (:meth:`Topics.weights`)."""
+        lexical = self.searcher.lexical
+        total, df = lexical.document_frequencies([w for w in set(words) if w in topics.by_term])
+        # only the terms a search matches on give coverage: the topics holding one
+        shared = [w for w, n in df.items() if n <= MAX_DOC_SHARE * total]
+        touched = {i for w in shared for i in topics.by_term[w]}
+        needed = {t for i in touched for t in topics.terms[i]} - df.keys()
+        df.update(lexical.document_frequencies(sorted(needed))[1])
+        return topics.weights(total, df, touched)
 
     def candidates(
         self,
         topics: Topics,
         info: ArticleInfo,
         records: Sequence[ChunkRecord],
-        lexicon: tuple[int, dict[str, float], np.ndarray] | None = None,
     ) -> list[int]:
         """The topics (by position) that ``records``, the article's citable
-        passages, might answer: those whose best passage's fused score, with the
-        lexical side at the most the terms it shares with the topic can give
-        (:meth:`Topics.coverage_bound`), reaches its threshold."""
+        passages, might answer: those whose best passage's fused score reaches its
+        threshold, first with the lexical side at the most the terms it shares with
+        the topic can give (:meth:`Topics.coverage_bound`), then, for the topics
+        that pass, with the passages' own BM25 (what search gives a passage among
+        its best)."""
         if not records:
             return []
-        chunks, idf, ideal = lexicon or self.lexicon(topics)
+        chunks = self.searcher.lexical.count()
         p = self.searcher.params
         # every passage's vector, then its sentences' vectors: one product for all
         rows = [np.asarray(r.vector, dtype=np.float32) for r in records]
@@ -195,18 +208,27 @@ class Matcher:
         same_script = np.array([lang in ("und", info.language) for lang in topics.languages])
         dense = np.clip((cosine - p.cosine_floor) / (p.cosine_ceil - p.cosine_floor), 0, 1)
         cross = np.clip((cosine - p.cross_floor) / (p.cross_ceil - p.cross_floor), 0, 1)
-        if chunks >= LEXICAL_MIN_CHUNKS:
-            coverage = np.stack(
-                [
-                    topics.coverage_bound(terms(passage_text(info.title, r.text)[0]), idf, ideal)
-                    for r in records
-                ],
-                axis=1,
-            )
-            dense = p.dense_weight * dense + (1 - p.dense_weight) * coverage
-        bound = np.where(same_script[:, None], dense, cross).max(axis=1)
         threshold = np.where(same_script, same_t, cross_t)
-        return [int(i) for i in np.flatnonzero(bound >= threshold - EPSILON)]
+        if chunks < LEXICAL_MIN_CHUNKS:
+            bound = np.where(same_script[:, None], dense, cross).max(axis=1)
+            return [int(i) for i in np.flatnonzero(bound >= threshold - EPSILON)]
+        words = [set(terms(passage_text(info.title, r.text)[0])) for r in records]
+        idf, ideal = self.lexicon(topics, set().union(*words))
+        coverage = np.stack([topics.coverage_bound(w, idf, ideal) for w in words], axis=1)
+        fused = p.dense_weight * dense + (1 - p.dense_weight) * coverage
+        bound = np.where(same_script[:, None], fused, cross).max(axis=1)
+        kept = []
+        for i in np.flatnonzero(bound >= threshold - EPSILON):
+            if same_script[i]:
+                # the bound let it through: the passages' own BM25 for the topic
+                exact = self.searcher.lexical.coverages(topics.items[i].text, info.id)
+                row = np.array([exact.get(r.chunk_id, 0.0) for r in records], dtype=np.float32)
+                if (p.dense_weight * dense[i] + (1 - p.dense_weight) * row).max() < (
+                    threshold[i] - EPSILON
+                ):
+                    continue
+            kept.append(int(i))
+        return kept
 
     def confirm(self, topic: Topic, info: ArticleInfo) -> Match | None:
         """The article's best passage for ``topic`` if the search the answers use

@@ -284,28 +284,12 @@ class LexicalIndex:
         """The ``n`` best chunks for ``query`` by BM25; only those of reports
         published within ``days`` (inclusive day numbers, YYYYMMDD) and by one of
         ``sources``, when given."""
-        qterms = list(dict.fromkeys(terms(query)))[:MAX_QUERY_TERMS]
-        if not qterms:
-            return []
         with self._lock:
             db = self._db
-            total = self._total
-            if total == 0:
+            plan = self._plan(query)
+            if plan is None:
                 return []
-            marks = ",".join("?" * len(qterms))
-            df = dict(
-                db.execute(f"SELECT term, n FROM df WHERE term IN ({marks})", qterms).fetchall()
-            )
-            useful = [t for t in qterms if 0 < df.get(t, 0) <= max(1, MAX_DOC_SHARE * total)]
-            if not useful:
-                return []
-            useful = within_budget(useful, df)
-            # FTS5's own idf, so that coverage is measured in the units bm25() uses.
-            ideal = sum(
-                max(1e-6, math.log((total - df.get(t, 0) + 0.5) / (df.get(t, 0) + 0.5)))
-                for t in qterms
-            )
-            match = " OR ".join('"' + t.replace('"', '""') + '"' for t in useful)
+            match, ideal = plan
             within, params = "", list[object]([match])
             if days is not None or sources:
                 where, more = _within(days, sources)
@@ -321,6 +305,56 @@ class LexicalIndex:
             LexicalHit(cid, aid, float(s), min(1.0, float(s) / ideal) if ideal > 0 else 0.0)
             for cid, aid, s in rows
         ]
+
+    def _plan(self, query: str) -> tuple[str, float] | None:
+        """How :meth:`search` matches ``query``: the FTS5 query of its useful terms
+        and the score of a chunk holding every query term once (FTS5's own idf,
+        so that coverage is measured in the units bm25() uses); None when no term
+        is useful. Called under the lock."""
+        qterms = list(dict.fromkeys(terms(query)))[:MAX_QUERY_TERMS]
+        total = self._total
+        if not qterms or total == 0:
+            return None
+        marks = ",".join("?" * len(qterms))
+        df = dict(
+            self._db.execute(f"SELECT term, n FROM df WHERE term IN ({marks})", qterms).fetchall()
+        )
+        useful = [t for t in qterms if 0 < df.get(t, 0) <= max(1, MAX_DOC_SHARE * total)]
+        if not useful:
+            return None
+        useful = within_budget(useful, df)
+        ideal = sum(
+            max(1e-6, math.log((total - df.get(t, 0) + 0.5) / (df.get(t, 0) + 0.5))) for t in qterms
+        )
+        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in useful)
+        return match, ideal
+
+    def coverages(self, query: str, article_id: str) -> dict[str, float]:
+        """The coverage of ``query`` (as :meth:`search` measures it) of each chunk
+        of ``article_id`` that holds one of its terms: what search gives the chunk
+        when it is among the best, read from the article's own rows."""
+        with self._lock:
+            plan = self._plan(query)
+            if plan is None:
+                return {}
+            match, ideal = plan
+            ids = dict(
+                self._db.execute(
+                    "SELECT id, chunk_id FROM docs WHERE article_id = ?", (article_id,)
+                ).fetchall()
+            )
+            if not ids:
+                return {}
+            # an article's rows are written together: FTS5 seeks their rowid range
+            # (a join with docs, or a list of rowids, would rank each row apart)
+            rows = self._db.execute(
+                "SELECT rowid, -bm25(chunks) FROM chunks WHERE chunks MATCH ?"
+                " AND rowid BETWEEN ? AND ?",
+                (match, min(ids), max(ids)),
+            ).fetchall()
+        return {
+            ids[i]: min(1.0, float(s) / ideal) if ideal > 0 else 0.0 for i, s in rows if i in ids
+        }
 
 
 def _within(days: tuple[int, int] | None, sources: Sequence[str]) -> tuple[str, list[object]]:

@@ -228,6 +228,28 @@ def test_lexical_query_cost_is_bounded_by_dropping_the_commonest_terms(
     assert {h.article_id for h in index.search("مكتبة الميناء", 20)} == {"r", "s"}
 
 
+def test_an_articles_own_coverage_is_what_search_gives_its_chunks() -> None:
+    """``coverages`` reads one article's rows: each chunk's coverage is the one the
+    full search gives it, and other articles' rows, even between its own, are left out."""
+    index = LexicalIndex(None)
+    rows = [ChunkRecord(f"f{i}|1|0", f"f{i}", "1", f"طقس معتدل {i}") for i in range(20)]
+    rows += [
+        ChunkRecord("a|1|0", "a", "1", "مكتبة الميناء الجديدة تفتح أبوابها"),
+        ChunkRecord("b|1|0", "b", "1", "مكتبة الميناء القديمة"),  # rows written in one go
+        ChunkRecord("a|1|1", "a", "1", "مكتبة صغيرة"),
+        ChunkRecord("a|1|2", "a", "1", "طقس معتدل"),
+    ]
+    index.apply(rows)
+    q = "مكتبة الميناء"
+    searched = {h.chunk_id: h.coverage for h in index.search(q, 50)}
+    own = index.coverages(q, "a")
+    assert set(own) == {"a|1|0", "a|1|1"}  # the chunk without either term has none
+    assert own == {cid: searched[cid] for cid in own}
+    assert "b|1|0" in searched
+    assert own["a|1|0"] > own["a|1|1"] > 0
+    assert index.coverages(q, "missing") == {} and index.coverages("xyz", "a") == {}
+
+
 def test_only_live_revisions_are_returned(tmp_path: Path, embedder: Embedder) -> None:
     store = Store(embedded_client(tmp_path / "db"), embedder)
     searcher = searcher_for(store, embedder)
