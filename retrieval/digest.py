@@ -29,19 +29,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from scipy.cluster.hierarchy import fcluster, linkage
 
 import prompts
-from retrieval.answer.llm import (
-    MARKER,
-    WORDS,
-    Evidence,
-    cited_sentences,
-    relabel,
-)
-from retrieval.answer.llm import (
-    _content as content_of,
-)
-from retrieval.answer.llm import (
-    _describe as describe_error,
-)
+from retrieval.answer.llm import Evidence, checked_reply, describe_failure, reply_text
 from retrieval.evidence import is_boilerplate
 from retrieval.scope import NO_OUTLETS, Outlets, day_number
 from retrieval.store.catalogue import PAGE
@@ -245,14 +233,12 @@ class DigestBuilder:
             evidence="\n\n".join(e.render() for e in evidence),
         )
         try:
-            reply = content_of(self.model.invoke([SystemMessage(system), HumanMessage(user)]))
+            reply = reply_text(self.model.invoke([SystemMessage(system), HumanMessage(user)]))
         except Exception as exc:  # every model failure ends in the quoted lead
-            log.warning("the language model failed on a digest lead (%s)", describe_error(exc))
+            log.warning("the language model failed on a digest lead (%s)", describe_failure(exc))
             return None
-        if prompts.CANNOT_ANSWER in reply:
-            return None
-        checked = relabel(cited_sentences(reply, evidence), evidence)
-        if not checked.citations or not WORDS.search(MARKER.sub("", checked.text)):
+        checked = checked_reply(reply, evidence)
+        if checked is None:
             log.info("a digest lead without a cited sentence; quoting instead")
             return None
         return Lead(checked.text, checked.citations, written=True)

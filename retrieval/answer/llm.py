@@ -163,6 +163,17 @@ def cited_sentences(reply: str, evidence: Sequence[Evidence]) -> str:
     return "\n".join(lines)
 
 
+def checked_reply(reply: str, evidence: Sequence[Evidence]) -> Checked | None:
+    """What may be shown of a model's ``reply``: its sentences that cite the
+    ``evidence``, relabelled; None when it cites none or says it cannot answer."""
+    if prompts.CANNOT_ANSWER in reply:
+        return None
+    checked = relabel(cited_sentences(reply, evidence), evidence)
+    if not checked.citations or not WORDS.search(MARKER.sub("", checked.text)):
+        return None
+    return checked
+
+
 def preview(partial: str, evidence: Sequence[Evidence]) -> str:
     """What a reader may see of a reply still being generated: its finished
     sentences that pass the check the whole reply will pass."""
@@ -229,7 +240,9 @@ class LLMAnswerer:
         try:
             reply = self._generate(messages, evidence, on_text)
         except Exception as exc:  # every model failure ends in the floor
-            log.warning("the language model failed (%s); answering extractively", _describe(exc))
+            log.warning(
+                "the language model failed (%s); answering extractively", describe_failure(exc)
+            )
             return self._floor(question, result, "failed", lang)
         return self.check(reply, evidence, question, result)
 
@@ -239,8 +252,8 @@ class LLMAnswerer:
         lang = answer_language(result.language)
         if prompts.CANNOT_ANSWER in reply:
             return no_answer(lang)
-        checked = relabel(cited_sentences(reply, evidence), evidence)
-        if not checked.citations or not WORDS.search(MARKER.sub("", checked.text)):
+        checked = checked_reply(reply, evidence)
+        if checked is None:
             log.info("generated answer without a cited sentence; answering extractively")
             return self._floor(question, result, "unchecked", lang)
         evidence_ids = tuple(c.chunk_id for c in checked.citations)
@@ -261,11 +274,11 @@ class LLMAnswerer:
         """The model's reply. The client retries connection errors, timeouts, 429
         and 5xx by itself (``max_retries``, with backoff); what still fails raises."""
         if on_text is None:
-            text = _content(self.model.invoke(messages))
+            text = reply_text(self.model.invoke(messages))
         else:
             text, shown = "", ""
             for chunk in self.model.stream(messages):
-                text += _content(chunk)
+                text += reply_text(chunk)
                 visible = preview(text, evidence)
                 if visible != shown:
                     shown = visible
@@ -288,9 +301,9 @@ class LLMAnswerer:
             lang, history="\n".join(lines), question=question.strip()
         )
         try:
-            rewritten = _content(self.model.invoke([SystemMessage(system), HumanMessage(user)]))
+            rewritten = reply_text(self.model.invoke([SystemMessage(system), HumanMessage(user)]))
         except Exception as exc:
-            log.warning("could not rewrite the follow-up (%s)", _describe(exc))
+            log.warning("could not rewrite the follow-up (%s)", describe_failure(exc))
             return None
         rewritten = rewritten.strip().strip('"“”«»').strip()
         return rewritten if 0 < len(rewritten) <= 4 * max(len(question), 200) else None
@@ -302,7 +315,8 @@ def _language(text: str) -> str:
     return detect_language(text)
 
 
-def _content(message: Any) -> str:
+def reply_text(message: Any) -> str:
+    """A chat model's message (or streamed chunk) as text."""
     content = getattr(message, "content", "")
     if isinstance(content, str):
         return content
@@ -311,7 +325,9 @@ def _content(message: Any) -> str:
     raise ValueError("malformed reply")
 
 
-def _describe(exc: Exception) -> str:
+def describe_failure(exc: Exception) -> str:
+    """A model failure for the log: its kind and HTTP status, never its message
+    (which may echo the prompt)."""
     status = getattr(exc, "status_code", None)
     name = type(exc).__name__
     return f"{name}, HTTP {status}" if status else name
