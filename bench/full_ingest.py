@@ -9,7 +9,9 @@ run to the end (about an hour and a half of both cores here).
 
 Figures come from the reports `rawi ingest --json` prints, interrupted or not;
 then the store's article and chunk counts are set beside the reports', and no
-article may be reported committed twice.
+article may be reported committed twice. Last, the bot's search latency on the
+result: the lexical index built from the server's store, then the latency
+benchmark's queries.
 """
 
 from __future__ import annotations
@@ -25,7 +27,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import MODEL_CACHE, ROOT, SHARED, memory_mb, need, report, start_chroma_server
+from bench.common import (
+    MODEL_CACHE,
+    ROOT,
+    SHARED,
+    memory_mb,
+    need,
+    percentile,
+    report,
+    saudinewsnet_articles,
+    shipped,
+    start_chroma_server,
+)
+from bench.latency import queries
 
 PROJECT_TO = 1_000_000
 
@@ -92,6 +106,34 @@ def ingest_processes(
     }
 
 
+def search_times(store: Any, lexical_path: Path) -> dict[str, Any]:
+    """Search latency on the result, as the bot searches it: the lexical index
+    built from the server's store (kept in the work folder, so a later sitting
+    only adds what is new), then the latency benchmark's queries, twice."""
+    from retrieval.search import Searcher
+    from retrieval.store.lexical import LexicalIndex
+
+    searcher = Searcher(store, store.model, LexicalIndex(lexical_path), shipped())
+    started = time.perf_counter()
+    searcher.sync()
+    synced = time.perf_counter() - started
+    qs = queries(saudinewsnet_articles(120))
+    for q in qs[:20]:  # warm-up
+        searcher.search(q, 5)
+    times = []
+    for _ in range(2):
+        for q in qs:
+            t = time.perf_counter()
+            searcher.search(q, 5)
+            times.append((time.perf_counter() - t) * 1000)
+    return {
+        "lexical_sync_seconds": round(synced, 1),
+        "search_queries": len(qs),
+        "search_ms_p50": round(percentile(times, 50), 1),
+        "search_ms_p95": round(percentile(times, 95), 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, help="stop each phase after this long")
@@ -134,6 +176,7 @@ def main() -> None:
         committed = one.pop("added_ids") + two.pop("added_ids")
         chunks = store.count_chunks()
         dim = store.model.dim
+        searched = search_times(store, work / "lexical.sqlite")
     finally:
         server.terminate()
         server.wait(60)
@@ -152,6 +195,7 @@ def main() -> None:
         "chunks_reported": one["chunks"] + two["chunks"],
         "chroma_server_rss_mb": round(server_rss),
         "chroma_server_disk_mb": round(disk / 2**20),
+        **searched,
         "finished": stored >= total,
     }
     if stored:
