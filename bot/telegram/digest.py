@@ -6,7 +6,8 @@ are posted, and in which language; ``/digest`` shows the setting, ``/digest off`
 stops it. A repeating job asks an injectable clock whether the digest is due: at
 or after the time, once a day. A chat that cannot be reached, or a digest Telegram
 refuses, is told to the admins in plain words, once, and the digest waits for the
-next day; a message whose HTML Telegram rejects goes as plain text, one it finds
+next day; a group upgraded to a supergroup takes the digest along (to its new
+id); a message whose HTML Telegram rejects goes as plain text, one it finds
 too long is cut in two, and a network failure is tried again at the next look
 unless part of the digest is out (then the admins hear it went in part).
 """
@@ -25,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from telegram import Update
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
 from telegram.ext import CommandHandler
 
 from bot.telegram.admin import admins_only, tell_admins
@@ -249,11 +250,17 @@ async def _post(
             state.digest_posted(str(today))
         went_out += 1
 
-    part = 0
+    part, chat = 0, setting.chat
     try:
         for message in messages:
             part += 1
-            await _send(context, setting.chat, message, out)
+            try:
+                await _send(context, chat, message, out)
+            except ChatMigrated as exc:  # the group is a supergroup now: the digest goes along
+                state.move_chat(chat, exc.new_chat_id)
+                log.info("%s became a supergroup: the digest goes to it", setting.label)
+                chat = exc.new_chat_id
+                await _send(context, chat, message, out)
     except TelegramError as exc:
         if not went_out and not isinstance(exc, BadRequest | Forbidden):
             log.warning("the digest was not posted yet: %s", exc)

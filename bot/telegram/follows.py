@@ -8,8 +8,10 @@ which follows each answers; each match becomes one short message in the follow's
 chat: the passage that answers (its best sentence in bold), the article's title
 linked, outlet and date, as answers cite them. A follow sends at most ``per_day``
 messages in 24 hours and never the same article twice. A chat that blocked the
-bot or is gone loses its follows quietly. The job asks ``now`` (injectable) what
-time it is, for the daily cap and the retention, so tests drive time.
+bot or is gone loses its follows quietly; a group upgraded to a supergroup (a new
+chat id) keeps them, moved to the new id when Telegram tells of the upgrade or
+when a message to the old id is refused for it. The job asks ``now`` (injectable)
+what time it is, for the daily cap and the retention, so tests drive time.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from dataclasses import replace
 
 from telegram import LinkPreviewOptions, Message, Update
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, TelegramError
-from telegram.ext import CommandHandler
+from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
+from telegram.ext import CommandHandler, MessageHandler, filters
 
 from bot.telegram.context import Context, Follows, RawiApplication
 from bot.telegram.render import pack, source_block
@@ -51,20 +53,32 @@ def news_message(match: Match, followed: Followed, lang: str, outlet: str) -> st
 
 
 async def deliver(context: Context, follows: Follows, match: Match, followed: Followed) -> bool:
-    """Send one match; a chat that blocked the bot or is gone loses its follows."""
+    """Send one match; a chat that blocked the bot or is gone loses its follows, and
+    a group that became a supergroup takes them along (and gets the match there)."""
     lang = "ar" if followed.language == "ar" else "en"
     outlet = context.services.qa.outlets().name(match.hit.source or "", lang)
     text = news_message(match, followed, lang, outlet)
-    try:
+    chat_id = followed.chat_id
+
+    async def send() -> None:
         await context.bot.send_message(
-            followed.chat_id,
+            chat_id,
             text,
             parse_mode=ParseMode.HTML,
             link_preview_options=LinkPreviewOptions(is_disabled=True),
         )
+
+    try:
+        try:
+            await send()
+        except ChatMigrated as exc:  # the group is a supergroup now: its follows go along
+            await asyncio.to_thread(follows.state.move_chat, chat_id, exc.new_chat_id)
+            log.info("a group became a supergroup: its follows moved with it")
+            chat_id = exc.new_chat_id
+            await send()
     except (Forbidden, BadRequest) as exc:
         if isinstance(exc, Forbidden) or "chat not found" in str(exc).lower():
-            dropped = await asyncio.to_thread(follows.state.drop_chat, followed.chat_id)
+            dropped = await asyncio.to_thread(follows.state.drop_chat, chat_id)
             log.info("a chat is no longer reachable (%s): %d follow(s) dropped", exc, dropped)
         else:
             log.warning("a follow's news could not be sent: %s", exc)
@@ -198,11 +212,32 @@ async def unfollow_command(update: Update, context: Context) -> None:
     await message.reply_text(TEXTS["unfollowed"][lang].format(topic=chosen.topic))
 
 
+async def chat_migrated(update: Update, context: Context) -> None:
+    """A group upgraded to a supergroup gets a new id: what the chat state keeps
+    for it (its readers' follows, a digest posted there) moves to the new one.
+    Telegram says so in both chats (``migrate_to_chat_id`` in the old,
+    ``migrate_from_chat_id`` in the new); whichever comes first moves it all, the
+    other finds nothing left to move."""
+    message = update.effective_message
+    if message is None:
+        return
+    old = message.migrate_from_chat_id or message.chat.id
+    new = message.migrate_to_chat_id or message.chat.id
+    if old == new:
+        return
+    moved, digest = await asyncio.to_thread(context.services.state.move_chat, old, new)
+    if moved or digest:
+        log.info("a group became a supergroup: %d follow(s) moved, digest %s", moved,
+                 "moved" if digest else "not there")  # fmt: skip
+
+
 def add_handlers(app: RawiApplication) -> None:
-    """The commands, and the repeating job when the services have follows."""
+    """The commands, the move of a group's follows when it becomes a supergroup,
+    and the repeating job when the services have follows."""
     app.add_handler(CommandHandler("follow", follow_command))
     app.add_handler(CommandHandler("following", following_command))
     app.add_handler(CommandHandler("unfollow", unfollow_command))
+    app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, chat_migrated))
     follows = app.bot_data.services.follows
     if follows is not None and app.job_queue is not None:
         app.job_queue.run_repeating(check, interval=follows.interval, first=0, name="follows")

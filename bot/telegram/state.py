@@ -517,6 +517,53 @@ class ChatState:
             self.follows_version += 1
         return cur.rowcount
 
+    def move_chat(self, old_id: int, new_id: int) -> tuple[int, bool]:
+        """A group upgraded to a supergroup has a new id: its follows (with what they
+        sent, so no article comes twice) and a digest posted there move to it. A
+        follow the new chat holds already (the same reader, the same topic) keeps
+        its own and takes the old one's record. Returns the follows moved and
+        whether the digest was; moving again does nothing."""
+        old, new = self.hash_id("chat", old_id), self.hash_id("chat", new_id)
+        # where the chat stands in for the reader (posts sent as the chat)
+        old_user, new_user = self.hash_id("user", old_id), self.hash_id("user", new_id)
+        recipient = self._box.encrypt(str(new_id).encode()).decode()
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                rows = self._db.execute(
+                    "SELECT id, user, topic FROM follows WHERE chat=?", (old,)
+                ).fetchall()
+                for fid, was, topic in rows:
+                    user = new_user if was == old_user else was
+                    twin = self._db.execute(
+                        "SELECT id FROM follows WHERE chat=? AND user=? AND topic=?",
+                        (new, user, topic),
+                    ).fetchone()
+                    if twin is None:
+                        self._db.execute(
+                            "UPDATE follows SET chat=?, user=?, recipient=? WHERE id=?",
+                            (new, user, recipient, fid),
+                        )
+                    else:
+                        self._db.execute(
+                            "INSERT OR IGNORE INTO follow_sent (follow, article, at)"
+                            " SELECT ?, article, at FROM follow_sent WHERE follow=?",
+                            (twin[0], fid),
+                        )
+                        self._db.execute("DELETE FROM follows WHERE id=?", (fid,))
+                digest = self._db.execute(
+                    "UPDATE digest SET chat=?, label=CASE WHEN label=? THEN ? ELSE label END"
+                    " WHERE chat=?",
+                    (new_id, str(old_id), str(new_id), old_id),
+                ).rowcount
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            if rows:
+                self.follows_version += 1
+        return len(rows), digest > 0
+
     def followed(self, now: float | None = None) -> list[Followed]:
         """Every live follow, with where its news goes (the recipient decrypted)."""
         now = time.time() if now is None else now

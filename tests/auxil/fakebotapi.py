@@ -5,9 +5,10 @@ it matters: it rejects texts over 4,096 characters and HTML it cannot parse
 ("can't parse entities"), in messages and in the messages inline results send,
 keeps the messages the bot sent so that an edit or a deletion of one it never
 sent fails, and an edit that changes nothing is "not modified"; an inline query
-is answered once, or the answer is refused as Telegram refuses a late one; and
-it can be told to fail a method (429 with ``retry_after``, say) or a file's
-download.
+is answered once, or the answer is refused as Telegram refuses a late one; a
+group upgraded to a supergroup refuses what is sent to its old id, naming the
+new one; and it can be told to fail a method (429 with ``retry_after``, say) or a
+file's download.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ class FakeBotAPI:
         self.inline_queries: dict[str, dict[str, Any]] = {}  # id -> the query pushed
         self.inline_answered: set[str] = set()
         self.chats: dict[str, dict[str, Any]] = {}  # "@username" or "id" -> what getChat gives
+        self.migrated: dict[str, int] = {}  # a group's old id -> its supergroup's id
         self.runner: web.AppRunner | None = None
         self.port = 0
 
@@ -233,9 +235,13 @@ class FakeBotAPI:
             post["edit_date"] = 1_700_000_100
         return self.push({"edited_channel_post" if edited else "channel_post": post})
 
-    def add_chat(self, chat_id: int, username: str = "", title: str = "Newsroom Channel") -> None:
-        """A channel getChat finds by its id or @username (any other is not found)."""
-        chat = {"id": chat_id, "type": "channel", "title": title, "accent_color_id": 0,
+    def add_chat(
+        self, chat_id: int, username: str = "", title: str = "Newsroom Channel",
+        chat_type: str = "channel",
+    ) -> None:  # fmt: skip
+        """A channel (or a chat of ``chat_type``) getChat finds by its id or @username
+        (any other is not found)."""
+        chat = {"id": chat_id, "type": chat_type, "title": title, "accent_color_id": 0,
                 "max_reaction_count": 11, "accepted_gift_types": {
                     "unlimited_gifts": False, "limited_gifts": False, "unique_gifts": False,
                     "premium_subscription": False, "gifts_from_channels": False}}  # fmt: skip
@@ -243,6 +249,29 @@ class FakeBotAPI:
             chat["username"] = username
             self.chats[f"@{username.lower()}"] = chat
         self.chats[str(chat_id)] = chat
+
+    def migrate(self, old: int, new: int) -> None:
+        """Upgrade group ``old`` to supergroup ``new``: whatever is sent to ``old``
+        from now on is refused as Telegram refuses it, naming ``new``."""
+        self.migrated[str(old)] = new
+
+    def push_migration(self, old: int, new: int, *, user_id: int = 7) -> tuple[int, int]:
+        """Upgrade group ``old`` to supergroup ``new`` and push the two service
+        messages Telegram sends for it: ``migrate_to_chat_id`` in the old group, then
+        ``migrate_from_chat_id`` in the new supergroup. Returns their update ids."""
+        self.migrate(old, new)
+        sender = {"id": user_id, "is_bot": False, "first_name": "Reader"}
+
+        def service(chat: int, chat_type: str, **migration: int) -> dict[str, Any]:
+            return {"message": {
+                "message_id": next(self._ids), "date": int(time.time()), "from": sender,
+                "chat": {"id": chat, "type": chat_type, "title": "Newsroom"}, **migration,
+            }}  # fmt: skip
+
+        return (
+            self.push(service(old, "group", migrate_to_chat_id=new)),
+            self.push(service(new, "supergroup", migrate_from_chat_id=old)),
+        )
 
     def push(self, update: dict[str, Any]) -> int:
         if "inline_query" in update:  # a query the bot may answer
@@ -300,6 +329,13 @@ class FakeBotAPI:
         if failure is not None:
             status, body = failure
             return web.json_response(body, status=status)
+        new = self.migrated.get(str(params.get("chat_id")))
+        if new is not None:
+            return web.json_response({
+                "ok": False, "error_code": 400,
+                "description": "Bad Request: group chat was upgraded to a supergroup chat",
+                "parameters": {"migrate_to_chat_id": new},
+            }, status=400)  # fmt: skip
         handler = getattr(self, f"api_{method}", None)
         if handler is None:
             return web.json_response({"ok": True, "result": True})

@@ -298,3 +298,40 @@ async def test_a_digest_that_went_out_in_part_is_not_posted_again(
         )
         await clock.ticks(5)
         assert len(posted(api)) == 1 and len(api.sent(chat_id=ADMIN)) == before + 3
+
+
+async def test_a_group_upgraded_to_a_supergroup_gets_the_digest_at_its_new_id(
+    newsroom: tuple[Store, Services, Admin],
+) -> None:
+    store, services, admin = newsroom
+    clock = Clock("2015-08-07 06:00")
+    group, supergroup = -4444, -1000000004444
+
+    def setup(app: RawiApplication, api: FakeBotAPI) -> None:
+        with_digest(store, clock)(app, api)
+        api.add_chat(group, title="Newsroom group", chat_type="group")
+
+    async with running(services, admin=admin, setup=setup) as api:
+        await command(api, f"/digest {group} 07:00 en")
+        before = len(api.sent(chat_id=ADMIN))
+        api.migrate(group, supergroup)  # the upgrade's service messages never came
+        clock.value = at("2015-08-07 07:00")
+        (posted,) = await api.wait_for("sendMessage", chat_id=supergroup)
+        assert posted.result is not None
+        assert posted.params["text"].startswith("<b>The main stories of August 7, 2015")
+        setting = services.state.digest()
+        assert setting is not None
+        assert (setting.chat, setting.label) == (supergroup, str(supergroup))
+        said = await command(api, "/digest")
+        assert said.params["text"].startswith(
+            f"The daily digest goes to {supergroup} every day at 07:00"
+        )
+        assert "Last posted for August 7, 2015." in said.params["text"]
+
+        clock.value = at("2015-08-08 07:00")
+        calls = await api.wait_for("sendMessage", count=2, chat_id=supergroup)
+        assert "August 8, 2015" in calls[1].params["text"]
+        await clock.ticks(3)
+    assert [c.result for c in api.sent(chat_id=group)] == [None]  # refused once, then moved
+    assert len(api.sent(chat_id=supergroup)) == 2
+    assert len(api.sent(chat_id=ADMIN)) == before + 1  # the /digest reply: nothing to report

@@ -387,6 +387,93 @@ async def test_a_chat_that_blocked_the_bot_loses_its_follows(
     assert [f.topic for f in services.state.follows_of(53, 7)] == ["flooding in Abha"]
 
 
+def weevil(n: int, town: str) -> Article:
+    """A report on the red palm weevil in Al-Ahsa (``n`` makes each its own)."""
+    return report(
+        f"Red palm weevil found in {town} date farms",
+        [
+            f"Inspectors found the red palm weevil in {n * 40} date palms on farms in {town}, "
+            "Al-Ahsa, the agriculture ministry said.",
+            f"The infested palms in {town} were cut down and burned to stop the weevil "
+            "spreading through the Al-Ahsa oasis.",
+        ],
+        f"https://example.com/weevil-{n}",
+    )
+
+
+async def test_a_group_upgraded_to_a_supergroup_takes_its_follows_and_digest_along(
+    newsroom: Searcher,
+) -> None:
+    """Telegram's service messages of the upgrade move the group's follows (with
+    what they sent) and the digest posted there to the supergroup's new id."""
+    services, follows, _ = services_for(newsroom)
+    group, supergroup = -800, -1000000000800
+    services.state.set_digest(group, str(group), "07:00", "en")
+    async with running(services) as api:
+        command(api, "/follow red palm weevil in Al-Ahsa", chat_id=group, chat_type="group")
+        await reply(api, group, 0)
+        command(api, "/follow red palm weevil in Al-Ahsa", chat_id=-801, chat_type="group")
+        await reply(api, -801, 0)  # another group, not upgraded
+        await looked(follows, 1)
+        first = weevil(1, "Hofuf")
+        await add(newsroom, first)
+        await arrived(api, group, first.title)
+
+        api.push_migration(group, supergroup)
+        for _ in range(600):
+            if services.state.follows_of(supergroup, 7):
+                break
+            await asyncio.sleep(0.05)
+        command(api, "/following", chat_id=supergroup, chat_type="supergroup")
+        assert (await reply(api, supergroup, 0)).splitlines()[1:] == [
+            "1. red palm weevil in Al-Ahsa"
+        ]
+        # the first report corrected (a new revision: checked again), and a new one
+        correction = report(first.title, [*first.paragraphs, "The ministry corrected the "
+                            "number of palms."], str(first.url))  # fmt: skip
+        second = weevil(2, "Mubarraz")
+        await add(newsroom, correction, second)
+        await arrived(api, supergroup, second.title)
+        await looked(follows)
+    state = services.state
+    assert state.follows_of(group, 7) == []
+    assert sorted(f.chat_id for f in state.followed()) == [supergroup, -801]
+    digest = state.digest()
+    assert digest is not None and (digest.chat, digest.label) == (supergroup, str(supergroup))
+    # the group had its reply and its news before the upgrade, and nothing was sent
+    # to its old id since (the service messages got no answer)
+    assert [c.result is not None for c in api.sent(chat_id=group)] == [True, True]
+    assert not any(first.title in t for t in news(api, supergroup))  # never twice
+    assert len(news(api, -801)) == 2  # the other group: both reports, in place
+
+
+async def test_news_for_a_group_that_became_a_supergroup_reaches_the_supergroup(
+    newsroom: Searcher,
+) -> None:
+    """The upgrade's service messages missed: the old id's refusal names the new
+    one, and the follows move there instead of being dropped as gone."""
+    services, follows, _ = services_for(newsroom)
+    group, supergroup = -900, -1000000000900
+    async with running(services) as api:
+        command(api, "/follow red palm weevil in Al-Ahsa", chat_id=group, chat_type="group")
+        await reply(api, group, 0)
+        await looked(follows, 1)
+        api.migrate(group, supergroup)
+        first, second = weevil(3, "Al-Omran"), weevil(4, "Al-Oyun")
+        await add(newsroom, first)
+        await arrived(api, supergroup, first.title)
+        await add(newsroom, second)
+        await arrived(api, supergroup, second.title)
+        await looked(follows)
+    state = services.state
+    assert state.follows_of(group, 7) == []
+    assert [f.topic for f in state.follows_of(supergroup, 7)] == ["red palm weevil in Al-Ahsa"]
+    assert [f.chat_id for f in state.followed()] == [supergroup]
+    refused = [c for c in api.sent(chat_id=group) if c.result is None]
+    assert len(refused) == 1  # the old id tried once; the second report went straight
+    assert len(news(api, supergroup)) == 2
+
+
 def test_articles_a_failed_look_could_not_match_are_matched_at_the_next(
     store: Store, embedder: Embedder
 ) -> None:

@@ -7,6 +7,8 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
+
 from bot.telegram.state import DAY, ChatState
 
 
@@ -215,3 +217,43 @@ def test_the_hashing_key_lives_apart_from_the_database(tmp_path: Path) -> None:
     alone = ChatState(old)
     assert alone.hash_id("user", 42) != hashed
     alone.close()
+
+
+def test_a_chat_moved_to_a_new_id_keeps_its_follows_what_they_sent_and_the_digest(
+    tmp_path: Path,
+) -> None:
+    state = ChatState(tmp_path / "chat.sqlite")
+    vector = np.ones(4, dtype=np.float32)
+
+    def follow(chat: int, user: int, topic: str) -> int:
+        fid = state.follow(chat_id=chat, user_id=user, topic=topic, vector=vector, language="en")
+        assert fid is not None
+        return fid
+
+    old, new = -800, -1000000000800
+    kept = follow(old, 7, "locusts")
+    twin = follow(new, 8, "floods")  # followed again in the supergroup before the move
+    merged = follow(old, 8, "floods")
+    by_chat = follow(old, old, "dates")  # posted as the group: the chat is the reader
+    follow(-801, 7, "locusts")  # another group's
+    state.record_sent(kept, "a1")
+    state.record_sent(merged, "a2")
+    state.set_digest(old, str(old), "07:00", "en")
+    version = state.follows_version
+
+    assert state.move_chat(old, new) == (3, True)
+    assert state.follows_version > version
+    assert state.follows_of(old, 7) == [] and state.follows_of(old, 8) == []
+    assert [f.id for f in state.follows_of(new, 7)] == [kept]
+    assert [f.id for f in state.follows_of(new, 8)] == [twin]  # one follow, not two
+    assert [f.id for f in state.follows_of(new, new)] == [by_chat]
+    assert state.was_sent(kept, "a1") and state.was_sent(twin, "a2")
+    assert sorted(f.chat_id for f in state.followed()) == [new, new, new, -801]
+    digest = state.digest()
+    assert digest is not None and (digest.chat, digest.label) == (new, str(new))
+
+    version = state.follows_version
+    assert state.move_chat(old, new) == (0, False)  # told twice: nothing more to move
+    assert state.follows_version == version
+    assert sorted(f.chat_id for f in state.followed()) == [new, new, new, -801]
+    state.close()
