@@ -17,6 +17,12 @@ until a poll succeeds, so its outage is told once. A page that could not be
 fetched for now leaves the feed's validators as they were, so the next poll reads
 the feed again and retries it; a page refused for good is not fetched again until
 its item changes.
+
+The pages of recent items are asked again on a slower schedule (``recheck_days``,
+``recheck_hours``), conditionally with their own validators, so a page corrected
+without its feed entry changing is seen. An item the feed has not listed for
+``forget_days`` is forgotten (its article stays). Polls take turns across processes
+through an OS lock on ``feeds.lock`` beside the book, never waited for.
 """
 
 from __future__ import annotations
