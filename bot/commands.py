@@ -150,15 +150,21 @@ def _print_polls(polls: list[Any], as_json: bool) -> int:
     for p in polls:
         if as_json:
             out = {"feed": p.feed.url, "not_modified": p.not_modified, "error": p.error,
-                   "fetched": p.fetched, "pending": p.pending, "seconds": round(p.seconds, 3),
-                   **p.report.to_json()}  # fmt: skip
+                   "skipped": p.skipped, "fetched": p.fetched, "rechecked": p.rechecked,
+                   "pending": p.pending, "forgotten": p.forgotten,
+                   "seconds": round(p.seconds, 3), **p.report.to_json()}  # fmt: skip
             print(json.dumps(out, ensure_ascii=False))
+            continue
+        if p.skipped:  # the bot's poll (or another `rawi feeds poll`) is under way
+            print(f"{p.feed.title}: skipped: another poll of the feeds is under way; "
+                  "try again once it is done", file=sys.stderr)  # fmt: skip
             continue
         if p.error is not None:
             print(f"{p.feed.title}: failed: {p.error}", file=sys.stderr)
             continue
         done = "not modified" if p.not_modified else p.report.summary()
-        print(f"{p.feed.title}: {done} ({p.fetched} pages fetched in {p.seconds:.1f} s)")
+        print(f"{p.feed.title}: {done} ({p.fetched} pages fetched, {p.rechecked} rechecked "
+              f"in {p.seconds:.1f} s)")  # fmt: skip
         for origin, reason in p.report.failed:
             print(f"  not added: {origin}: {reason}", file=sys.stderr)
     return EXIT_FAILED if any(p.error is not None for p in polls) else 0

@@ -132,7 +132,8 @@ class Parts:
         the store (their writes under ``lock``, where given)."""
         s = self.settings.feeds
         return Feeds(self.feed_book(), self.fetcher, self.ingestor, interval=s.poll_interval,
-                     max_items=s.max_items, lock=lock)  # fmt: skip
+                     max_items=s.max_items, lock=lock, forget_days=s.forget_days,
+                     recheck_days=s.recheck_days, recheck_hours=s.recheck_hours)  # fmt: skip
 
     def bot(self) -> tuple[RawiApplication, Services]:
         """The Telegram application and the services its handlers use."""

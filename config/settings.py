@@ -174,8 +174,17 @@ class FeedsSettings(Section):
         ge=10, description="seconds between two polls of the feeds (RSS, Atom, sitemaps)"
     )
     max_items: int = Field(
-        gt=0, description="new or changed items fetched per feed and poll; the rest wait"
+        gt=0,
+        description="pages fetched per feed and poll: new or changed items, then rechecks; "
+        "the rest wait",
     )
+    forget_days: float = Field(
+        ge=0, description="days an item may be absent from its feed before it is forgotten"
+    )
+    recheck_days: float = Field(
+        ge=0, description="days after it came that an item's page is asked again (0: never)"
+    )
+    recheck_hours: float = Field(gt=0, description="hours between two asks of a recent item's page")
 
 
 class FollowsSettings(Section):

@@ -17,6 +17,12 @@ until a poll succeeds, so its outage is told once. A page that could not be
 fetched for now leaves the feed's validators as they were, so the next poll reads
 the feed again and retries it; a page refused for good is not fetched again until
 its item changes.
+
+The pages of recent items are asked again on a slower schedule (``recheck_days``,
+``recheck_hours``), conditionally with their own validators, so a page corrected
+without its feed entry changing is seen. An item the feed has not listed for
+``forget_days`` is forgotten (its article stays). Polls take turns across processes
+through an OS lock on ``feeds.lock`` beside the book, never waited for.
 """
 
 from __future__ import annotations
@@ -25,21 +31,23 @@ import asyncio
 import calendar
 import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import io
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
-from retrieval.ingest.fetch import Fetcher, FetchFailed
+from retrieval.ingest.fetch import Fetcher, FetchFailed, article_of
 from retrieval.ingest.loaders import Loaded, LoadError, iso_date, normalise_url
 from retrieval.ingest.pipeline import Ingestor, IngestReport
 from retrieval.ingest.reasons import Reason
@@ -189,12 +197,16 @@ class Feed:
 @dataclass(frozen=True)
 class Item:
     """What the book keeps of a feed's item: its stamp, and the article its page
-    gave (None when the page was refused) with that article's content hash."""
+    gave (None when the page was refused) with that article's content hash and
+    date, and the page's own validators (for asking it again conditionally)."""
 
     url: str
     stamp: str
     article_id: str | None = None
     content_hash: str | None = None
+    published: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
 
 
 _SCHEMA = """
@@ -209,6 +221,15 @@ CREATE TABLE IF NOT EXISTS items (
     PRIMARY KEY (feed_id, url)
 );
 """
+# Added to the items of an older book: first_seen (when the item came), checked_at
+# (when its page was last fetched), listed (whether the feed's last read listed it;
+# seen_at is then the last time the feed was known to list it), and the page's date
+# and validators.
+_ITEM_COLUMNS = {
+    "first_seen": "REAL", "checked_at": "REAL", "listed": "INTEGER NOT NULL DEFAULT 1",
+    "published": "TEXT", "etag": "TEXT", "last_modified": "TEXT",
+}  # fmt: skip
+_ITEM_FIELDS = "url, stamp, article_id, content_hash, published, etag, last_modified"
 
 
 def _reason(raw: str | None) -> Reason | None:
@@ -233,14 +254,45 @@ class FeedBook:
         if path is not None:
             self._db.execute("PRAGMA journal_mode = WAL")
         self._db.executescript(_SCHEMA)
+        with self._transaction("IMMEDIATE"):  # another process may open it at once
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(items)")}
+            for name, kind in _ITEM_COLUMNS.items():
+                if name not in have:
+                    self._db.execute(f"ALTER TABLE items ADD COLUMN {name} {kind}")
+            self._db.execute(
+                "UPDATE items SET first_seen = COALESCE(first_seen, seen_at), "
+                "checked_at = COALESCE(checked_at, seen_at) "
+                "WHERE first_seen IS NULL OR checked_at IS NULL"
+            )
+        # polls take turns across processes (the bot's job, `rawi feeds poll`)
+        self.lock_path = path.with_suffix(".lock") if path is not None else None
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN")
+    def turn(self) -> Iterator[bool]:
+        """Whether this poll has the feeds' turn: an OS lock on ``feeds.lock``
+        beside the book, held while the block runs, never waited for (False: a
+        poll in another process, or of another :class:`Feeds`, holds it)."""
+        if self.lock_path is None:
+            yield True
+            return
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True  # closing the file lets the lock go
+        finally:
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def _transaction(self, mode: str = "") -> Iterator[None]:
+        self._db.execute(f"BEGIN {mode}")
         try:
             yield
         except BaseException:
@@ -297,10 +349,24 @@ class FeedBook:
         """The feed's items, by normalised URL."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT url, stamp, article_id, content_hash FROM items WHERE feed_id = ?",
-                (feed_id,),
+                f"SELECT {_ITEM_FIELDS} FROM items WHERE feed_id = ?", (feed_id,)
             ).fetchall()
         return {row[0]: Item(*row) for row in rows}
+
+    def rechecks(
+        self, feed_id: int, *, came_after: float, checked_by: float, published_after: str
+    ) -> list[Item]:
+        """The items that gave an article, came after ``came_after`` and whose page
+        was last fetched by ``checked_by``, the longest unchecked first;
+        those whose date is known only when it is after ``published_after`` (ISO)."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_ITEM_FIELDS} FROM items WHERE feed_id = ? AND article_id IS NOT NULL "
+                "AND first_seen > ? AND checked_at <= ? AND (published IS NULL OR published > ?) "
+                "ORDER BY checked_at, first_seen, url",
+                (feed_id, came_after, checked_by, published_after),
+            ).fetchall()
+        return [Item(*row) for row in rows]
 
     def record(
         self,
@@ -311,15 +377,39 @@ class FeedBook:
         etag: str | None,
         last_modified: str | None,
         title: str | None = None,
-    ) -> bool:
-        """A poll that succeeded: its items, the validators for the next one, the
-        feed no longer failing. True when it was failing until now."""
+        listed: Collection[str] | None = None,
+        forget_before: float | None = None,
+    ) -> tuple[bool, int]:
+        """A poll that succeeded: its items (their pages fetched at ``now``), the
+        validators for the next one, the feed no longer failing. ``listed``: the
+        items the feed lists now (None: the feed is unchanged). The items it has not
+        listed since ``forget_before`` are forgotten (their articles stay). (Whether
+        the feed was failing until now, how many items were forgotten.)"""
         with self._lock, self._transaction():
             self._db.executemany(
-                "INSERT OR REPLACE INTO items (feed_id, url, stamp, article_id, content_hash, "
-                "seen_at) VALUES (?, ?, ?, ?, ?, ?)",
-                [(feed.id, i.url, i.stamp, i.article_id, i.content_hash, now) for i in items],
+                f"INSERT INTO items (feed_id, {_ITEM_FIELDS}, seen_at, first_seen, checked_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (feed_id, url) DO UPDATE "
+                "SET stamp = excluded.stamp, article_id = excluded.article_id, "
+                "content_hash = excluded.content_hash, published = excluded.published, "
+                "etag = excluded.etag, last_modified = excluded.last_modified, "
+                "checked_at = excluded.checked_at",
+                [(feed.id, *dataclasses.astuple(i), now, now, now) for i in items],
             )
+            if listed is not None:
+                self._db.execute("UPDATE items SET listed = 0 WHERE feed_id = ?", (feed.id,))
+                self._db.executemany(
+                    "UPDATE items SET listed = 1 WHERE feed_id = ? AND url = ?",
+                    [(feed.id, url) for url in listed],
+                )
+            self._db.execute(
+                "UPDATE items SET seen_at = ? WHERE feed_id = ? AND listed = 1", (now, feed.id)
+            )
+            forgotten = 0
+            if forget_before is not None:
+                forgotten = self._db.execute(
+                    "DELETE FROM items WHERE feed_id = ? AND listed = 0 AND seen_at < ?",
+                    (feed.id, forget_before),
+                ).rowcount
             was = self._db.execute(
                 "SELECT failing_since FROM feeds WHERE id = ?", (feed.id,)
             ).fetchone()
@@ -328,7 +418,7 @@ class FeedBook:
                 "failing_since = NULL, error = NULL, title = COALESCE(?, title) WHERE id = ?",
                 (etag, last_modified, now, title, feed.id),
             )
-        return bool(was and was[0] is not None)
+        return bool(was and was[0] is not None), forgotten
 
     def tried(self, feed: Feed, now: float) -> None:
         with self._lock:
@@ -363,8 +453,11 @@ class Poll:
     began_failing: bool = False  # the first failure of an outage
     recovered: bool = False  # the first success after one
     entries: int = 0
-    fetched: int = 0  # pages fetched
+    fetched: int = 0  # pages of new or changed items fetched
+    rechecked: int = 0  # pages of recent items asked again (conditionally)
     pending: int = 0  # items left for a later poll (pages unreachable for now, or the cap)
+    forgotten: int = 0  # items gone from the feed long enough to be forgotten
+    skipped: bool = False  # another poll had the feeds' turn: nothing was done
     seconds: float = 0.0
 
 
@@ -374,6 +467,19 @@ class Missed:
 
     reason: Reason
     again: bool
+
+
+@dataclass(frozen=True)
+class Page:
+    """An item's page, fetched: its article (None: unchanged since the validators
+    sent, a 304) and the page's own validators."""
+
+    article: Article | None
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+DAY_SECONDS = 86_400.0
 
 
 GONE = {404, 410}  # statuses that say a page will not come back
@@ -406,9 +512,14 @@ class Feeds:
         lock: asyncio.Lock | None = None,
         now: Callable[[], float] = time.time,
         check_every: float = 60.0,
+        forget_days: float = 30.0,
+        recheck_days: float = 2.0,
+        recheck_hours: float = 6.0,
     ) -> None:
         self.book, self.fetcher, self.ingestor = book, fetcher, ingestor
         self.interval, self.max_items, self.lock, self.now = interval, max_items, lock, now
+        self.forget_days, self.recheck_days = forget_days, recheck_days
+        self.recheck_hours = recheck_hours
         # how often the bot asks what is due (a feed is polled at most this late)
         self.check_every = min(check_every, interval)
         self._polling = asyncio.Lock()  # one poll at a time, whoever starts it
@@ -449,94 +560,145 @@ class Feeds:
             self._checking = False
 
     async def poll(self, feed: Feed) -> Poll:
+        """Poll ``feed`` now, unless another poll (this process's, or another's)
+        has the feeds' turn: then nothing is done (``skipped``), never waited for."""
         async with self._polling:
-            current = self.book.find(feed.url)  # as the last poll left it
-            if current is None:  # removed meanwhile
-                return Poll(feed, not_modified=True)
-            feed = current
-            self.book.tried(feed, self.now())
-            started = time.perf_counter()
-            poll = Poll(feed)
-            try:
-                await self._poll(feed, poll)
-            except LoadError as exc:
-                poll.error = exc.reason
-            except Exception as exc:  # the store's trouble: the feed's state stays
-                log.exception("polling the feed %s failed", feed.url)
-                poll.error = store_trouble(exc)
-            if poll.error is not None:
-                poll.began_failing = self.book.failed(feed, poll.error, self.now())
-                log.log(logging.WARNING if poll.began_failing else logging.INFO,
-                        "feed %s fails: %s", feed.url, poll.error)  # fmt: skip
-            poll.seconds = time.perf_counter() - started
-            return poll
+            with self.book.turn() as ours:
+                if ours:
+                    return await self._turn(feed)
+            log.info("feed %s: another poll of the feeds is under way; skipped this round",
+                     feed.url)  # fmt: skip
+            return Poll(feed, skipped=True)
+
+    async def _turn(self, feed: Feed) -> Poll:
+        current = self.book.find(feed.url)  # as the last poll left it
+        if current is None:  # removed meanwhile
+            return Poll(feed, not_modified=True)
+        feed = current
+        self.book.tried(feed, self.now())
+        started = time.perf_counter()
+        poll = Poll(feed)
+        try:
+            await self._poll(feed, poll)
+        except LoadError as exc:
+            poll.error = exc.reason
+        except Exception as exc:  # the store's trouble: the feed's state stays
+            log.exception("polling the feed %s failed", feed.url)
+            poll.error = store_trouble(exc)
+        if poll.error is not None:
+            poll.began_failing = self.book.failed(feed, poll.error, self.now())
+            log.log(logging.WARNING if poll.began_failing else logging.INFO,
+                    "feed %s fails: %s", feed.url, poll.error)  # fmt: skip
+        poll.seconds = time.perf_counter() - started
+        return poll
 
     async def _poll(self, feed: Feed, poll: Poll) -> None:
         got = await self.fetcher.get(feed.url, accept=FEED_ACCEPT, kinds=FEED_KINDS,
                                      etag=feed.etag, last_modified=feed.last_modified)  # fmt: skip
+        known = self.book.items(feed.id)
+        parsed, listed, todo = None, None, []
         if got.status == 304:
             poll.not_modified = True
-            poll.recovered = self.book.record(
-                feed, [], self.now(), etag=feed.etag, last_modified=feed.last_modified
-            )
-            return
-        parsed = await asyncio.to_thread(parse, got.body, got.url, got.kind)
-        poll.entries = len(parsed.entries)
-        known = self.book.items(feed.id)
-        todo = [
-            e for e in parsed.entries
-            if (k := known.get(normalise_url(e.url))) is None or k.stamp != e.stamp
-        ]  # fmt: skip
-        poll.pending = max(0, len(todo) - self.max_items)
-        todo = todo[: self.max_items]
-        pages = await self._pages(todo, poll)
+        else:
+            parsed = await asyncio.to_thread(parse, got.body, got.url, got.kind)
+            poll.entries = len(parsed.entries)
+            listed = [normalise_url(e.url) for e in parsed.entries]
+            for e, url in zip(parsed.entries, listed, strict=True):
+                k = known.get(url)
+                if k is None or k.stamp != e.stamp:  # new, or its entry changed
+                    old = k if k is not None and k.article_id else Item(url, "")
+                    todo.append(Item(e.url, e.stamp, published=e.published, etag=old.etag,
+                                     last_modified=old.last_modified))  # fmt: skip
+            poll.pending = max(0, len(todo) - self.max_items)
+            todo = todo[: self.max_items]
+        again = self._due_again(feed, {normalise_url(i.url) for i in todo}, len(todo))
+        poll.fetched, poll.rechecked = len(todo), len(again)
+        jobs = [*todo, *again]
+        pages = await self._pages(jobs)
         items = [
-            Loaded(e.url, p) for e, p in zip(todo, pages, strict=True) if isinstance(p, Article)
+            Loaded(j.url, p.article)
+            for j, p in zip(jobs, pages, strict=True)
+            if isinstance(p, Page) and p.article is not None
         ]
         if items:
             poll.report = await self._ingest(items)
         committed = {*poll.report.added, *poll.report.updated, *poll.report.unchanged}
         done = []
-        for e, page in zip(todo, pages, strict=True):
-            if isinstance(page, Article):
-                if page.id in committed:
-                    done.append(Item(normalise_url(e.url), e.stamp, page.id, page.content_hash))
-                else:  # the store did not take it: again next time
+        for n, (job, page) in enumerate(zip(jobs, pages, strict=True)):
+            url, recheck = normalise_url(job.url), n >= len(todo)
+            if isinstance(page, Page):
+                a = page.article
+                if a is None:  # the page answered 304: unchanged since it was fetched
+                    if (k := known.get(url)) is not None and k.article_id is not None:
+                        done.append(dataclasses.replace(k, stamp=job.stamp))
+                        poll.report.unchanged.append(k.article_id)
+                    elif not recheck:
+                        poll.pending += 1
+                elif a.id in committed:
+                    done.append(Item(url, job.stamp, a.id, a.content_hash, a.published,
+                                     page.etag, page.last_modified))  # fmt: skip
+                elif not recheck:  # the store did not take it: again next time
                     poll.pending += 1
                 continue
-            poll.report.failed.append((e.url, page.reason))
+            if recheck:  # kept as it was; asked again after recheck_hours
+                log.info("feed %s: rechecking %s: %s", feed.url, job.url, page.reason)
+                done.append(job)
+                continue
+            poll.report.failed.append((job.url, page.reason))
             if page.again:
                 poll.pending += 1
             else:  # refused for good: not fetched again until the item changes
-                done.append(Item(normalise_url(e.url), e.stamp))
+                done.append(Item(url, job.stamp))
         # with items left for later, the validators stay: the next poll reads the feed
         etag, modified = feed.etag, feed.last_modified
-        if not poll.pending:
+        if parsed is not None and not poll.pending:
             etag, modified = got.headers.get("etag"), got.headers.get("last-modified")
-        title = parsed.title if parsed.kind != "sitemap" else None
-        poll.recovered = self.book.record(
-            feed, done, self.now(), etag=etag, last_modified=modified, title=title
-        )
+        title = parsed.title if parsed is not None and parsed.kind != "sitemap" else None
+        now = self.now()
+        poll.recovered, poll.forgotten = self.book.record(
+            feed, done, now, etag=etag, last_modified=modified, title=title, listed=listed,
+            forget_before=now - self.forget_days * DAY_SECONDS,
+        )  # fmt: skip
 
-    async def _pages(self, entries: list[Entry], poll: Poll) -> list[Article | Missed]:
-        """Each entry's page as an article (as ``/add URL`` reads it), or why not."""
+    def _due_again(self, feed: Feed, skip: set[str], taken: int) -> list[Item]:
+        """The recent items whose pages are due to be asked again: those that came
+        within ``recheck_days`` (and, where dated, were published within them),
+        last fetched ``recheck_hours`` or more ago, the longest unchecked first, as
+        many as ``max_items`` leaves after the ``taken`` new or changed ones."""
+        room = self.max_items - taken
+        if room <= 0 or self.recheck_days <= 0:
+            return []
+        now = self.now()
+        since = now - self.recheck_days * DAY_SECONDS
+        due = self.book.rechecks(
+            feed.id, came_after=since, checked_by=now - self.recheck_hours * 3600,
+            published_after=datetime.fromtimestamp(since, UTC).date().isoformat(),
+        )  # fmt: skip
+        return [i for i in due if i.url not in skip][:room]
+
+    async def _pages(self, jobs: list[Item]) -> list[Page | Missed]:
+        """Each item's page (asked conditionally where its validators are known)
+        as an article, as ``/add URL`` reads it, or why not."""
         gate = asyncio.Semaphore(PAGES_AT_ONCE)
 
-        async def page(e: Entry) -> Article | Missed:
+        async def page(job: Item) -> Page | Missed:
             async with gate:
-                poll.fetched += 1
                 try:
-                    article = await self.fetcher.article(e.url)
+                    got = await self.fetcher.page(job.url, etag=job.etag,
+                                                  last_modified=job.last_modified)  # fmt: skip
+                    if got.status == 304:
+                        return Page(None, job.etag, job.last_modified)
+                    article = await article_of(got)
                 except FetchFailed as exc:  # unreachable, timed out, a server error...
                     gone = exc.reason.details.get("status") in GONE
                     return Missed(exc.reason, again=not gone)
                 except LoadError as exc:  # refused, or no article in it
                     return Missed(exc.reason, again=False)
-            if article.published is None and e.published:  # the feed's date, else none
-                article = dataclasses.replace(article, published=e.published)
-            return article
+            if article.published is None and job.published:  # the feed's date, else none
+                article = dataclasses.replace(article, published=job.published)
+            return Page(article, got.headers.get("etag"), got.headers.get("last-modified"))
 
-        return list(await asyncio.gather(*(page(e) for e in entries)))
+        return list(await asyncio.gather(*(page(j) for j in jobs)))
 
     async def _ingest(self, items: list[Loaded]) -> IngestReport:
         if self.lock is None:

@@ -57,6 +57,9 @@ async def _reply(message: Message, lines: list[str]) -> None:
 
 async def _first_poll(message: Message, feeds: Feeds, feed: Feed, lang: str) -> None:
     poll = await feeds.poll(feed)
+    if poll.skipped:  # `rawi feeds poll` has the turn: the next poll of the bot reads it
+        await message.reply_text(text("feed_poll_skipped", lang, title=feed.title))
+        return
     log.info("first poll of %s: %s", feed.url, poll.error or poll.report.summary())
     await _reply(message, _summary(poll, lang))
 
@@ -134,9 +137,12 @@ async def _poll_due(context: Context, admin: Admin) -> None:
     of its end."""
     assert admin.feeds is not None
     for poll in await admin.feeds.poll_due():
+        if poll.skipped:  # polled by another process meanwhile (logged); due again later
+            continue
         if poll.error is None:
-            log.info("feed %s: %s", poll.feed.url,
-                     "not modified" if poll.not_modified else poll.report.summary())  # fmt: skip
+            done = "not modified" if poll.not_modified else poll.report.summary()
+            log.info("feed %s: %s (%d rechecked, %d forgotten)", poll.feed.url, done,
+                     poll.rechecked, poll.forgotten)  # fmt: skip
         if poll.began_failing or poll.recovered:
             await _tell_admins(context, admin, poll)
 

@@ -389,6 +389,12 @@ ADMIN_TEXTS = {
     },
     "feed_not_added": {"en": "Not followed", "ar": "لم تُضف المتابعة"},
     "feed_first_poll": {"en": "{title}: {summary}", "ar": "{title}: {summary}"},
+    "feed_poll_skipped": {
+        "en": "{title}: another poll of the feeds is under way (rawi feeds poll); its "
+        "articles come with the next poll.",
+        "ar": "{title}: تجري الآن قراءة أخرى للموجزات (‎rawi feeds poll‎)؛ تأتي مقالاته مع "
+        "القراءة التالية.",
+    },
     "feed_removed": {
         "en": "No longer following {title}. The articles it gave stay in the coverage "
         "(/remove takes one out).",

@@ -124,6 +124,7 @@ def _inflated(data: bytes, layers: list[_Inflater]) -> Iterator[bytes]:
 
 
 PAGE_KINDS = frozenset({"text/html", "application/xhtml+xml", "text/plain"})
+PAGE_ACCEPT = "text/html, text/plain;q=0.8"
 
 
 @dataclass(frozen=True)
@@ -193,8 +194,16 @@ class Fetcher:
 
     async def fetch(self, url: str) -> tuple[str, str, str]:
         """(final URL, content type, text), all within ``timeout`` seconds."""
-        got = await self.get(url, accept="text/html, text/plain;q=0.8", kinds=PAGE_KINDS)
+        got = await self.page(url)
         return got.url, got.kind, got.text()
+
+    async def page(
+        self, url: str, *, etag: str | None = None, last_modified: str | None = None
+    ) -> Fetched:
+        """An article's page (HTML or plain text), as :meth:`get` gives it; with the
+        page's own ``etag`` or ``last_modified``, status 304 when it is unchanged."""
+        return await self.get(url, accept=PAGE_ACCEPT, kinds=PAGE_KINDS, etag=etag,
+                              last_modified=last_modified)  # fmt: skip
 
     async def get(
         self,
@@ -287,7 +296,11 @@ class Fetcher:
         return kind, bytes(body)
 
     async def article(self, url: str) -> Article:
-        final, kind, text = await self.fetch(url)
-        if kind == "text/plain":
-            return article_from_text(text, url=final, source=urlsplit(final).hostname)
-        return await asyncio.to_thread(article_from_html, text, final)
+        return await article_of(await self.page(url))
+
+
+async def article_of(got: Fetched) -> Article:
+    """The article a fetched page (status 200) holds, its main text extracted."""
+    if got.kind == "text/plain":
+        return article_from_text(got.text(), url=got.url, source=urlsplit(got.url).hostname)
+    return await asyncio.to_thread(article_from_html, got.text(), got.url)

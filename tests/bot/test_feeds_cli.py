@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.compose import Parts
+from config.settings import load_settings
+from retrieval.feeds import FeedBook
 from tests.auxil.helpers import ROOT
 from tests.retrieval.test_feeds import news_site, story
 
@@ -47,6 +50,19 @@ async def test_feeds_from_the_command_line(tmp_path: Path) -> None:
         code, out, _ = await rawi(data, "poll", "1", "--json")
         (second,) = [json.loads(line) for line in out.splitlines()]
         assert second["not_modified"] and second["fetched"] == 0 and second["added"] == []
+        # while another process (the bot) polls, this one skips its turn and says so
+        book = FeedBook(data / "feeds.sqlite")
+        try:
+            with book.turn() as ours:
+                assert ours
+                code, out, err = await rawi(data, "poll")
+                assert code == 0 and out == ""
+                said = "Oasis Daily: skipped: another poll of the feeds is under way"
+                assert any(line.startswith(said) for line in err.splitlines())
+                code, out, _ = await rawi(data, "poll", "--json")
+                assert json.loads(out)["skipped"] and site.hits["/feed.xml"] == 3
+        finally:
+            book.close()
 
         site.feed_status = 500
         code, _, err = await rawi(data, "poll")
@@ -60,3 +76,20 @@ async def test_feeds_from_the_command_line(tmp_path: Path) -> None:
         assert code == 1 and "no feed 1" in err
         code, out, _ = await rawi(data, "list")
         assert out == ""
+
+
+def test_the_feeds_settings_reach_the_poller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAWI_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("RAWI_FEEDS__FORGET_DAYS", "7")
+    monkeypatch.setenv("RAWI_FEEDS__RECHECK_DAYS", "1.5")
+    monkeypatch.setenv("RAWI_FEEDS__RECHECK_HOURS", "3")
+    parts = Parts(load_settings())
+    try:
+        feeds = parts.feeds()
+        assert (feeds.forget_days, feeds.recheck_days, feeds.recheck_hours) == (7, 1.5, 3)
+        assert feeds.book.lock_path == tmp_path / "feeds.lock"
+        feeds.book.close()
+    finally:
+        parts.close()

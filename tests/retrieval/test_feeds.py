@@ -4,8 +4,11 @@ a private address, and a 200-item feed whose second poll embeds nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
+import sqlite3
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -17,11 +20,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from retrieval.feeds import FeedBook, Feeds, parse
+from retrieval.feeds import FeedBook, Feeds, Item, parse
 from retrieval.ingest.fetch import Fetcher
 from retrieval.ingest.pipeline import Ingestor
 from retrieval.model.embedder import Embedder
 from retrieval.store.chunks import Store
+from tests.auxil.helpers import ROOT, searcher_for
 from tests.auxil.web import served
 
 DAY = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
@@ -41,14 +45,19 @@ class Story:
 @dataclass
 class Site:
     """A news site: ``/feed.xml`` (RSS, with an ETag it honours when ``etag``),
-    ``/news/SLUG`` pages; ``feed_status`` and ``feed_redirect`` break the feed.
-    ``hits`` counts every request by path; ``internal`` is a second server, on
-    another port (not public), with its own ``internal_hits``."""
+    ``/news/SLUG`` pages (with ETags they honour when ``page_etags``; the paths
+    answered 304 go in ``unchanged``); ``feed_status`` and ``feed_redirect``
+    break the feed, and the feed waits for ``hold`` where set. ``hits`` counts
+    every request by path; ``internal`` is a second server, on another port (not
+    public), with its own ``internal_hits``."""
 
     stories: dict[str, Story] = field(default_factory=dict)
     etag: bool = True
     feed_status: int = 200
     feed_redirect: str | None = None
+    page_etags: bool = False
+    unchanged: list[str] = field(default_factory=list)
+    hold: asyncio.Event | None = None
     hits: dict[str, int] = field(default_factory=dict)
     port: int = 0
     internal: int = 0
@@ -81,6 +90,8 @@ class Site:
     def app(self) -> web.Application:
         async def feed(request: web.Request) -> web.Response:
             self._hit(request)
+            if self.hold is not None:
+                await self.hold.wait()
             if self.feed_redirect:
                 raise web.HTTPFound(self.feed_redirect)
             if self.feed_status != 200:
@@ -99,7 +110,14 @@ class Site:
                 raise web.HTTPFound(story.moved_to)
             if story.status != 200:
                 return web.Response(status=story.status, text="error")
-            return web.Response(text=self.page(story), content_type="text/html")
+            body = self.page(story)
+            if not self.page_etags:
+                return web.Response(text=body, content_type="text/html")
+            tag = '"' + hashlib.sha1(body.encode()).hexdigest() + '"'
+            if request.headers.get("If-None-Match") == tag:
+                self.unchanged.append(request.path)
+                return web.Response(status=304)
+            return web.Response(text=body, content_type="text/html", headers={"ETag": tag})
 
         app = web.Application()
         app.router.add_get("/feed.xml", feed)
@@ -339,3 +357,222 @@ def test_sitemaps_and_what_is_no_feed() -> None:
         with pytest.raises(Exception) as caught:
             parse(body, "https://oasis.example/x")
         assert caught.value.reason.code == code  # type: ignore[attr-defined]
+
+
+HOUR, DAYS = 3600.0, 86_400.0
+T0 = DAY.timestamp()
+
+
+async def test_an_item_gone_from_the_feed_is_forgotten_and_its_article_stays(
+    store: Store, embedder: Embedder, book: FeedBook
+) -> None:
+    stories = {"pier": story(1), "ferry": story(2), "metro": story(3)}
+    searcher = searcher_for(store, embedder)
+    async with news_site(stories) as site:
+        fetcher = fetcher_for(site)
+        clock = [T0]
+        # no rechecks here: a page is fetched only for an item new to the book
+        feeds = Feeds(book, fetcher, Ingestor(store, embedder), now=lambda: clock[0],
+                      forget_days=30, recheck_days=0)  # fmt: skip
+        feed, _, _ = await feeds.add(site.url("/feed.xml"))
+        assert len((await feeds.poll(feed)).report.added) == 3
+        urls = {slug: site.url(f"/news/{slug}") for slug in stories}
+        ids = {slug: (await fetcher.article(url)).id for slug, url in urls.items()}
+
+        # the ferry and the metro leave the feed: kept while their absence is recent,
+        # through polls that read the feed and polls it answers 304
+        gone = {slug: stories.pop(slug) for slug in ("ferry", "metro")}
+        clock[0] = T0 + 1 * DAYS
+        left = await feeds.poll(feed)
+        assert left.entries == 1 and left.forgotten == 0
+        clock[0] = T0 + 29.9 * DAYS
+        kept = await feeds.poll(feed)
+        assert kept.not_modified and kept.forgotten == 0
+        assert set(book.items(feed.id)) == set(urls.values())
+        # 30 days after the last poll that saw them listed, they are forgotten; the
+        # pier, listed all along, stays
+        clock[0] = T0 + 30.1 * DAYS
+        later = await feeds.poll(feed)
+        assert later.not_modified and later.forgotten == 2
+        assert set(book.items(feed.id)) == {urls["pier"]}
+        listed = book.find(feed.url)
+        assert listed is not None and listed.items == 1
+        # their articles stay in the coverage, and searchable
+        assert len(store.catalogue.articles()) == 3
+        found = searcher.search("How many ships called at the north pier in report number 2?")
+        assert ids["ferry"] in {h.article_id for h in found.hits}
+
+        # the ferry comes back unchanged: new to the book, so its page is fetched,
+        # but its text is the article's already and nothing is embedded
+        stories["ferry"] = gone["ferry"]
+        clock[0] = T0 + 31 * DAYS
+        with forward_passes(embedder) as passes:
+            back = await feeds.poll(feed)
+        assert back.fetched == 1 and passes == []
+        assert back.report.unchanged == [ids["ferry"]] and back.report.added == []
+        # the metro comes back with its page edited meanwhile: a correction
+        stories["metro"] = gone["metro"]
+        stories["metro"].body += "\nThe north pier reopened on Friday after repairs."
+        clock[0] = T0 + 31 * DAYS + HOUR
+        with forward_passes(embedder) as passes:
+            edited = await feeds.poll(feed)
+        assert edited.fetched == 1 and len(passes) > 0
+        assert edited.report.updated == [ids["metro"]] and edited.report.added == []
+        metro = store.catalogue.get_article(ids["metro"])
+        assert metro is not None and "reopened on Friday" in metro.text
+        assert set(book.items(feed.id)) == set(urls.values())
+    assert len(store.catalogue.articles()) == 3
+
+
+async def test_recent_items_pages_are_asked_again_and_a_quiet_edit_is_seen(
+    store: Store, embedder: Embedder, book: FeedBook
+) -> None:
+    stories = {"pier": story(1), "ferry": story(2), "archive": story(3, day=-30)}
+    async with news_site(stories, page_etags=True) as site:
+        fetcher = fetcher_for(site)
+        clock = [T0]
+        feeds = Feeds(book, fetcher, Ingestor(store, embedder), now=lambda: clock[0],
+                      max_items=3, recheck_days=2, recheck_hours=6)  # fmt: skip
+        feed, _, _ = await feeds.add(site.url("/feed.xml"))
+        first = await feeds.poll(feed)
+        assert (first.fetched, first.rechecked, len(first.report.added)) == (3, 0, 3)
+        ids = {s: (await fetcher.article(site.url(f"/news/{s}"))).id for s in ("pier", "ferry")}
+        pages = site.page_hits()
+
+        # within recheck_hours, no page is asked again
+        clock[0] = T0 + 1 * HOUR
+        quiet = await feeds.poll(feed)
+        assert quiet.not_modified and quiet.rechecked == 0 and site.page_hits() == pages
+
+        # the pier's page is corrected, its feed entry unchanged; a new item comes,
+        # which leaves room for one recheck (pages per poll: max_items)
+        stories["pier"].body = stories["pier"].body.replace("10 ships", "12 ships")
+        stories["dock"] = story(4)
+        feeds.max_items = 2
+        clock[0] = T0 + 6 * HOUR
+        mixed = await feeds.poll(feed)
+        assert (mixed.fetched, mixed.rechecked, len(mixed.report.added)) == (1, 1, 1)
+        (dock,) = mixed.report.added
+        assert site.unchanged == ["/news/ferry"]  # asked with its own ETag: 304
+        assert mixed.report.unchanged == [ids["ferry"]]
+        # the pier, still due, has its turn at the next poll: its article is replaced
+        clock[0] = T0 + 6.25 * HOUR
+        with forward_passes(embedder) as passes:
+            fixed = await feeds.poll(feed)
+        assert fixed.not_modified and fixed.rechecked == 1 and len(passes) > 0
+        assert fixed.report.updated == [ids["pier"]]
+        pier = store.catalogue.get_article(ids["pier"])
+        assert pier is not None and "12 ships" in pier.text
+
+        # unchanged pages cost no embedding: asked with their ETags (304)...
+        feeds.max_items = 3
+        clock[0] = T0 + 12.1 * HOUR  # the ferry and the dock are due, the pier not yet
+        with forward_passes(embedder) as passes:
+            again = await feeds.poll(feed)
+        assert again.rechecked == 2 and passes == []
+        assert sorted(again.report.unchanged) == sorted([ids["ferry"], dock])
+        assert sorted(site.unchanged[1:]) == ["/news/dock", "/news/ferry"]
+        # ...or read whole from a server that ignores them (the ingestor compares)
+        site.page_etags = False
+        clock[0] = T0 + 18.3 * HOUR
+        with forward_passes(embedder) as passes:
+            whole = await feeds.poll(feed)
+        assert whole.rechecked == 3 and passes == [] and len(site.unchanged) == 3
+        assert sorted(whole.report.unchanged) == sorted([*ids.values(), dock])
+        assert whole.report.updated == []
+        assert site.hits["/news/archive"] == 1  # published a month before: never asked again
+
+        # past recheck_days, no page is asked again
+        clock[0] = T0 + 2 * DAYS + 7 * HOUR
+        pages = site.page_hits()
+        late = await feeds.poll(feed)
+        assert late.not_modified and late.rechecked == 0 and site.page_hits() == pages
+    assert len(store.catalogue.articles()) == 4
+
+
+# A poll in another process: it holds the feeds' turn until its stdin closes.
+HOLD = """
+import sys
+from pathlib import Path
+from retrieval.feeds import FeedBook
+with FeedBook(Path(sys.argv[1])).turn() as ours:
+    print("holding" if ours else "refused", flush=True)
+    sys.stdin.read()
+"""
+
+
+async def test_polls_of_the_feeds_take_turns_across_processes(
+    store: Store, embedder: Embedder, tmp_path: Path
+) -> None:
+    path = tmp_path / "data" / "feeds.sqlite"
+    async with news_site({"pier": story(1)}) as site:
+        ingestor = Ingestor(store, embedder)
+        books = [FeedBook(path), FeedBook(path)]  # the bot's, and `rawi feeds poll`'s
+        try:
+            bot, cli = (Feeds(b, fetcher_for(site), ingestor) for b in books)
+            feed, _, _ = await bot.add(site.url("/feed.xml"))
+            site.hold = asyncio.Event()
+            first = asyncio.create_task(bot.poll(feed))
+            for _ in range(200):
+                if site.hits["/feed.xml"] == 2:  # the add, and this poll
+                    break
+                await asyncio.sleep(0.02)
+            started = time.perf_counter()
+            other = await cli.poll(feed)  # the bot's poll is under way: skipped, no wait
+            assert other.skipped and time.perf_counter() - started < 1
+            assert site.hits["/feed.xml"] == 2 and not first.done()
+            site.hold.set()
+            done = await first
+            assert not done.skipped and len(done.report.added) == 1
+            after = await cli.poll(feed)  # the turn is free again
+            assert not after.skipped and after.not_modified
+
+            holder = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", HOLD, str(path), cwd=ROOT,
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            assert holder.stdin is not None and holder.stdout is not None
+            try:
+                line = await asyncio.wait_for(holder.stdout.readline(), 120)
+                assert line == b"holding\n"
+                held = await bot.poll(feed)
+                assert held.skipped and site.hits["/feed.xml"] == 3
+            finally:
+                holder.stdin.close()
+                await asyncio.wait_for(holder.wait(), 30)
+            assert holder.returncode == 0
+            free = await bot.poll(feed)
+            assert not free.skipped and free.not_modified and site.hits["/feed.xml"] == 4
+        finally:
+            for b in books:
+                b.close()
+    assert path.with_suffix(".lock").exists()
+
+
+def test_a_feed_book_from_before_rechecks_opens(tmp_path: Path) -> None:
+    path = tmp_path / "feeds.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE feeds (id INTEGER PRIMARY KEY AUTOINCREMENT, url TEXT NOT NULL UNIQUE, "
+        "title TEXT NOT NULL, kind TEXT NOT NULL, added_at REAL NOT NULL, etag TEXT, "
+        "last_modified TEXT, polled_at REAL, failing_since REAL, error TEXT, tried_at REAL);"
+        "CREATE TABLE items (feed_id INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE, "
+        "url TEXT NOT NULL, stamp TEXT NOT NULL, article_id TEXT, content_hash TEXT, "
+        "seen_at REAL NOT NULL, PRIMARY KEY (feed_id, url));"
+        "INSERT INTO feeds (url, title, kind, added_at) VALUES ('https://o.example/rss', 'O', "
+        "'rss', 1.0);"
+        "INSERT INTO items VALUES (1, 'https://o.example/a', 's', 'art', 'h', 5.0);"
+    )
+    db.commit()
+    db.close()
+    book = FeedBook(path)
+    try:
+        assert book.items(1) == {
+            "https://o.example/a": Item("https://o.example/a", "s", "art", "h")
+        }
+        # it came at its seen_at, and was fetched then: due for a recheck after that
+        assert book.rechecks(1, came_after=4.0, checked_by=5.0, published_after="") != []
+        assert book.rechecks(1, came_after=5.0, checked_by=5.0, published_after="") == []
+        assert book.rechecks(1, came_after=4.0, checked_by=4.9, published_after="") == []
+    finally:
+        book.close()

@@ -158,3 +158,32 @@ async def test_a_store_out_of_reach_is_said_in_the_admins_language(
         "تعذّرت قراءة الموجز Oasis Daily: تعذّر الوصول إلى خادم المخزن. أحتفظ بما جاء منه وبآخر "
         "حالة سليمة له، وأعيد المحاولة في كل مرة؛ وسأخبرك حين يعود."
     )
+
+
+async def test_a_feed_polled_from_the_command_line_meanwhile_waits_its_turn(
+    newsroom: Newsroom, tmp_path: Path
+) -> None:
+    clock = [1_714_550_400.0]
+    async with news_site({"pier": story(1)}) as site:
+        feeds = newsroom.admin.feeds = feeds_for(newsroom, site, tmp_path, clock)
+        url = site.url("/feed.xml")
+        other = FeedBook(tmp_path / "feeds.sqlite")  # `rawi feeds poll`, polling meanwhile
+        async with running(newsroom.services, admin=newsroom.admin) as api:
+            with other.turn() as ours:
+                assert ours
+                reply = await command(api, f"/feed add {url}")
+                assert reply.params["text"].startswith("Following Oasis Daily")
+                n = len(api.sent("sendMessage", chat_id=ADMIN))
+                skipped = (await told(api, n + 1))[n]
+                assert skipped == ADMIN_TEXTS["feed_poll_skipped"]["en"].format(title="Oasis Daily")
+                # the job's checks while the turn is held skip it: nothing is fetched
+                clock[0] += 900
+                await asyncio.sleep(0.5)
+                assert site.hits == {"/feed.xml": 1}  # the add's read only
+            # the turn is free: the next check polls it, and no admin is told of it
+            await polled(site, 2)
+            await settled(feeds)
+            assert len(newsroom.store.catalogue.articles()) == 1
+            assert len(api.sent("sendMessage", chat_id=ADMIN)) == n + 1
+        other.close()
+        feeds.book.close()
