@@ -195,10 +195,51 @@ def test_passage_batches_come_in_few_shapes_and_padding_changes_no_vector(
         hook.remove()
     assert seen and all(rows & (rows - 1) == 0 and width % 16 == 0 for rows, width in seen), seen
     assert {rows for rows, _ in seen} - {1, 2, 4, 8, 16, 32} == set()
-    assert any(rows == 4 for rows, _ in seen)  # three passages ran as four rows
+    assert any(rows == 4 for rows, _ in seen)  # an odd count ran padded to four rows
     alone = np.stack([embedder.embed_passages_and_parts([t], [[]])[0][0] for t in texts])
     for vectors in together:
         assert np.min(np.sum(vectors * alone[: len(vectors)], axis=1)) > 0.999
+
+
+def test_passages_in_several_streams_get_the_vectors_of_one(embedder: Embedder) -> None:
+    """On the CPU, batches go through the model several at once, one torch thread
+    each (a few passages split among them): the vectors are those of one stream,
+    and torch's thread count is as it was, for the caller and for threads started
+    afterwards."""
+    import threading
+
+    import torch
+
+    texts = [f"report {i}: " + "the port reopened on Tuesday. " * (1 + i % 5) for i in range(13)]
+    spans = [[(0, 9)]] * len(texts)
+    one = Embedder(cache_dir=MODEL_CACHE, streams=1)
+    two = Embedder(cache_dir=MODEL_CACHE, streams=2)
+    two._encoder = one.encoder  # the same weights, loaded once
+    names: set[str] = set()
+
+    def record(module: object, args: object) -> None:
+        names.add(threading.current_thread().name)
+
+    hook = one.encoder.register_forward_pre_hook(record)
+    try:
+        threads = torch.get_num_threads()
+        a, parts_a, read_a = one.embed_passages_and_parts(texts, spans)
+        assert names == {threading.current_thread().name}
+        names.clear()
+        b, parts_b, read_b = two.embed_passages_and_parts(texts, spans)
+    finally:
+        hook.remove()
+    assert len(names) == 2 and all(n.startswith("rawi-embed") for n in names)  # 13 split in two
+    assert read_a == read_b
+    assert np.min(np.sum(a * b, axis=1)) > 0.999
+    for x, y in zip(parts_a, parts_b, strict=True):
+        assert np.min(np.sum(x * y, axis=1)) > 0.999
+    assert torch.get_num_threads() == threads
+    later: list[int] = []
+    fresh = threading.Thread(target=lambda: later.append(torch.get_num_threads()))
+    fresh.start()
+    fresh.join()
+    assert later == [threads]
 
 
 def test_embedding_passages_does_not_import_sentence_transformers() -> None:
