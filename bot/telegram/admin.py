@@ -366,7 +366,10 @@ async def channel_post(update: Update, context: Context) -> None:
             report = await asyncio.to_thread(admin.ingestor.run, [Loaded("channel", article)])
         log.info("channel post %s: %s", article.id, report.summary())
         admin.notices.append((channel, article, report))
-    if admin.notices_task is None or admin.notices_task.done():
+    if not context.application.running:
+        # Stopping: a task started now would not be awaited, and the notice lost.
+        await _tell_admins(context.bot, admin, delay=0.0)
+    elif admin.notices_task is None or admin.notices_task.done():
         admin.notices_task = context.application.create_task(_tell_admins(context.bot, admin))
 
 
@@ -388,11 +391,13 @@ async def tell_admins(
             log.warning("could not tell admin %s about %s: %s", admin_id, about, exc)
 
 
-async def _tell_admins(bot: Any, admin: Admin) -> None:
+async def _tell_admins(bot: Any, admin: Admin, delay: float = NOTICE_DELAY) -> None:
     """After a short pause (posts often come in a burst), one message per admin,
     in that admin's language, listing what the channel posts did."""
-    await asyncio.sleep(NOTICE_DELAY)
+    await asyncio.sleep(delay)
     notices, admin.notices = admin.notices, []
+    if not notices:  # told already, by a post that came while the bot was stopping
+        return
 
     def parts(lang: str) -> list[str]:
         lines: list[str] = []

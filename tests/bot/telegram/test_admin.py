@@ -614,6 +614,35 @@ async def test_channel_posts_one_liners_included_reach_the_admins_once(
 NOTICE_WAIT = 4.0  # longer than the admins' notice delay
 
 
+async def test_a_channel_post_added_while_the_bot_stops_still_reaches_the_admins(
+    newsroom: Newsroom,
+) -> None:
+    apps: list[Any] = []
+    lock = newsroom.admin.ingest_lock
+    await lock.acquire()  # the post waits behind another ingestion…
+
+    async def release_once_stopping() -> None:
+        for _ in range(3000):
+            if not apps[0].running:
+                break
+            await asyncio.sleep(0.01)
+        lock.release()  # …which ends only after the bot has begun to stop
+
+    async with running(newsroom.services, admin=newsroom.admin,
+                       setup=lambda app, api: apps.append(app)) as api:  # fmt: skip
+        uid = api.push_channel_post(FERRY.format(40), username="citychannel", message_id=21)
+        for _ in range(200):  # until the bot has taken the post
+            if uid in api.served:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # and its handler waits for the ingestion lock
+        releaser = asyncio.create_task(release_once_stopping())
+    await releaser
+    assert newsroom.store.catalogue.info("tg-citychannel-21") is not None
+    (notice,) = api.sent("sendMessage", chat_id=ADMIN)
+    assert "tg-citychannel-21" in notice.params["text"]
+
+
 async def test_articles_found_by_words_and_removed_from_the_results(newsroom: Newsroom) -> None:
     _add_many(newsroom, 23)
     async with running(newsroom.services, admin=newsroom.admin) as api:
