@@ -601,16 +601,8 @@ class Feeds:
             poll.not_modified = True
         else:
             parsed = await asyncio.to_thread(parse, got.body, got.url, got.kind)
-            poll.entries = len(parsed.entries)
             listed = [normalise_url(e.url) for e in parsed.entries]
-            for e, url in zip(parsed.entries, listed, strict=True):
-                k = known.get(url)
-                if k is None or k.stamp != e.stamp:  # new, or its entry changed
-                    old = k if k is not None and k.article_id else Item(url, "")
-                    todo.append(Item(e.url, e.stamp, published=e.published, etag=old.etag,
-                                     last_modified=old.last_modified))  # fmt: skip
-            poll.pending = max(0, len(todo) - self.max_items)
-            todo = todo[: self.max_items]
+            todo = self._changed(parsed, listed, known, poll)
         again = self._due_again(feed, {normalise_url(i.url) for i in todo}, len(todo))
         poll.fetched, poll.rechecked = len(todo), len(again)
         jobs = [*todo, *again]
@@ -622,10 +614,46 @@ class Feeds:
         ]
         if items:
             poll.report = await self._ingest(items)
+        done = self._settle(jobs, pages, len(todo), known, poll)
+        # with items left for later, the validators stay: the next poll reads the feed
+        etag, modified = feed.etag, feed.last_modified
+        if parsed is not None and not poll.pending:
+            etag, modified = got.headers.get("etag"), got.headers.get("last-modified")
+        title = parsed.title if parsed is not None and parsed.kind != "sitemap" else None
+        now = self.now()
+        poll.recovered, poll.forgotten = self.book.record(
+            feed, done, now, etag=etag, last_modified=modified, title=title, listed=listed,
+            forget_before=now - self.forget_days * DAY_SECONDS,
+        )  # fmt: skip
+
+    def _changed(
+        self, parsed: Parsed, listed: list[str], known: dict[str, Item], poll: Poll
+    ) -> list[Item]:
+        """The feed's entries that are new or whose entry changed, at most
+        ``max_items`` of them (the rest counted as pending), each with its page's
+        validators where the page was fetched before."""
+        poll.entries = len(parsed.entries)
+        todo = []
+        for e, url in zip(parsed.entries, listed, strict=True):
+            k = known.get(url)
+            if k is None or k.stamp != e.stamp:
+                old = k if k is not None and k.article_id else Item(url, "")
+                todo.append(Item(e.url, e.stamp, published=e.published, etag=old.etag,
+                                 last_modified=old.last_modified))  # fmt: skip
+        poll.pending = max(0, len(todo) - self.max_items)
+        return todo[: self.max_items]
+
+    def _settle(
+        self, jobs: list[Item], pages: list[Page | Missed], new: int, known: dict[str, Item],
+        poll: Poll,
+    ) -> list[Item]:  # fmt: skip
+        """What each page asked leaves in the feed's book, counted in ``poll``: the
+        first ``new`` jobs are new or changed entries, the rest rechecks of recent
+        ones. An item left out is fetched again by the next poll."""
         committed = {*poll.report.added, *poll.report.updated, *poll.report.unchanged}
         done = []
         for n, (job, page) in enumerate(zip(jobs, pages, strict=True)):
-            url, recheck = normalise_url(job.url), n >= len(todo)
+            url, recheck = normalise_url(job.url), n >= new
             if isinstance(page, Page):
                 a = page.article
                 if a is None:  # the page answered 304: unchanged since it was fetched
@@ -639,26 +667,16 @@ class Feeds:
                                      page.etag, page.last_modified))  # fmt: skip
                 elif not recheck:  # the store did not take it: again next time
                     poll.pending += 1
-                continue
-            if recheck:  # kept as it was; asked again after recheck_hours
-                log.info("feed %s: rechecking %s: %s", feed.url, job.url, page.reason)
+            elif recheck:  # kept as it was; asked again after recheck_hours
+                log.info("feed %s: rechecking %s: %s", poll.feed.url, job.url, page.reason)
                 done.append(job)
-                continue
-            poll.report.failed.append((job.url, page.reason))
-            if page.again:
-                poll.pending += 1
-            else:  # refused for good: not fetched again until the item changes
-                done.append(Item(url, job.stamp))
-        # with items left for later, the validators stay: the next poll reads the feed
-        etag, modified = feed.etag, feed.last_modified
-        if parsed is not None and not poll.pending:
-            etag, modified = got.headers.get("etag"), got.headers.get("last-modified")
-        title = parsed.title if parsed is not None and parsed.kind != "sitemap" else None
-        now = self.now()
-        poll.recovered, poll.forgotten = self.book.record(
-            feed, done, now, etag=etag, last_modified=modified, title=title, listed=listed,
-            forget_before=now - self.forget_days * DAY_SECONDS,
-        )  # fmt: skip
+            else:
+                poll.report.failed.append((job.url, page.reason))
+                if page.again:
+                    poll.pending += 1
+                else:  # refused for good: not fetched again until the item changes
+                    done.append(Item(url, job.stamp))
+        return done
 
     def _due_again(self, feed: Feed, skip: set[str], taken: int) -> list[Item]:
         """The recent items whose pages are due to be asked again: those that came
