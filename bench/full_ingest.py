@@ -141,10 +141,15 @@ def main() -> None:
         "--work", type=Path, help="continue in this folder of an earlier run (its server store)"
     )
     parser.add_argument(
-        "--phases", default="one,two", help="which phases to run: one, two or both (default)"
+        "--phases",
+        default="one,two",
+        help="which phases to run: one, two, one,two (default), or none to measure only"
+        " the store of --work and its search",
     )
     args = parser.parse_args()
     phases = set(args.phases.split(","))
+    if not phases <= {"one", "two", "none"}:
+        parser.error(f"--phases: unknown phase in {args.phases!r}")
 
     from retrieval.ingest.loaders import load_paths
     from retrieval.model.embedder import Embedder
@@ -159,12 +164,11 @@ def main() -> None:
     server, port = start_chroma_server(work / "server")
     try:
         client = server_client("127.0.0.1", port, wait=60)
-        none: dict[str, Any] = {"chunks": 0, "added_ids": []}
-        one = ingest_processes([archives], port, work, args.minutes) if "one" in phases else none
+        one = ingest_processes([archives], port, work, args.minutes) if "one" in phases else None
         two = (
             ingest_processes([archives[0::2], archives[1::2]], port, work, args.minutes)
             if "two" in phases
-            else none
+            else None
         )
         server_rss = memory_mb(server.pid)["rss"]
         disk = sum(f.stat().st_size for f in (work / "server").rglob("*") if f.is_file())
@@ -173,7 +177,8 @@ def main() -> None:
         # ones leave a tombstone in the catalogue) and every stored chunk
         store = Store(client, Embedder(cache_dir=MODEL_CACHE))
         stored = len(store.catalogue.live)
-        committed = one.pop("added_ids") + two.pop("added_ids")
+        ran = [phase for phase in (one, two) if phase]
+        committed = [a for phase in ran for a in phase.pop("added_ids")]
         chunks = store.count_chunks()
         dim = store.model.dim
         searched = search_times(store, work / "lexical.sqlite")
@@ -192,7 +197,7 @@ def main() -> None:
         "articles_reported_committed": len(committed),
         "committed_twice": len(committed) - len(set(committed)),
         "chunks_stored": chunks,
-        "chunks_reported": one["chunks"] + two["chunks"],
+        "chunks_reported": sum(phase["chunks"] for phase in ran),
         "chroma_server_rss_mb": round(server_rss),
         "chroma_server_disk_mb": round(disk / 2**20),
         **searched,
@@ -207,8 +212,8 @@ def main() -> None:
         vector_bytes = PROJECT_TO * per_article * dim * 4
         figures[f"projected_vector_gb_{PROJECT_TO}"] = round(vector_bytes / 2**30, 1)
     for name, phase in (("one_process", one), ("two_processes", two)):
-        rate = phase.get("articles_per_s", 0)
-        if rate > 0:
+        if phase and phase["articles_per_s"] > 0:
+            rate = phase["articles_per_s"]
             figures[f"{name}_projected_hours_whole_corpus"] = round(total / rate / 3600, 2)
             figures[f"{name}_projected_days_{PROJECT_TO}"] = round(PROJECT_TO / rate / 86400, 2)
     report("full-ingest", figures)
